@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+func enableVerb() *verb {
+	return &verb{
+		name:    "enable",
+		args:    "<server>...",
+		summary: "enable servers: by name, entity ref (api:<namespace>/<name>) or definition name",
+		run: func(ctx context.Context, cmd *command) error {
+			if len(cmd.args) == 0 {
+				return usagef("name at least one server to enable (\"bridge list\" shows them)")
+			}
+			cfg, cat, err := cmd.loadCatalog(ctx)
+			if err != nil {
+				return err
+			}
+			enabled := slices.Clone(cfg.Enabled)
+			var errs []error
+			var added, already []string
+			for _, name := range cmd.args {
+				s, err := cat.Lookup(name)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if !s.Available() {
+					errs = append(errs, fmt.Errorf("cannot enable %s: %s", s.ID, strings.Join(s.Reasons, "; ")))
+					continue
+				}
+				if slices.Contains(enabled, s.ID) {
+					already = append(already, s.ID)
+					continue
+				}
+				enabled = append(enabled, s.ID)
+				added = append(added, s.ID)
+			}
+			return save(cmd, cfg, errs, enabled, "enabled", added, already)
+		},
+	}
+}
+
+func disableVerb() *verb {
+	return &verb{
+		name:    "disable",
+		args:    "<server>...",
+		summary: "disable servers again",
+		run: func(ctx context.Context, cmd *command) error {
+			if len(cmd.args) == 0 {
+				return usagef("name at least one server to disable")
+			}
+			cfg, err := cmd.loadConfig()
+			if err != nil {
+				return err
+			}
+			// Names that are not IDs are looked up in the catalog; a server
+			// that left the catalog can still be disabled by its ID.
+			var cat *config.Catalog
+			var catErr error
+			enabled := slices.Clone(cfg.Enabled)
+			var errs []error
+			var removed, already []string
+			for _, name := range cmd.args {
+				id := name
+				if !slices.Contains(cfg.Enabled, name) {
+					if cat == nil && catErr == nil {
+						cat, catErr = config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: cmd.catalog})
+					}
+					if catErr != nil {
+						errs = append(errs, fmt.Errorf("%q is not enabled, and the catalog cannot be read to look it up: %w", name, catErr))
+						continue
+					}
+					s, err := cat.Lookup(name)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					id = s.ID
+				}
+				if i := slices.Index(enabled, id); i >= 0 {
+					enabled = slices.Delete(enabled, i, i+1)
+					removed = append(removed, id)
+				} else if !slices.Contains(removed, id) {
+					already = append(already, id)
+				}
+			}
+			return save(cmd, cfg, errs, enabled, "disabled", removed, already)
+		},
+	}
+}
+
+// save writes the new enabled set unless a name failed, then says what
+// changed, one server a line.
+func save(cmd *command, cfg *config.Config, errs []error, enabled []string, done string, changed, already []string) error {
+	if len(errs) > 0 {
+		return fmt.Errorf("nothing changed: %w", errors.Join(errs...))
+	}
+	if len(changed) > 0 {
+		if err := cfg.SetEnabled(enabled); err != nil {
+			return err
+		}
+	}
+	for _, id := range changed {
+		fmt.Fprintf(cmd.stdout, "%s %s\n", done, id)
+	}
+	for _, id := range already {
+		fmt.Fprintf(cmd.stdout, "%s was already %s\n", id, done)
+	}
+	return nil
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+func listVerb() *verb {
+	var asJSON bool
+	return &verb{
+		name:    "list",
+		summary: "list the catalog's MCP servers: available or why not, transport, auth, enabled",
+		flags: func(f *pflag.FlagSet) {
+			f.BoolVar(&asJSON, "json", false, "print JSON (shape in the README) instead of a table")
+		},
+		run: func(ctx context.Context, cmd *command) error {
+			if len(cmd.args) > 0 {
+				return usagef("list takes no arguments")
+			}
+			cfg, cat, err := cmd.loadCatalog(ctx)
+			if err != nil {
+				return err
+			}
+			report := newListReport(cfg, cat, time.Now())
+			if asJSON {
+				enc := json.NewEncoder(cmd.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(report)
+			}
+			writeSourceNotes(cmd.stderr, report.Sources)
+			writeTable(cmd.stdout, report)
+			return nil
+		},
+	}
+}
+
+// listReport is the output of "bridge list --json". Its shape is documented
+// in the README; fields are only ever added.
+type listReport struct {
+	Servers  []listServer  `json:"servers"`
+	Problems []listProblem `json:"problems"`
+	Sources  []listSource  `json:"sources"`
+	// EnabledMissing are enabled IDs the catalog no longer has.
+	EnabledMissing []string `json:"enabled_missing"`
+}
+
+type listServer struct {
+	ID          string      `json:"id"`
+	Ref         string      `json:"ref"`
+	Title       string      `json:"title"`
+	Description string      `json:"description"`
+	Lifecycle   string      `json:"lifecycle"`
+	Owner       string      `json:"owner"`
+	Source      string      `json:"source"`
+	Definition  listDef     `json:"definition"`
+	Transport   string      `json:"transport"`
+	URL         string      `json:"url"`
+	Fallback    *listRemote `json:"fallback,omitempty"`
+	Auth        listAuth    `json:"auth"`
+	Enabled     bool        `json:"enabled"`
+	Available   bool        `json:"available"`
+	Reasons     []string    `json:"reasons"`
+	Warnings    []string    `json:"warnings"`
+}
+
+type listDef struct {
+	Name    string       `json:"name"`
+	Version string       `json:"version"`
+	Remotes []listRemote `json:"remotes"`
+}
+
+type listRemote struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+type listAuth struct {
+	Method   string   `json:"method"`
+	APIID    string   `json:"api_id,omitempty"`
+	Provider string   `json:"provider,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
+	PluginID string   `json:"plugin_id,omitempty"`
+}
+
+type listProblem struct {
+	Location string `json:"location"`
+	Reason   string `json:"reason"`
+}
+
+type listSource struct {
+	Name     string     `json:"name"`
+	Kind     string     `json:"kind"`
+	Servers  int        `json:"servers"`
+	Error    string     `json:"error,omitempty"`
+	CachedAt *time.Time `json:"cached_at,omitempty"`
+	Stale    string     `json:"stale,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	// age is how old cached data is, for the text output.
+	age time.Duration
+}
+
+func newListReport(cfg *config.Config, cat *config.Catalog, now time.Time) listReport {
+	r := listReport{Servers: []listServer{}, Problems: []listProblem{}, Sources: []listSource{}, EnabledMissing: []string{}}
+	known := map[string]bool{}
+	for _, s := range cat.Servers {
+		known[s.ID] = true
+		ls := listServer{
+			ID: s.ID, Ref: s.Ref(), Title: s.Title, Description: s.Description,
+			Lifecycle: s.Lifecycle, Owner: s.Owner, Source: s.Source,
+			Definition: listDef{Name: s.Definition.Name, Version: s.Definition.Version, Remotes: []listRemote{}},
+			Auth:       listAuth{Method: string(s.Auth.Method), APIID: s.Auth.APIID, Scopes: s.Auth.Scopes, PluginID: s.Auth.PluginID},
+			// A duplicate is never the one enabled: the first definition is.
+			Enabled:   cfg.IsEnabled(s.ID) && s.DuplicateOf == "",
+			Available: s.Available(),
+			Reasons:   nonNil(s.Reasons),
+			Warnings:  nonNil(s.Warnings),
+		}
+		if s.Auth.APIID != "" {
+			ls.Auth.Provider = s.Auth.Provider()
+		}
+		for _, rm := range s.Definition.Remotes {
+			ls.Definition.Remotes = append(ls.Definition.Remotes, listRemote{rm.Type, rm.URL})
+		}
+		if t, ok := s.Transport(); ok {
+			ls.Transport, ls.URL = t.Type, t.URL
+		}
+		if f, ok := s.Fallback(); ok {
+			ls.Fallback = &listRemote{f.Type, f.URL}
+		}
+		r.Servers = append(r.Servers, ls)
+	}
+	for _, p := range cat.Problems {
+		r.Problems = append(r.Problems, listProblem{p.Location, p.Reason})
+	}
+	for _, s := range cat.Sources {
+		ls := listSource{Name: s.Name, Kind: s.Kind, Servers: s.Servers, Warnings: s.Warnings}
+		if s.Err != nil {
+			ls.Error = s.Err.Error()
+		}
+		if !s.CachedAt.IsZero() {
+			at := s.CachedAt
+			ls.CachedAt = &at
+			ls.age = now.Sub(at)
+		}
+		if s.Stale != nil {
+			ls.Stale = s.Stale.Error()
+		}
+		r.Sources = append(r.Sources, ls)
+	}
+	for _, id := range cfg.Enabled {
+		if !known[id] {
+			r.EnabledMissing = append(r.EnabledMissing, id)
+		}
+	}
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// writeSourceNotes tells, on stderr, of sources that failed or came from
+// the cache, so that the table on stdout stays clean.
+func writeSourceNotes(w io.Writer, sources []listSource) {
+	for _, s := range sources {
+		switch {
+		case s.Error != "":
+			fmt.Fprintf(w, "warning: catalog source %s: %s\n", s.Name, s.Error)
+		case s.CachedAt != nil:
+			fmt.Fprintf(w, "warning: %s\n", s.Stale)
+			fmt.Fprintf(w, "warning: showing the catalog of %s as cached %s ago (%s)\n",
+				s.Name, roughAge(s.age), s.CachedAt.Local().Format(time.DateTime))
+		}
+		for _, warn := range s.Warnings {
+			fmt.Fprintf(w, "warning: %s: %s\n", s.Name, warn)
+		}
+	}
+}
+
+// roughAge says how long ago in the largest whole unit.
+func roughAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	}
+	return plural(int(d/(24*time.Hour)), "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// Table layout: reads well in 100 columns; reasons go under their row.
+const (
+	tableWidth    = 100
+	maxTitleWidth = 24
+)
+
+func writeTable(w io.Writer, r listReport) {
+	if len(r.Servers) == 0 {
+		fmt.Fprintln(w, "The catalog offers no MCP servers.")
+	} else {
+		rows := [][]string{{"NAME", "TITLE", "TRANSPORT", "AUTH", "ENABLED", "STATUS"}}
+		for _, s := range r.Servers {
+			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), transport(s), authLabel(s.Auth),
+				yesNo(s.Enabled), status(s)})
+		}
+		widths := make([]int, len(rows[0]))
+		for _, row := range rows {
+			for i, cell := range row {
+				widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+			}
+		}
+		for i, row := range rows {
+			writeRow(w, row, widths)
+			if i == 0 {
+				continue
+			}
+			s := r.Servers[i-1]
+			for _, reason := range s.Reasons {
+				writeWrapped(w, reason, "  ", "    ")
+			}
+			for _, warn := range s.Warnings {
+				writeWrapped(w, "warning: "+warn, "  ", "    ")
+			}
+		}
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Entries that could not be read as servers:")
+		for _, p := range r.Problems {
+			writeWrapped(w, p.Location+": "+p.Reason, "  ", "    ")
+		}
+	}
+	if len(r.EnabledMissing) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Enabled but not in the catalog: %s (\"bridge disable\" removes them)\n", strings.Join(r.EnabledMissing, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, summary(r))
+}
+
+func writeRow(w io.Writer, row []string, widths []int) {
+	var b strings.Builder
+	for i, cell := range row {
+		b.WriteString(cell)
+		if i < len(row)-1 {
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+2))
+		}
+	}
+	fmt.Fprintln(w, b.String())
+}
+
+// writeWrapped writes text wrapped at tableWidth, words kept whole.
+func writeWrapped(w io.Writer, text, indent, hang string) {
+	line := indent
+	fresh := true
+	for _, word := range strings.Fields(text) {
+		if !fresh && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > tableWidth {
+			fmt.Fprintln(w, line)
+			line, fresh = hang, true
+		}
+		if !fresh {
+			line += " "
+		}
+		line += word
+		fresh = false
+	}
+	fmt.Fprintln(w, line)
+}
+
+func summary(r listReport) string {
+	avail, enabled := 0, 0
+	for _, s := range r.Servers {
+		if s.Available {
+			avail++
+		}
+		if s.Enabled {
+			enabled++
+		}
+	}
+	return fmt.Sprintf("%s, %d available, %d enabled.", plural(len(r.Servers), "server"), avail, enabled)
+}
+
+func transport(s listServer) string {
+	switch {
+	case s.Transport == "":
+		return "-"
+	case s.Fallback != nil:
+		return s.Transport + "+sse"
+	}
+	return s.Transport
+}
+
+func authLabel(a listAuth) string {
+	switch config.AuthMethod(a.Method) {
+	case config.AuthProvider:
+		return "oauth: " + a.Provider
+	case config.AuthPlugin:
+		return "plugin: " + a.PluginID
+	}
+	return "none"
+}
+
+func status(s listServer) string {
+	if !s.Available {
+		return "unavailable"
+	}
+	return "available"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}

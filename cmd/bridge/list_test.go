@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mcp-bridge/bridge/config/backstagetest"
+)
+
+func runBridge(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestListFromPortalWorksOffline reads a portal, then lists again with the
+// portal down: the cached catalog is shown with its age.
+func TestListFromPortalWorksOffline(t *testing.T) {
+	srv := backstagetest.New(t, []json.RawMessage{backstagetest.MCPServerEntity("default", "docs", "https://docs.example.com/mcp")})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("portal:\n  url: %s\n  token_env: BRIDGE_TEST_TOKEN\n", srv.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BRIDGE_TEST_TOKEN", srv.Token)
+	t.Setenv("MCP_BRIDGE_STATE_DIR", filepath.Join(dir, "state"))
+
+	code, out, errOut := runBridge(t, "list", "--config", cfg)
+	if code != exitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"docs ", "mcp-actions  Portal actions  streamable-http  plugin: mcp-actions"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("online list lacks %q:\n%s", want, out)
+		}
+	}
+
+	srv.FailWith(http.StatusBadGateway)
+	code, out2, errOut := runBridge(t, "list", "--config", cfg)
+	if code != exitOK || out2 != out {
+		t.Errorf("offline list: exit %d, stdout differs from the online one:\n%s", code, out2)
+	}
+	if !regexp.MustCompile(`warning: showing the catalog of http://\S+ as cached less than a minute ago`).MatchString(errOut) ||
+		!strings.Contains(errOut, "502 Bad Gateway") {
+		t.Errorf("stderr does not say the portal failed and how old the cache is:\n%s", errOut)
+	}
+	if strings.Contains(errOut+out2, srv.Token) {
+		t.Error("the token appears in the output")
+	}
+}

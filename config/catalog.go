@@ -1,0 +1,319 @@
+package config
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Catalog is what the catalog sources offer, read once.
+type Catalog struct {
+	// Servers are every mcp-server entity, available or not, in source order.
+	Servers []*Server
+	// Problems are documents that could not become a Server at all.
+	Problems []Problem
+	// Sources say how each source's read went.
+	Sources []SourceStatus
+}
+
+// SourceStatus is the outcome of reading one catalog source.
+type SourceStatus struct {
+	Name    string // the file entry, or the portal URL
+	Kind    string // "file" or "portal"
+	Servers int    // mcp-server entities read from it
+	// Err is why nothing could be read from this source.
+	Err error
+	// CachedAt is when the entities were fetched, when they came from the
+	// cache because the portal could not be read (Stale says why).
+	CachedAt time.Time
+	Stale    error
+	// Warnings are problems that did not stop the read.
+	Warnings []string
+}
+
+// CatalogOptions adjust how LoadCatalog reads.
+type CatalogOptions struct {
+	// Files, when set, replace every configured source: one-off use of a
+	// catalog file (--catalog).
+	Files []string
+	// HTTPClient talks to the portal; nil means a default client.
+	HTTPClient *http.Client
+	// StateDir holds the portal cache; empty means StateDir().
+	StateDir string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrNoCatalog means no catalog source is configured.
+var ErrNoCatalog = errors.New("no catalog configured")
+
+// ErrUnknownServer marks a name that matches no server in the catalog.
+var ErrUnknownServer = errors.New("unknown server")
+
+// BuiltinActionsID is the ID of the portal's own actions server, which the
+// portal registers by itself and the bridge therefore offers whenever a
+// portal is configured.
+const BuiltinActionsID = "mcp-actions"
+
+type source interface {
+	name() string
+	kind() string
+	read(ctx context.Context) (readResult, error)
+}
+
+type readResult struct {
+	docs     []document
+	cachedAt time.Time
+	stale    error
+	warnings []string
+}
+
+// LoadCatalog reads every source of cfg in parallel. A source that fails is
+// reported in Sources and costs only its own entities; the only error is
+// ErrNoCatalog.
+func LoadCatalog(ctx context.Context, cfg *Config, opts CatalogOptions) (*Catalog, error) {
+	sources, err := cfg.sources(opts)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]readResult, len(sources))
+	errs := make([]error, len(sources))
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		wg.Go(func() { results[i], errs[i] = s.read(ctx) })
+	}
+	wg.Wait()
+
+	c := &Catalog{}
+	for i, s := range sources {
+		st := SourceStatus{Name: s.name(), Kind: s.kind(), Err: errs[i],
+			CachedAt: results[i].cachedAt, Stale: results[i].stale, Warnings: results[i].warnings}
+		for _, doc := range results[i].docs {
+			srv, problem := parseEntity(doc)
+			if problem != nil {
+				c.Problems = append(c.Problems, *problem)
+			}
+			if srv != nil {
+				c.Servers = append(c.Servers, srv)
+				st.Servers++
+			}
+		}
+		c.Sources = append(c.Sources, st)
+	}
+	c.markDuplicates()
+	if cfg.Portal.URL != "" && len(opts.Files) == 0 {
+		c.addBuiltinActions(portalBase(cfg.Portal.URL))
+	}
+	return c, nil
+}
+
+func (c *Config) sources(opts CatalogOptions) ([]source, error) {
+	if len(opts.Files) > 0 {
+		var out []source
+		for _, f := range opts.Files {
+			out = append(out, fileSource{entry: f, path: f})
+		}
+		return out, nil
+	}
+	var out []source
+	for _, f := range c.Catalog.Files {
+		out = append(out, fileSource{entry: f, path: c.resolve(f)})
+	}
+	if c.Portal.URL != "" {
+		p, err := c.portalSource(opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: set catalog.files or portal.url in %s, or pass --catalog FILE", ErrNoCatalog, c.path)
+	}
+	return out, nil
+}
+
+func (c *Config) portalSource(opts CatalogOptions) (*portalSource, error) {
+	timeout := time.Duration(c.Portal.Timeout)
+	if timeout == 0 {
+		timeout = DefaultPortalTimeout
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{}
+	}
+	dir := opts.StateDir
+	if dir == "" {
+		d, err := StateDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &portalSource{
+		url:      portalBase(c.Portal.URL),
+		tokenEnv: c.Portal.TokenEnv,
+		timeout:  timeout,
+		client:   client,
+		cache:    snapshotCache{dir: dir, now: now},
+	}, nil
+}
+
+// markDuplicates reports an entity that more than one source (or one source
+// twice) defines: the first one read is used, the others are listed as
+// unavailable, and the one used carries a warning naming them.
+func (c *Catalog) markDuplicates() {
+	first := map[string]*Server{}
+	for _, s := range c.Servers {
+		key := strings.ToLower(s.Ref())
+		f, ok := first[key]
+		if !ok {
+			first[key] = s
+			continue
+		}
+		s.DuplicateOf = f.Source
+		s.Reasons = append([]string{fmt.Sprintf("duplicate: %s is also defined at %s, which is used; remove one", s.Ref(), f.Source)}, s.Reasons...)
+		f.Warnings = append(f.Warnings, fmt.Sprintf("%s is defined again at %s (ignored)", f.Ref(), s.Source))
+	}
+}
+
+// addBuiltinActions offers the portal's actions server unless the catalog
+// already has an entity for it.
+func (c *Catalog) addBuiltinActions(portal string) {
+	endpoint := portal + "/api/mcp-actions/v1"
+	for _, s := range c.Servers {
+		if s.ID == BuiltinActionsID {
+			return
+		}
+		for _, r := range s.Definition.Remotes {
+			if strings.TrimRight(r.URL, "/") == endpoint {
+				return
+			}
+		}
+	}
+	c.Servers = append(c.Servers, &Server{
+		ID:          BuiltinActionsID,
+		Namespace:   "default",
+		Name:        BuiltinActionsID,
+		Title:       "Portal actions",
+		Description: "The portal's own actions (catalog, scaffolder, …) over MCP.",
+		Lifecycle:   "production",
+		Source:      portal + " (built in)",
+		Definition: Definition{
+			Name:        BuiltinActionsID,
+			Description: "The portal's own actions over MCP.",
+			Remotes:     []Remote{{Type: RemoteStreamableHTTP, URL: endpoint}},
+		},
+		Auth: Auth{Method: AuthPlugin, PluginID: "mcp-actions"},
+	})
+}
+
+// Lookup finds a server by its ID (metadata.name), its entity ref
+// (api:<namespace>/<name>) or its definition's name. Of duplicates, the one
+// in use wins. An unknown name is an ErrUnknownServer that suggests the
+// closest match.
+func (c *Catalog) Lookup(name string) (*Server, error) {
+	var matches []*Server
+	for _, match := range []func(*Server) bool{
+		func(s *Server) bool { return s.ID == name },
+		func(s *Server) bool { return refMatches(s, name) },
+		func(s *Server) bool { return s.Definition.Name != "" && s.Definition.Name == name },
+	} {
+		for _, s := range c.Servers {
+			if match(s) && !isDuplicate(s) {
+				matches = append(matches, s)
+			}
+		}
+		if len(matches) > 0 {
+			break
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		if guess := c.closest(name); guess != "" {
+			return nil, fmt.Errorf("%w %q; did you mean %q? (\"bridge list\" shows them all)", ErrUnknownServer, name, guess)
+		}
+		return nil, fmt.Errorf("%w %q: the catalog has no such server (\"bridge list\" shows them all)", ErrUnknownServer, name)
+	}
+	var ids []string
+	for _, s := range matches {
+		ids = append(ids, s.ID)
+	}
+	return nil, fmt.Errorf("%w %q: it names %d servers (%s); use the ID", ErrUnknownServer, name, len(ids), strings.Join(ids, ", "))
+}
+
+func refMatches(s *Server, name string) bool {
+	ref := strings.ToLower(name)
+	ref = strings.TrimPrefix(ref, "api:")
+	if !strings.Contains(ref, "/") {
+		ref = "default/" + ref
+	}
+	return ref == strings.ToLower(s.Namespace+"/"+s.Name)
+}
+
+func isDuplicate(s *Server) bool { return s.DuplicateOf != "" }
+
+// closest is the ID or definition name nearest to name by edit distance, if
+// any is near enough to be a likely typo.
+func (c *Catalog) closest(name string) string {
+	type cand struct {
+		id   string
+		dist int
+	}
+	var best []cand
+	for _, s := range c.Servers {
+		for _, alias := range []string{s.ID, s.Definition.Name} {
+			if alias == "" {
+				continue
+			}
+			n, a := []rune(strings.ToLower(name)), []rune(strings.ToLower(alias))
+			d := editDistance(string(n), string(a))
+			// A typo in the first part of a long name is still a likely match.
+			if len(n) >= 3 && len(a) > len(n) {
+				d = min(d, editDistance(string(n), string(a[:len(n)]))+1)
+			}
+			best = append(best, cand{s.ID, d})
+		}
+	}
+	if len(best) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(best, func(a, b cand) int { return cmp.Compare(a.dist, b.dist) })
+	if limit := max(2, len(name)/2); best[0].dist > limit {
+		return ""
+	}
+	return best[0].id
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

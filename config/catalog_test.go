@@ -1,0 +1,225 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const testdata = "../testdata/catalog/"
+
+func loadFiles(t *testing.T, files ...string) *Catalog {
+	t.Helper()
+	cfg, err := Load(filepath.Join(t.TempDir(), "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := LoadCatalog(context.Background(), cfg, CatalogOptions{Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+func TestSeedExamplesAreAvailable(t *testing.T) {
+	cat := loadFiles(t, testdata+"examples.yaml")
+	type row struct{ id, transport, url, auth string }
+	var got []row
+	for _, s := range cat.Servers {
+		if !s.Available() {
+			t.Errorf("%s unavailable: %q", s.ID, s.Reasons)
+		}
+		tr, _ := s.Transport()
+		auth := string(s.Auth.Method) + ":" + s.Auth.APIID + s.Auth.PluginID + ":" + strings.Join(s.Auth.Scopes, ",")
+		got = append(got, row{s.ID, tr.Type, tr.URL, auth})
+	}
+	want := []row{
+		{"example-mcp", "streamable-http", "https://example-mcp.spotify.net/mcp", "none::"},
+		{"github-mcp", "streamable-http", "https://api.githubcopilot.com/mcp", "oauth-provider:core.auth.github:repo,read:packages,read:org"},
+		{"mcp-actions", "streamable-http", "https://your-portal.spotifyportal.com/api/mcp-actions/v1", "plugin:mcp-actions:"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("servers:\n got %+v\nwant %+v", got, want)
+	}
+	if len(cat.Problems) != 0 {
+		t.Errorf("problems: %v", cat.Problems)
+	}
+}
+
+func TestUpstreamShapes(t *testing.T) {
+	cat := loadFiles(t, testdata+"upstream.yaml")
+	var got []string
+	for _, s := range cat.Servers {
+		tr, _ := s.Transport()
+		fb, _ := s.Fallback()
+		got = append(got, s.ID+" "+tr.URL+" "+fb.URL)
+		if !s.Available() {
+			t.Errorf("%s unavailable: %q", s.ID, s.Reasons)
+		}
+	}
+	want := []string{
+		"docs-search https://docs-search.example.com/mcp ",
+		"sre/incidents https://incidents.example.com/mcp https://incidents.example.com/sse",
+		"metrics https://metrics.example.com/sse ",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("servers:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestBrokenCatalogReportsEveryReason(t *testing.T) {
+	cat := loadFiles(t, testdata+"broken.yaml")
+	avail := 0
+	var reasons []string
+	for _, s := range cat.Servers {
+		if s.Available() {
+			avail++
+		}
+		reasons = append(reasons, s.Reasons...)
+	}
+	if avail != 1 {
+		t.Errorf("%d available, want only the healthy one", avail)
+	}
+	for _, want := range []string{
+		`lifecycle "experimental"`, "spec.lifecycle is missing", "schema-version is missing",
+		`schema-version "2099-01-01" is not supported`, "must be a string holding server.json",
+		"definition: invalid YAML at line 3", "not a mapping of server.json fields",
+		"definition: name is missing", "definition: description is missing",
+		"definition: version is missing", "definition: remotes is missing",
+		"spec.definition is missing", "remotes is empty", `remotes[0].type "websocket" is not streamable-http or sse`,
+		"is not an absolute http(s) URL", "remotes[2].url is missing", "remotes[3].type is missing",
+		"must not carry credentials", "headers[0].name is missing", `spec.remotes[0].type "grpc"`,
+		"auth-api-id and auth-plugin-id are both set: use one", "auth-scopes is not a JSON array of strings",
+		"duplicate: api:default/healthy is also defined at",
+	} {
+		if !slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, want) }) {
+			t.Errorf("no reason says %q", want)
+		}
+	}
+	if len(cat.Problems) != 2 {
+		t.Fatalf("problems = %v, want the nameless entity and the invalid YAML", cat.Problems)
+	}
+	if !strings.Contains(cat.Problems[1].Reason, "invalid YAML: line 272") {
+		t.Errorf("invalid YAML reported as %q, want its line", cat.Problems[1].Reason)
+	}
+}
+
+func TestDuplicateAcrossSourcesIsReported(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, filepath.Join(dir, "a.yaml"), string(entity(t, nil)))
+	b := writeFile(t, filepath.Join(dir, "b.yaml"), string(entity(t, func(_, meta, _, _ map[string]any) { meta["name"] = "SRV" })))
+	cat := loadFiles(t, a, b)
+	if len(cat.Servers) != 2 {
+		t.Fatalf("%d servers, want both listed", len(cat.Servers))
+	}
+	first, second := cat.Servers[0], cat.Servers[1]
+	if !first.Available() || len(first.Warnings) != 1 || !strings.Contains(first.Warnings[0], b) {
+		t.Errorf("first: available %v, warnings %q", first.Available(), first.Warnings)
+	}
+	if second.Available() || second.DuplicateOf != a+":1" {
+		t.Errorf("second: reasons %q, duplicate of %q", second.Reasons, second.DuplicateOf)
+	}
+	if s, err := cat.Lookup("srv"); err != nil || s != first {
+		t.Errorf("Lookup picks %v, %v; want the first", s, err)
+	}
+}
+
+func TestFileSourcesGlobsAndFolders(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "cat", "one.yaml"), string(entity(t, func(_, meta, _, _ map[string]any) { meta["name"] = "one" })))
+	writeFile(t, filepath.Join(dir, "cat", "sub", "two.yml"), string(entity(t, func(_, meta, _, _ map[string]any) { meta["name"] = "two" })))
+	writeFile(t, filepath.Join(dir, "cat", "notes.txt"), "not yaml")
+	writeFile(t, filepath.Join(dir, "cat", ".hidden", "three.yaml"), string(entity(t, nil)))
+	cfgPath := writeFile(t, filepath.Join(dir, "config.yaml"), "catalog:\n  files: [cat, 'cat/*.yaml', missing.yaml, 'none-*.yaml']\n")
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := LoadCatalog(context.Background(), cfg, CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cat.Sources {
+		e := ""
+		if s.Err != nil {
+			e = s.Err.Error()
+		}
+		got = append(got, s.Name+"|"+s.Kind+"|"+strings.Repeat("*", s.Servers)+"|"+e)
+	}
+	want := []string{
+		"cat|file|**|",
+		"cat/*.yaml|file|*|",
+		"missing.yaml|file||" + filepath.Join(dir, "missing.yaml") + ": no such file or folder",
+		`none-*.yaml|file||"none-*.yaml" matches no files`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sources:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestNoSourcesIsAnError(t *testing.T) {
+	cfg, _ := Load(filepath.Join(t.TempDir(), "config.yaml"))
+	_, err := LoadCatalog(context.Background(), cfg, CatalogOptions{})
+	if !errors.Is(err, ErrNoCatalog) || !strings.Contains(err.Error(), "--catalog") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	cat := loadFiles(t, testdata+"examples.yaml", testdata+"upstream.yaml")
+	tests := []struct {
+		name, want, err string
+	}{
+		{"github-mcp", "github-mcp", ""},
+		{"api:default/github-mcp", "github-mcp", ""},
+		{"api:github-mcp", "github-mcp", ""},
+		{"API:Default/GitHub-MCP", "github-mcp", ""},
+		{"com.spotify/github-mcp", "github-mcp", ""},
+		{"sre/incidents", "sre/incidents", ""},
+		{"api:sre/incidents", "sre/incidents", ""},
+		{"incidents", "", `unknown server "incidents"; did you mean "sre/incidents"?`},
+		{"gihub-mcp", "", `unknown server "gihub-mcp"; did you mean "github-mcp"?`},
+		{"githb", "", `did you mean "github-mcp"?`},
+		{"zzzzzzzzzzzz", "", `unknown server "zzzzzzzzzzzz": the catalog has no such server`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := cat.Lookup(tt.name)
+			if tt.err != "" {
+				if !errors.Is(err, ErrUnknownServer) || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || s.ID != tt.want {
+				t.Errorf("Lookup = %v, %v; want %s", s, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLookupAmbiguousDefinitionName(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, filepath.Join(dir, "c.yaml"), string(entity(t, nil))+"---\n"+
+		string(entity(t, func(_, meta, _, _ map[string]any) { meta["name"] = "other" })))
+	cat := loadFiles(t, f)
+	_, err := cat.Lookup("com.example/srv")
+	if !errors.Is(err, ErrUnknownServer) || !strings.Contains(err.Error(), "names 2 servers (srv, other); use the ID") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"a", "", 1}, {"kitten", "sitting", 3}, {"github", "gihtub", 2}, {"é", "e", 1}} {
+		if got := editDistance(tt.a, tt.b); got != tt.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
+		}
+	}
+}

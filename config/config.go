@@ -1,0 +1,310 @@
+// Package config reads the bridge's config file and the Software Catalog.
+//
+// The config file (YAML, see the README's reference) names the catalog
+// sources — local files and a Backstage portal — and records which servers
+// the user enabled. The catalog's API entities of type mcp-server become
+// [Server] values, validated by the rules of the entity format; an invalid
+// entity is kept with the reasons it cannot be used, so that a broken entry
+// never hides the others.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvConfig names the environment variable that overrides the config path.
+const EnvConfig = "MCP_BRIDGE_CONFIG"
+
+// Config is the bridge's config file.
+type Config struct {
+	Catalog CatalogConfig `yaml:"catalog"`
+	Portal  PortalConfig  `yaml:"portal"`
+	// Enabled lists the IDs of the servers the user enabled.
+	Enabled []string `yaml:"enabled"`
+
+	// path is the file this config was read from, or would be written to.
+	path string
+	// exists is false when no file was found at path.
+	exists bool
+}
+
+// CatalogConfig lists local catalog sources.
+type CatalogConfig struct {
+	// Files are files, globs or folders of multi-document YAML. Relative
+	// paths are relative to the config file's folder.
+	Files []string `yaml:"files"`
+}
+
+// PortalConfig is a Backstage portal whose catalog the bridge reads.
+type PortalConfig struct {
+	URL string `yaml:"url"`
+	// TokenEnv names the environment variable holding the portal token.
+	TokenEnv string `yaml:"token_env"`
+	// Timeout bounds each request to the portal.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Duration is a time.Duration written as "30s" or "2m" in the config file.
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 2m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ErrConfig marks a config file that cannot be used as it is.
+var ErrConfig = errors.New("config file")
+
+// DefaultPath is where the config file lives when neither --config nor
+// MCP_BRIDGE_CONFIG says otherwise: the OS's user config folder.
+func DefaultPath() (string, error) {
+	if p := os.Getenv(EnvConfig); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no config folder: %w; pass --config or set %s", err, EnvConfig)
+	}
+	return filepath.Join(dir, "mcp-bridge", "config.yaml"), nil
+}
+
+// Load reads the config file at path, or at DefaultPath when path is empty.
+// A missing file is an empty config; a file that exists but cannot be read,
+// parsed, or holds unknown keys is an error that names the file.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		p, err := DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	cfg := &Config{path: path}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrConfig, path, err)
+	}
+	cfg.exists = true
+	if err := decodeStrict(data, cfg); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrConfig, path, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrConfig, path, err)
+	}
+	return cfg, nil
+}
+
+// Path is the file the config was read from, or will be written to.
+func (c *Config) Path() string { return c.path }
+
+// Exists reports whether the config file exists.
+func (c *Config) Exists() bool { return c.exists }
+
+// IsEnabled reports whether the server with this ID is enabled.
+func (c *Config) IsEnabled(id string) bool { return slices.Contains(c.Enabled, id) }
+
+func (c *Config) validate() error {
+	if c.Portal.URL != "" {
+		if err := checkPortalURL(c.Portal.URL); err != nil {
+			return fmt.Errorf("portal.url: %w", err)
+		}
+	}
+	if c.Portal.TokenEnv != "" && strings.ContainsAny(c.Portal.TokenEnv, "$ =") {
+		return fmt.Errorf("portal.token_env is the name of an environment variable (like BACKSTAGE_TOKEN), not %q", c.Portal.TokenEnv)
+	}
+	return nil
+}
+
+// resolve makes a catalog path from the config file absolute: relative to
+// the config file's folder, with a leading ~ for the home folder.
+func (c *Config) resolve(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[1:])
+		}
+	}
+	if filepath.IsAbs(p) || c.path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.path), p)
+}
+
+// decodeStrict decodes YAML into v and rejects keys v has no field for,
+// naming the key by its dotted path and line.
+func decodeStrict(data []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return errors.New(yamlMessage(err))
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	if err := checkKeys(root.Content[0], reflect.TypeOf(v).Elem(), ""); err != nil {
+		return err
+	}
+	if err := root.Content[0].Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			return errors.New(strings.Join(te.Errors, "; "))
+		}
+		return err
+	}
+	return nil
+}
+
+// checkKeys walks a mapping node beside the struct type it decodes into.
+func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i+1], t.Elem(), prefix+n.Content[i].Value+"."); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+	default:
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || tag == "-" || tag == "" {
+			continue
+		}
+		fields[tag] = f.Type
+		names = append(names, tag)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i]
+		ft, ok := fields[key.Value]
+		if !ok {
+			where := "at the top level"
+			if prefix != "" {
+				where = "under " + strings.TrimSuffix(prefix, ".")
+			}
+			return fmt.Errorf("line %d: unknown key %q (known keys %s: %s)",
+				key.Line, prefix+key.Value, where, strings.Join(names, ", "))
+		}
+		if err := checkKeys(n.Content[i+1], ft, prefix+key.Value+"."); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetEnabled records the enabled set and writes the config file atomically,
+// keeping the rest of the file, comments included, as it was.
+func (c *Config) SetEnabled(ids []string) error {
+	var root yaml.Node
+	if c.exists {
+		data, err := os.ReadFile(c.path)
+		if err != nil {
+			return fmt.Errorf("%w %s: %w", ErrConfig, c.path, err)
+		}
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			return fmt.Errorf("%w %s: %s", ErrConfig, c.path, yamlMessage(err))
+		}
+	}
+	if len(root.Content) == 0 {
+		root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}},
+			HeadComment: "mcp-bridge config: see the README's config file reference."}
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("%w %s: the top level is not a mapping of keys", ErrConfig, c.path)
+	}
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, id := range ids {
+		seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
+	}
+	if v := field(doc, "enabled"); v != nil {
+		seq.HeadComment, seq.LineComment = v.HeadComment, v.LineComment
+		*v = *seq
+	} else {
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "enabled"}, seq)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return fmt.Errorf("encoding %s: %w", c.path, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encoding %s: %w", c.path, err)
+	}
+	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	c.Enabled = slices.Clone(ids)
+	c.exists = true
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames it
+// into place, so that readers see the old file or the new one, never a part.
+// An existing file keeps its permissions.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

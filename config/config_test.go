@@ -1,0 +1,179 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadReadsEveryKey(t *testing.T) {
+	path := writeFile(t, filepath.Join(t.TempDir(), "config.yaml"), `
+catalog:
+  files: [a.yaml, "catalogs/*.yaml"]
+portal:
+  url: https://portal.example.com/
+  token_env: BACKSTAGE_TOKEN
+  timeout: 5s
+enabled: [github-mcp, example-mcp]
+`)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Catalog.Files, []string{"a.yaml", "catalogs/*.yaml"}) ||
+		cfg.Portal.URL != "https://portal.example.com/" || cfg.Portal.TokenEnv != "BACKSTAGE_TOKEN" ||
+		time.Duration(cfg.Portal.Timeout) != 5*time.Second || !cfg.IsEnabled("github-mcp") || cfg.IsEnabled("x") {
+		t.Errorf("config = %+v", cfg)
+	}
+	if got := cfg.resolve("a.yaml"); got != filepath.Join(filepath.Dir(path), "a.yaml") {
+		t.Errorf("relative catalog path resolves to %s, want beside the config", got)
+	}
+}
+
+func TestLoadErrorsNameKeyAndFile(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"unknown top-level key", "catalog: {}\nportals: {}\n",
+			[]string{`line 2: unknown key "portals"`, "known keys at the top level: catalog, portal, enabled"}},
+		{"unknown nested key", "portal:\n  url: https://p.example.com\n  tokenEnv: X\n",
+			[]string{`line 3: unknown key "portal.tokenEnv"`, "known keys under portal: url, token_env, timeout"}},
+		{"bad duration", "portal:\n  timeout: soon\n", []string{`line 2: "soon" is not a duration`}},
+		{"bad YAML", "catalog:\n  files: [a\n", []string{"line 2: did not find expected ',' or ']'"}},
+		{"wrong type", "enabled: {a: b}\n", []string{"line 1: cannot unmarshal !!map into []string"}},
+		{"bad portal url", "portal: {url: portal.example.com}\n", []string{`portal.url: "portal.example.com" is not an absolute http(s) URL`}},
+		{"token in token_env", "portal: {url: 'https://p.example.com', token_env: 'abc def'}\n", []string{"portal.token_env is the name of an environment variable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, filepath.Join(t.TempDir(), "config.yaml"), tt.text)
+			_, err := Load(path)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+			for _, w := range append(tt.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFileIsEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none", "config.yaml")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Exists() || cfg.Path() != path || len(cfg.Enabled) != 0 {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestLoadPathFromEnvironment(t *testing.T) {
+	path := writeFile(t, filepath.Join(t.TempDir(), "c.yaml"), "enabled: [x]\n")
+	t.Setenv(EnvConfig, path)
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Path() != path || !cfg.IsEnabled("x") {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestSetEnabledKeepsTheRestOfTheFile(t *testing.T) {
+	original := `# my bridge
+catalog:
+  files:
+    - team.yaml # the team's servers
+portal:
+  url: https://portal.example.com
+# servers I use
+enabled:
+  - a
+`
+	path := writeFile(t, filepath.Join(t.TempDir(), "config.yaml"), original)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.SetEnabled([]string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	for _, want := range []string{"# my bridge", "- team.yaml # the team's servers", "url: https://portal.example.com", "# servers I use", "  - a\n  - b\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("rewritten config lacks %q:\n%s", want, data)
+		}
+	}
+	again, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.Enabled, []string{"a", "b"}) || again.Portal.URL != "https://portal.example.com" {
+		t.Errorf("reloaded = %+v", again)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("the folder holds %d files; a temporary file was left behind", len(entries))
+	}
+}
+
+func TestSetEnabledCreatesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "config.yaml")
+	cfg, _ := Load(path)
+	if err := cfg.SetEnabled([]string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(path)
+	if err != nil || !again.IsEnabled("x") || !again.Exists() {
+		t.Fatalf("reloaded %+v, %v", again, err)
+	}
+}
+
+func TestSetEnabledRefusesACorruptFile(t *testing.T) {
+	path := writeFile(t, filepath.Join(t.TempDir(), "config.yaml"), "enabled: [a]\n")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "enabled: [a\n")
+	err = cfg.SetEnabled([]string{"b"})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ErrConfig naming the file", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "enabled: [a\n" {
+		t.Errorf("a corrupt file was overwritten: %q", data)
+	}
+}
+
+func TestStateDir(t *testing.T) {
+	t.Setenv(EnvStateDir, "/tmp/state-here")
+	if d, err := StateDir(); err != nil || d != "/tmp/state-here" {
+		t.Errorf("StateDir() = %q, %v", d, err)
+	}
+	t.Setenv(EnvStateDir, "")
+	t.Setenv("XDG_STATE_HOME", "/xdg/state")
+	d, err := StateDir()
+	if err != nil || (d != "/xdg/state/mcp-bridge" && !strings.HasSuffix(d, "mcp-bridge")) {
+		t.Errorf("StateDir() = %q, %v", d, err)
+	}
+}
