@@ -48,6 +48,9 @@ type CatalogOptions struct {
 	StateDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PreferCache reads a portal from its cache when there is one, and
+	// refreshes the cache in the background.
+	PreferCache bool
 }
 
 // ErrNoCatalog means no catalog source is configured.
@@ -165,6 +168,8 @@ func (c *Config) portalSource(opts CatalogOptions) (*portalSource, error) {
 		timeout:  timeout,
 		client:   client,
 		cache:    snapshotCache{dir: dir, now: now},
+
+		preferCache: opts.PreferCache,
 	}, nil
 }
 
@@ -316,4 +321,27 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// Enabled returns the enabled servers that are available, and a note for
+// each enabled one that is not (unavailable, or gone from the catalog).
+func (c *Catalog) Enabled(cfg *Config) (servers []*Server, skipped []string) {
+	for _, id := range cfg.Enabled {
+		var found *Server
+		for _, s := range c.Servers {
+			if s.ID == id && s.DuplicateOf == "" {
+				found = s
+				break
+			}
+		}
+		switch {
+		case found == nil:
+			skipped = append(skipped, fmt.Sprintf("%s is enabled but not in the catalog", id))
+		case !found.Available():
+			skipped = append(skipped, fmt.Sprintf("%s is enabled but unavailable: %s", id, strings.Join(found.Reasons, "; ")))
+		default:
+			servers = append(servers, found)
+		}
+	}
+	return servers, skipped
 }

@@ -32,6 +32,13 @@ type Config struct {
 	Portal  PortalConfig  `yaml:"portal"`
 	// Enabled lists the IDs of the servers the user enabled.
 	Enabled []string `yaml:"enabled"`
+	// Servers holds per-server settings, by server ID.
+	Servers map[string]ServerConfig `yaml:"servers"`
+	// MaxNameLength caps exposed tool and prompt names (default 64), to
+	// leave room for an agent's own prefix.
+	MaxNameLength int `yaml:"max_name_length"`
+	// Serve tunes "bridge serve".
+	Serve ServeConfig `yaml:"serve"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -53,6 +60,26 @@ type PortalConfig struct {
 	TokenEnv string `yaml:"token_env"`
 	// Timeout bounds each request to the portal.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// ServerConfig is what the user sets for one server.
+type ServerConfig struct {
+	// Prefix replaces the server's ID in exposed names; empty is allowed
+	// (a single server's tools under their own names).
+	Prefix *string `yaml:"prefix"`
+	// Headers give values to the headers the server's definition asks
+	// for, or add others; ${VAR} is read from the environment.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// ServeConfig tunes "bridge serve".
+type ServeConfig struct {
+	// StartupWait is how long the first tools/list waits for servers that
+	// are still connecting (default 3s).
+	StartupWait Duration `yaml:"startup_wait"`
+	// CallTimeout fails a call that has neither answered nor sent progress
+	// for this long (default 5m).
+	CallTimeout Duration `yaml:"call_timeout"`
 }
 
 // Duration is a time.Duration written as "30s" or "2m" in the config file.
@@ -130,6 +157,9 @@ func (c *Config) validate() error {
 		if err := checkPortalURL(c.Portal.URL); err != nil {
 			return fmt.Errorf("portal.url: %w", err)
 		}
+	}
+	if c.MaxNameLength != 0 && c.MaxNameLength < 16 {
+		return fmt.Errorf("max_name_length %d is too short: 16 is the least that leaves room for a name", c.MaxNameLength)
 	}
 	if c.Portal.TokenEnv != "" && strings.ContainsAny(c.Portal.TokenEnv, "$ =") {
 		return fmt.Errorf("portal.token_env is the name of an environment variable (like BACKSTAGE_TOKEN), not %q", c.Portal.TokenEnv)

@@ -30,6 +30,16 @@ portal:
   token_env: BACKSTAGE_TOKEN
   timeout: 5s
 enabled: [github-mcp, example-mcp]
+servers:
+  github-mcp:
+    prefix: gh
+    headers: {X-Tenant: acme}
+  example-mcp:
+    prefix: ""
+max_name_length: 48
+serve:
+  startup_wait: 1s
+  call_timeout: 2m
 `)
 	cfg, err := Load(path)
 	if err != nil {
@@ -38,6 +48,15 @@ enabled: [github-mcp, example-mcp]
 	if !slices.Equal(cfg.Catalog.Files, []string{"a.yaml", "catalogs/*.yaml"}) ||
 		cfg.Portal.URL != "https://portal.example.com/" || cfg.Portal.TokenEnv != "BACKSTAGE_TOKEN" ||
 		time.Duration(cfg.Portal.Timeout) != 5*time.Second || !cfg.IsEnabled("github-mcp") || cfg.IsEnabled("x") {
+		t.Errorf("config = %+v", cfg)
+	}
+	if p := cfg.Servers["github-mcp"].Prefix; p == nil || *p != "gh" || cfg.Servers["github-mcp"].Headers["X-Tenant"] != "acme" {
+		t.Errorf("servers.github-mcp = %+v", cfg.Servers["github-mcp"])
+	}
+	if p := cfg.Servers["example-mcp"].Prefix; p == nil || *p != "" {
+		t.Errorf("an empty prefix must be kept apart from none: %v", p)
+	}
+	if cfg.MaxNameLength != 48 || time.Duration(cfg.Serve.StartupWait) != time.Second || time.Duration(cfg.Serve.CallTimeout) != 2*time.Minute {
 		t.Errorf("config = %+v", cfg)
 	}
 	if got := cfg.resolve("a.yaml"); got != filepath.Join(filepath.Dir(path), "a.yaml") {
@@ -51,7 +70,9 @@ func TestLoadErrorsNameKeyAndFile(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level key", "catalog: {}\nportals: {}\n",
-			[]string{`line 2: unknown key "portals"`, "known keys at the top level: catalog, portal, enabled"}},
+			[]string{`line 2: unknown key "portals"`, "known keys at the top level: catalog, portal, enabled, servers, max_name_length, serve"}},
+		{"unknown key under a server", "servers:\n  gh:\n    prefx: g\n", []string{`line 3: unknown key "servers.gh.prefx" (known keys under servers.gh: prefix, headers)`}},
+		{"name length too short", "max_name_length: 8\n", []string{"max_name_length 8 is too short"}},
 		{"unknown nested key", "portal:\n  url: https://p.example.com\n  tokenEnv: X\n",
 			[]string{`line 3: unknown key "portal.tokenEnv"`, "known keys under portal: url, token_env, timeout"}},
 		{"bad duration", "portal:\n  timeout: soon\n", []string{`line 2: "soon" is not a duration`}},

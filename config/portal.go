@@ -42,6 +42,9 @@ type portalSource struct {
 	timeout  time.Duration
 	client   *http.Client
 	cache    snapshotCache
+	// preferCache answers from the cache when there is one and refreshes
+	// it in the background, for a start-up that must not wait on the portal.
+	preferCache bool
 }
 
 func (p *portalSource) name() string { return p.url }
@@ -50,6 +53,12 @@ func (p *portalSource) kind() string { return "portal" }
 // read fetches every page. When that fails and a cached read exists, the
 // cached entities are returned with the failure as readResult.stale.
 func (p *portalSource) read(ctx context.Context) (readResult, error) {
+	if p.preferCache {
+		if snap, err := p.cache.load(p.url); err == nil && snap != nil {
+			go p.refresh()
+			return readResult{docs: itemDocuments(p.url, snap.Items), cachedAt: snap.FetchedAt}, nil
+		}
+	}
 	items, err := p.fetch(ctx)
 	if err == nil {
 		res := readResult{docs: itemDocuments(p.url, items)}
@@ -66,6 +75,15 @@ func (p *portalSource) read(ctx context.Context) (readResult, error) {
 		return readResult{}, err
 	}
 	return readResult{docs: itemDocuments(p.url, snap.Items), cachedAt: snap.FetchedAt, stale: err}, nil
+}
+
+// refresh reads the portal and saves the cache for the next start.
+func (p *portalSource) refresh() {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*p.timeout)
+	defer cancel()
+	if items, err := p.fetch(ctx); err == nil {
+		_ = p.cache.save(p.url, items)
+	}
 }
 
 // page is one answer of /api/catalog/entities/by-query.

@@ -263,3 +263,34 @@ func TestPortalAndFilesTogether(t *testing.T) {
 		t.Errorf("duplicates = %q, want %q", dups, want)
 	}
 }
+
+func TestPortalPreferCacheAnswersAtOnceAndRefreshes(t *testing.T) {
+	srv := backstagetest.New(t, manyEntities(2))
+	t.Setenv(tokenEnv, srv.Token)
+	cfg, opts := portalConfig(t, srv.URL, "")
+	opts.PreferCache = true
+	// No cache yet: the portal is read.
+	if _, st := loadPortal(t, cfg, opts); st.Err != nil || st.Servers != 2 || !st.CachedAt.IsZero() {
+		t.Fatalf("first read: %+v", st)
+	}
+	srv.SetEntities(manyEntities(5))
+	before := len(srv.Requests())
+	_, st := loadPortal(t, cfg, opts)
+	if st.Err != nil || st.Stale != nil || st.Servers != 2 || st.CachedAt.IsZero() {
+		t.Fatalf("cached read: %+v", st)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.Requests()) == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(srv.Requests()) == before {
+		t.Fatal("the cache was not refreshed in the background")
+	}
+	for time.Now().Before(deadline) {
+		if _, st = loadPortal(t, cfg, opts); st.Servers == 5 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the refreshed cache was not used: %+v", st)
+}

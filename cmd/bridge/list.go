@@ -221,15 +221,10 @@ func writeTable(w io.Writer, r listReport) {
 	} else {
 		rows := [][]string{{"NAME", "TITLE", "TRANSPORT", "AUTH", "ENABLED", "STATUS"}}
 		for _, s := range r.Servers {
-			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), transport(s), authLabel(s.Auth),
+			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), transportLabel(s), authLabel(s.Auth),
 				yesNo(s.Enabled), status(s)})
 		}
-		widths := make([]int, len(rows[0]))
-		for _, row := range rows {
-			for i, cell := range row {
-				widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-			}
-		}
+		widths := columnWidths(rows)
 		for i, row := range rows {
 			writeRow(w, row, widths)
 			if i == 0 {
@@ -257,6 +252,24 @@ func writeTable(w io.Writer, r listReport) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summary(r))
+}
+
+// writeColumns writes rows as aligned columns.
+func writeColumns(w io.Writer, rows [][]string) {
+	widths := columnWidths(rows)
+	for _, row := range rows {
+		writeRow(w, row, widths)
+	}
+}
+
+func columnWidths(rows [][]string) []int {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	return widths
 }
 
 func writeRow(w io.Writer, row []string, widths []int) {
@@ -301,7 +314,7 @@ func summary(r listReport) string {
 	return fmt.Sprintf("%s, %d available, %d enabled.", plural(len(r.Servers), "server"), avail, enabled)
 }
 
-func transport(s listServer) string {
+func transportLabel(s listServer) string {
 	switch {
 	case s.Transport == "":
 		return "-"

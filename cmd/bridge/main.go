@@ -10,6 +10,8 @@
 //	list      what the catalog offers, and what is enabled
 //	enable    enable servers for this user
 //	disable   disable servers again
+//	serve     serve the enabled servers' tools to an agent over stdio
+//	tools     list the tools exactly as the agent sees them
 //	version   print the version
 //
 // Every verb takes --help. Exit codes: 0 ok, 1 failure, 2 usage error.
@@ -55,7 +57,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), serveVerb(), toolsVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden output in testdata/script")
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"bridge": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
-	})
+	// The test binary doubles as "bridge" on $PATH, for the scripts and for
+	// the end-to-end tests that drive "bridge serve" over stdio.
+	testscript.Main(m, map[string]func(){"bridge": main})
 }
 
 // TestScripts runs the CLI scenarios in testdata/script: one file each,

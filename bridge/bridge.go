@@ -1,0 +1,220 @@
+// Package bridge connects to the enabled remote MCP servers and serves their
+// merged tools, prompts and resources to one agent over stdio.
+//
+// A [Bridge] owns one [Upstream] per server, connected in parallel in the
+// background, and a [Registry] that names their tools and routes calls back.
+// [Serve] speaks MCP with the agent: it answers initialize at once, waits a
+// little for upstreams on the first list, forwards progress in order and
+// cancellation both ways, and never lets one server hold up another.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// Options tune a Bridge. Zero values take the defaults.
+type Options struct {
+	// Version is the bridge's version, told to upstreams and the agent.
+	Version string
+	// HTTPClient talks to upstreams.
+	HTTPClient *http.Client
+	// ConnectTimeout bounds connecting, initializing and listing (10 s).
+	ConnectTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the backoff between attempts
+	// (250 ms, 30 s).
+	ReconnectMin, ReconnectMax time.Duration
+	// StartupWait is how long the first tools/list waits for upstreams that
+	// are still connecting (3 s).
+	StartupWait time.Duration
+	// CallTimeout bounds a call with no progress for that long (5 min).
+	CallTimeout time.Duration
+	// MaxNameLength caps exposed names (64).
+	MaxNameLength int
+	// Prefixes override servers' prefixes; an empty string is allowed.
+	Prefixes map[string]*string
+	// Headers give values for remotes' headers, by server ID.
+	Headers map[string]map[string]string
+	// Logger receives the bridge's logs; never stdout.
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultStartupWait    = 3 * time.Second
+	DefaultCallTimeout    = 5 * time.Minute
+)
+
+func (o Options) withDefaults() Options {
+	if o.HTTPClient == nil {
+		o.HTTPClient = httpClient()
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = 250 * time.Millisecond
+	}
+	if o.ReconnectMax <= 0 {
+		o.ReconnectMax = 30 * time.Second
+	}
+	if o.StartupWait < 0 {
+		o.StartupWait = 0
+	} else if o.StartupWait == 0 {
+		o.StartupWait = DefaultStartupWait
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.MaxNameLength <= 0 {
+		o.MaxNameLength = DefaultMaxNameLength
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Version == "" {
+		o.Version = "devel"
+	}
+	return o
+}
+
+// Bridge is the set of upstreams and their merged registry.
+type Bridge struct {
+	opts      Options
+	log       *slog.Logger
+	upstreams map[string]*Upstream
+	order     []string
+	Registry  *Registry
+	started   time.Time
+
+	mu       sync.Mutex
+	onChange func(kinds []string)
+	onNotify func(method string, params json.RawMessage)
+}
+
+// New makes a bridge over these servers; Start connects them.
+func New(servers []*config.Server, opts Options) *Bridge {
+	opts = opts.withDefaults()
+	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}}
+	for _, s := range servers {
+		b.upstreams[s.ID] = newUpstream(s, opts, b, opts.Logger)
+		b.order = append(b.order, s.ID)
+	}
+	slices.Sort(b.order)
+	b.Registry = NewRegistry(b.order, opts.Prefixes, opts.MaxNameLength, opts.Logger)
+	return b
+}
+
+// Start connects every upstream in parallel, in the background.
+func (b *Bridge) Start() {
+	b.started = time.Now()
+	for _, id := range b.order {
+		go b.upstreams[id].run()
+	}
+}
+
+// Upstream returns the upstream of a server ID.
+func (b *Bridge) Upstream(id string) (*Upstream, bool) {
+	u, ok := b.upstreams[id]
+	return u, ok
+}
+
+// Upstreams lists the upstreams in ID order.
+func (b *Bridge) Upstreams() []*Upstream {
+	out := make([]*Upstream, 0, len(b.order))
+	for _, id := range b.order {
+		out = append(out, b.upstreams[id])
+	}
+	return out
+}
+
+// WaitStartup waits until every upstream has made its first connection
+// attempt or the startup wait, counted from Start, has passed. It reports
+// whether every upstream was done.
+func (b *Bridge) WaitStartup(ctx context.Context) bool {
+	deadline := time.NewTimer(time.Until(b.started.Add(b.opts.StartupWait)))
+	defer deadline.Stop()
+	for _, id := range b.order {
+		select {
+		case <-b.upstreams[id].Ready():
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// OnChange registers what to do when merged lists change, and what to do
+// with notifications for the agent.
+func (b *Bridge) OnChange(change func(kinds []string), notify func(method string, params json.RawMessage)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onChange, b.onNotify = change, notify
+}
+
+func (b *Bridge) upstreamReady(u *Upstream, l Lists)       { b.changed(b.Registry.Set(u.ID(), l)) }
+func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
+
+func (b *Bridge) upstreamNotification(_ *Upstream, method string, params json.RawMessage) {
+	b.mu.Lock()
+	notify := b.onNotify
+	b.mu.Unlock()
+	if notify != nil {
+		notify(method, params)
+	}
+}
+
+func (b *Bridge) changed(kinds []string) {
+	if len(kinds) == 0 {
+		return
+	}
+	b.mu.Lock()
+	change := b.onChange
+	b.mu.Unlock()
+	if change != nil {
+		change(kinds)
+	}
+}
+
+// Close ends every upstream's session in parallel, waiting at most until
+// ctx ends.
+func (b *Bridge) Close(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, u := range b.upstreams {
+		wg.Go(u.Close)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.log.Warn("shutdown: some sessions were not closed in time")
+	}
+	b.opts.HTTPClient.CloseIdleConnections()
+}
+
+// ConfigOptions are the Options the config file sets.
+func ConfigOptions(cfg *config.Config) Options {
+	o := Options{
+		StartupWait:   time.Duration(cfg.Serve.StartupWait),
+		CallTimeout:   time.Duration(cfg.Serve.CallTimeout),
+		MaxNameLength: cfg.MaxNameLength,
+		Prefixes:      map[string]*string{},
+		Headers:       map[string]map[string]string{},
+	}
+	for id, sc := range cfg.Servers {
+		o.Prefixes[id] = sc.Prefix
+		o.Headers[id] = sc.Headers
+	}
+	return o
+}

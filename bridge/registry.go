@@ -1,0 +1,304 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/yosida95/uritemplate/v3"
+)
+
+// Kinds of list the registry merges; each has its own list_changed.
+const (
+	KindTools     = "tools"
+	KindPrompts   = "prompts"
+	KindResources = "resources"
+)
+
+// Registry merges the lists of every upstream under exposed names and
+// routes names and URIs back to their upstream. Items are carried as the
+// raw JSON their server sent; only a tool's or prompt's name is rewritten.
+type Registry struct {
+	namer    Namer
+	prefixes map[string]string // server ID → prefix
+	log      *slog.Logger
+
+	mu      sync.RWMutex
+	lists   map[string]Lists // server ID → its lists
+	tools   map[string]Exposed
+	prompts map[string]Exposed
+	owners  map[string]string // resource URI → server ID
+	tmpls   []template
+	results map[string][]byte // kind → list result JSON (tools/list, …)
+	tmplRes []byte            // resources/templates/list result
+}
+
+// Exposed is one tool or prompt as the agent sees it.
+type Exposed struct {
+	Name     string // exposed name
+	Server   string // server ID
+	Original string // name on the server
+	ReadOnly bool   // annotations.readOnlyHint
+	raw      json.RawMessage
+}
+
+type template struct {
+	server string
+	tmpl   *uritemplate.Template
+}
+
+// NewRegistry makes a registry for these server IDs, with prefix overrides
+// (a nil entry means none) and a maximum name length.
+func NewRegistry(ids []string, overrides map[string]*string, maxName int, log *slog.Logger) *Registry {
+	n := Namer{Max: maxName}
+	r := &Registry{namer: n, prefixes: n.Prefixes(ids, overrides), log: log, lists: map[string]Lists{}}
+	r.rebuild()
+	return r
+}
+
+// Set replaces one server's lists and reports the kinds whose merged list
+// changed.
+func (r *Registry) Set(server string, l Lists) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lists[server] = l
+	return r.rebuild()
+}
+
+// Remove drops a server's lists.
+func (r *Registry) Remove(server string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.lists, server)
+	return r.rebuild()
+}
+
+// Result is the merged result of tools/list, prompts/list, resources/list
+// or resources/templates/list.
+func (r *Registry) Result(method string) []byte {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	switch method {
+	case "tools/list":
+		return r.results[KindTools]
+	case "prompts/list":
+		return r.results[KindPrompts]
+	case "resources/list":
+		return r.results[KindResources]
+	case "resources/templates/list":
+		return r.tmplRes
+	}
+	return nil
+}
+
+// Tool finds an exposed tool by name.
+func (r *Registry) Tool(name string) (Exposed, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.tools[name]
+	return e, ok
+}
+
+// Prompt finds an exposed prompt by name.
+func (r *Registry) Prompt(name string) (Exposed, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.prompts[name]
+	return e, ok
+}
+
+// Tools lists the exposed tools in the order the agent sees them.
+func (r *Registry) Tools() []Exposed {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Exposed
+	for _, e := range r.tools {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Exposed) int { return cmpExposed(a, b) })
+	return out
+}
+
+// ResourceServer finds the server that owns a resource URI: one that listed
+// it, else the first whose template matches it.
+func (r *Registry) ResourceServer(uri string) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if s, ok := r.owners[uri]; ok {
+		return s, true
+	}
+	for _, t := range r.tmpls {
+		if t.tmpl.Match(uri) != nil {
+			return t.server, true
+		}
+	}
+	return "", false
+}
+
+// rebuild derives the merged lists from r.lists; r.mu is held.
+func (r *Registry) rebuild() []string {
+	servers := slices.Sorted(func(yield func(string) bool) {
+		for s := range r.lists {
+			if !yield(s) {
+				return
+			}
+		}
+	})
+	tools, toolItems := r.expose(servers, func(l Lists) []json.RawMessage { return l.Tools })
+	prompts, promptItems := r.expose(servers, func(l Lists) []json.RawMessage { return l.Prompts })
+	owners := map[string]string{}
+	var resItems, tmplItems []json.RawMessage
+	var tmpls []template
+	for _, s := range servers {
+		for _, raw := range r.lists[s].Resources {
+			var res struct {
+				URI string `json:"uri"`
+			}
+			if json.Unmarshal(raw, &res) != nil || res.URI == "" {
+				r.log.Warn("resource without a uri ignored", "server", s)
+				continue
+			}
+			if first, ok := owners[res.URI]; ok {
+				r.log.Warn("resource offered twice; the first server keeps it", "uri", res.URI, "kept", first, "ignored", s)
+				continue
+			}
+			owners[res.URI] = s
+			resItems = append(resItems, raw)
+		}
+		for _, raw := range r.lists[s].Templates {
+			var t struct {
+				URITemplate string `json:"uriTemplate"`
+			}
+			if json.Unmarshal(raw, &t) != nil || t.URITemplate == "" {
+				continue
+			}
+			tmpl, err := uritemplate.New(t.URITemplate)
+			if err != nil {
+				r.log.Warn("resource template ignored", "server", s, "template", t.URITemplate, "err", err)
+				continue
+			}
+			tmpls = append(tmpls, template{server: s, tmpl: tmpl})
+			tmplItems = append(tmplItems, raw)
+		}
+	}
+	results := map[string][]byte{
+		KindTools:     listResult("tools", toolItems),
+		KindPrompts:   listResult("prompts", promptItems),
+		KindResources: listResult("resources", resItems),
+	}
+	tmplRes := listResult("resourceTemplates", tmplItems)
+	var changed []string
+	for _, kind := range []string{KindTools, KindPrompts, KindResources} {
+		if !bytes.Equal(r.results[kind], results[kind]) || (kind == KindResources && !bytes.Equal(r.tmplRes, tmplRes)) {
+			changed = append(changed, kind)
+		}
+	}
+	r.tools, r.prompts, r.owners, r.tmpls, r.results, r.tmplRes = tools, prompts, owners, tmpls, results, tmplRes
+	return slices.Compact(changed)
+}
+
+// expose names the items of one kind of every server, in server order.
+func (r *Registry) expose(servers []string, items func(Lists) []json.RawMessage) (map[string]Exposed, []json.RawMessage) {
+	byName := map[string]Exposed{}
+	var out []json.RawMessage
+	for _, s := range servers {
+		var originals []string
+		var entries []Exposed
+		for _, raw := range items(r.lists[s]) {
+			var item struct {
+				Name        string `json:"name"`
+				Annotations struct {
+					ReadOnlyHint bool `json:"readOnlyHint"`
+				} `json:"annotations"`
+			}
+			if err := json.Unmarshal(raw, &item); err != nil || item.Name == "" {
+				r.log.Warn("item without a name ignored", "server", s)
+				continue
+			}
+			if slices.Contains(originals, item.Name) {
+				r.log.Warn("name listed twice by one server; the first is kept", "server", s, "name", item.Name)
+				continue
+			}
+			originals = append(originals, item.Name)
+			entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.Annotations.ReadOnlyHint, raw: raw})
+		}
+		names := r.namer.Names(s, r.prefixes[s], originals)
+		for _, e := range entries {
+			e.Name = names[e.Original]
+			raw, err := replaceString(e.raw, "name", e.Name)
+			if err != nil {
+				continue
+			}
+			e.raw = raw
+			byName[e.Name] = e
+			out = append(out, raw)
+		}
+	}
+	return byName, out
+}
+
+func cmpExposed(a, b Exposed) int {
+	if a.Server != b.Server {
+		if a.Server < b.Server {
+			return -1
+		}
+		return 1
+	}
+	if a.Name < b.Name {
+		return -1
+	}
+	if a.Name > b.Name {
+		return 1
+	}
+	return 0
+}
+
+// listResult writes {"<key>":[items…]} with each item's bytes as they are.
+func listResult(key string, items []json.RawMessage) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"%s":[`, key)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := json.Compact(&b, it); err != nil {
+			b.Write(it)
+		}
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// replaceString sets the string value of a top-level key of a JSON object,
+// leaving every other byte of the object as it was.
+func replaceString(obj json.RawMessage, key, value string) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if t != key {
+			continue
+		}
+		end := int(dec.InputOffset())
+		start := end - len(v)
+		enc, _ := json.Marshal(value)
+		out := make([]byte, 0, len(obj)+len(enc))
+		out = append(out, obj[:start]...)
+		out = append(out, enc...)
+		return append(out, obj[end:]...), nil
+	}
+	return nil, io.ErrUnexpectedEOF
+}

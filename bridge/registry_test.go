@@ -1,0 +1,66 @@
+package bridge
+
+import (
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"testing"
+)
+
+func TestReplaceStringKeepsEveryOtherByte(t *testing.T) {
+	in := `{ "inputSchema" : {"type":"object",  "x-k": [1, 2]},
+	  "name":"orig" , "title": "T", "_meta": {"name": "inner"} }`
+	out, err := replaceString(json.RawMessage(in), "name", "srv__orig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{ "inputSchema" : {"type":"object",  "x-k": [1, 2]},
+	  "name":"srv__orig" , "title": "T", "_meta": {"name": "inner"} }`
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if _, err := replaceString(json.RawMessage(`[1]`), "name", "x"); err == nil {
+		t.Error("a list was accepted as an object")
+	}
+}
+
+func TestRegistryMergesAndRoutes(t *testing.T) {
+	r := NewRegistry([]string{"b", "a"}, nil, 0, slog.New(slog.DiscardHandler))
+	changed := r.Set("b", Lists{
+		Tools:     []json.RawMessage{json.RawMessage(`{"name":"x.y","annotations":{"readOnlyHint":true},"inputSchema":{"anyOf":[{}]}}`)},
+		Resources: []json.RawMessage{json.RawMessage(`{"uri":"file:///shared","name":"s"}`)},
+		Templates: []json.RawMessage{json.RawMessage(`{"uriTemplate":"b://items/{id}","name":"item"}`)},
+	})
+	if !slices.Equal(changed, []string{KindTools, KindResources}) {
+		t.Errorf("changed = %v", changed)
+	}
+	r.Set("a", Lists{
+		Tools:     []json.RawMessage{json.RawMessage(`{"name":"x.y"}`)},
+		Prompts:   []json.RawMessage{json.RawMessage(`{"name":"greet","arguments":[]}`)},
+		Resources: []json.RawMessage{json.RawMessage(`{"uri":"file:///shared","name":"a's"}`)},
+	})
+	if got := string(r.Result("tools/list")); got != `{"tools":[{"name":"a__x_y"},{"name":"b__x_y","annotations":{"readOnlyHint":true},"inputSchema":{"anyOf":[{}]}}]}` {
+		t.Errorf("tools/list = %s", got)
+	}
+	if e, ok := r.Tool("b__x_y"); !ok || e.Server != "b" || e.Original != "x.y" || !e.ReadOnly {
+		t.Errorf("Tool(b__x_y) = %+v, %v", e, ok)
+	}
+	if e, ok := r.Prompt("a__greet"); !ok || e.Original != "greet" {
+		t.Errorf("Prompt(a__greet) = %+v, %v", e, ok)
+	}
+	// The URI both offer goes to the first server by ID.
+	for uri, want := range map[string]string{"file:///shared": "a", "b://items/42": "b", "c://none": ""} {
+		if got, _ := r.ResourceServer(uri); got != want {
+			t.Errorf("ResourceServer(%s) = %q, want %q", uri, got, want)
+		}
+	}
+	if got := string(r.Result("resources/list")); got != `{"resources":[{"uri":"file:///shared","name":"a's"}]}` {
+		t.Errorf("resources/list = %s", got)
+	}
+	if changed := r.Set("a", r.lists["a"]); len(changed) != 0 {
+		t.Errorf("setting the same lists changed %v", changed)
+	}
+	if changed := r.Remove("b"); !slices.Equal(changed, []string{KindTools, KindResources}) {
+		t.Errorf("Remove changed %v", changed)
+	}
+}

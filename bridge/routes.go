@@ -1,0 +1,164 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// routeFunc answers one forwarded request with a raw result.
+type routeFunc func(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error)
+
+// routes are the methods the bridge answers itself, from the registry or by
+// forwarding to the upstream that owns the name or URI.
+var routes map[string]routeFunc
+
+func init() {
+	routes = map[string]routeFunc{
+		"tools/list":               listRoute,
+		"prompts/list":             listRoute,
+		"resources/list":           listRoute,
+		"resources/templates/list": listRoute,
+		"tools/call":               namedRoute(KindTools),
+		"prompts/get":              namedRoute(KindPrompts),
+		"resources/read":           uriRoute,
+		"resources/subscribe":      uriRoute,
+		"resources/unsubscribe":    uriRoute,
+	}
+}
+
+var listKinds = map[string]string{
+	"tools/list": KindTools, "prompts/list": KindPrompts,
+	"resources/list": KindResources, "resources/templates/list": KindResources,
+}
+
+// routeError is a request the bridge refuses itself.
+type routeError struct {
+	code int
+	msg  string
+}
+
+func (e *routeError) Error() string { return e.msg }
+
+// listRoute answers a list from the registry, after waiting (once, at
+// start-up) for upstreams that are still connecting. Later arrivals send
+// list_changed.
+func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
+	s.b.WaitStartup(ctx)
+	// Marked before reading, so that a change in between is announced.
+	s.markListed(listKinds[m.Method])
+	return s.b.Registry.Result(m.Method), nil
+}
+
+// namedRoute forwards tools/call or prompts/get to the tool's or prompt's
+// server under its original name.
+func namedRoute(kind string) routeFunc {
+	return func(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
+		var p struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(m.Params, &p); err != nil || p.Name == "" {
+			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is missing"}
+		}
+		lookup, what := s.b.Registry.Tool, "tool"
+		if kind == KindPrompts {
+			lookup, what = s.b.Registry.Prompt, "prompt"
+		}
+		e, ok := lookup(p.Name)
+		if !ok {
+			// An agent that calls before listing gets the one wait too.
+			if !s.b.WaitStartup(ctx) {
+				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, p.Name)}
+			}
+			if e, ok = lookup(p.Name); !ok {
+				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, p.Name, what)}
+			}
+		}
+		params, err := replaceString(m.Params, "name", e.Original)
+		if err != nil {
+			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
+		}
+		return s.forward(ctx, e.Server, m.Method, params)
+	}
+}
+
+// uriRoute forwards resources/read, subscribe and unsubscribe to the server
+// that owns the URI.
+func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
+	var p struct {
+		URI string `json:"uri"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil || p.URI == "" {
+		return nil, &routeError{codeInvalidParams, m.Method + ": params.uri is missing"}
+	}
+	server, ok := s.b.Registry.ResourceServer(p.URI)
+	if !ok {
+		s.b.WaitStartup(ctx)
+		if server, ok = s.b.Registry.ResourceServer(p.URI); !ok {
+			return nil, &routeError{codeResourceNotFound, fmt.Sprintf("unknown resource %q: no enabled server offers it", p.URI)}
+		}
+	}
+	return s.forward(ctx, server, m.Method, m.Params)
+}
+
+// forward sends a request to a server and returns its result. The call
+// fails after CallTimeout without an answer or progress. Progress is always
+// asked for, to extend that timeout; it reaches the agent, under the agent's
+// own token, when the agent asked for it.
+func (s *stdioServer) forward(ctx context.Context, serverID, method string, params json.RawMessage) (json.RawMessage, error) {
+	u, ok := s.b.Upstream(serverID)
+	if !ok {
+		return nil, &routeError{codeInternal, fmt.Sprintf("%s: not a server of this bridge", serverID)}
+	}
+	agentToken := progressToken(params)
+	timeout := s.b.opts.CallTimeout
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(timeout, func() {
+		cancel(fmt.Errorf("no answer or progress within %s; the call was cancelled", timeout))
+	})
+	defer timer.Stop()
+	onProgress := func(p json.RawMessage) {
+		timer.Reset(timeout)
+		if agentToken == nil {
+			return
+		}
+		if p, err := setField(p, "progressToken", agentToken); err == nil {
+			s.writeNotification("notifications/progress", p)
+		}
+	}
+	res, err := u.Call(ctx, method, params, onProgress)
+	if err != nil {
+		var rpc *RPCError
+		if errors.As(err, &rpc) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", serverID, err)
+	}
+	return res, nil
+}
+
+// progressToken is params._meta.progressToken as raw JSON, or nil.
+func progressToken(params json.RawMessage) json.RawMessage {
+	var p struct {
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.Meta.ProgressToken) == 0 || string(p.Meta.ProgressToken) == "null" {
+		return nil
+	}
+	return p.Meta.ProgressToken
+}
+
+// setField sets a top-level field of a JSON object to raw JSON.
+func setField(obj json.RawMessage, key string, value json.RawMessage) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return nil, err
+	}
+	m[key] = value
+	return json.Marshal(m)
+}

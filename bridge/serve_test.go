@@ -1,0 +1,97 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+	"github.com/mcp-bridge/bridge/config"
+)
+
+func testServer(id, typ, url string) *config.Server {
+	return &config.Server{ID: id, Namespace: "default", Name: id, Lifecycle: "production",
+		Definition: config.Definition{Name: "com.example/" + id, Remotes: []config.Remote{{Type: typ, URL: url}}}}
+}
+
+// TestServeLeavesNoGoroutinesBehind runs the bridge in-process over two real
+// upstreams, makes calls, ends stdin, and checks that every goroutine the
+// bridge started has ended.
+func TestServeLeavesNoGoroutinesBehind(t *testing.T) {
+	http1 := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
+	sse := upstreamtest.Start(t, upstreamtest.Options{Name: "two", Transport: upstreamtest.SSE})
+
+	b := New([]*config.Server{
+		testServer("one", config.RemoteStreamableHTTP, http1.StreamableURL),
+		testServer("two", config.RemoteSSE, sse.SSEURL),
+	}, Options{})
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Serve(context.Background(), b, inR, outW); outW.Close() }()
+	replies := bufio.NewScanner(outR)
+	replies.Buffer(make([]byte, 1<<20), 1<<24)
+	send := func(line string) string {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if !replies.Scan() {
+			t.Fatal("no reply")
+		}
+		return replies.Text()
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if r := send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); !strings.Contains(r, `"one__echo"`) || !strings.Contains(r, `"two__echo"`) {
+		t.Fatalf("tools/list: %s", r)
+	}
+	for _, name := range []string{"one__echo", "two__echo"} {
+		r := send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"` + name + `","arguments":{"text":"x"}}}`)
+		var m struct {
+			Result json.RawMessage `json:"result"`
+		}
+		if json.Unmarshal([]byte(r), &m) != nil || !strings.Contains(string(m.Result), `"text":"x"`) {
+			t.Fatalf("%s: %s", name, r)
+		}
+	}
+	inW.Close()
+	go io.Copy(io.Discard, outR)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Serve did not return after stdin ended")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(bridgeGoroutines()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := bridgeGoroutines(); len(left) > 0 {
+		t.Errorf("%d goroutines of the bridge left after shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+}
+
+// bridgeGoroutines are the stacks of goroutines that belong to the bridge's
+// side: its own code, mcp-go's client, and HTTP client connections. The test
+// upstreams' server goroutines are not counted.
+func bridgeGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "TestServeLeavesNoGoroutinesBehind") || strings.Contains(g, "upstreamtest.") {
+			continue
+		}
+		if strings.Contains(g, "mcp-bridge/bridge/bridge.") || strings.Contains(g, "mcp-go/client") ||
+			strings.Contains(g, "net/http.(*persistConn)") {
+			out = append(out, g)
+		}
+	}
+	return out
+}

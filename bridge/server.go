@@ -1,0 +1,406 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// JSON-RPC error codes the bridge answers with.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeInvalidParams  = -32602
+	codeInternal       = -32603
+	// codeResourceNotFound is MCP's code for an unknown resource URI.
+	codeResourceNotFound = -32002
+)
+
+// MaxMessageSize bounds one message from the agent.
+const MaxMessageSize = 32 << 20
+
+// coalesceDelay gathers list changes that come close together into one
+// list_changed notification per kind.
+const coalesceDelay = 50 * time.Millisecond
+
+// errCancelledByAgent is the cause of a call the agent cancelled: it gets
+// no response.
+var errCancelledByAgent = errors.New("cancelled by the agent")
+
+// Serve speaks MCP with the agent over in and out until in ends or ctx is
+// done, then closes every upstream. out carries protocol messages only.
+func Serve(ctx context.Context, b *Bridge, in io.Reader, out io.Writer) error {
+	s := newStdioServer(b, out)
+	b.OnChange(s.listsChanged, s.notify)
+	b.Start()
+	err := s.readLoop(ctx, in)
+	s.log.Debug("shutting down", "err", err)
+	s.shutdown()
+	s.log.Debug("shut down")
+	return err
+}
+
+// stdioServer is the agent's side of the bridge: one writer for responses
+// and notifications alike, so that a call's progress is always written
+// before its result.
+type stdioServer struct {
+	b   *Bridge
+	log *slog.Logger
+	mcp *server.MCPServer
+	ses *session
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	inflight sync.Map // request id (raw JSON text) → context.CancelCauseFunc
+	handlers sync.WaitGroup
+	ready    atomic.Bool // the agent sent notifications/initialized
+
+	pmu     sync.Mutex
+	listed  map[string]bool // kinds the agent has listed: only their changes matter
+	pending map[string]bool
+	timer   *time.Timer
+}
+
+func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stdioServer{
+		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
+		ses: &session{ch: make(chan mcp.JSONRPCNotification, 64)}, pending: map[string]bool{}, listed: map[string]bool{},
+	}
+	// mcp-go answers the handshake, ping and logging/setLevel and rejects
+	// unknown methods; the bridge handles everything it forwards itself, raw.
+	s.mcp = server.NewMCPServer("mcp-bridge", b.opts.Version,
+		server.WithToolCapabilities(true),
+		server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(true, true),
+		server.WithInstructions("Tools of the MCP servers enabled in the Software Catalog, each named after its server: server__tool."),
+	)
+	_ = s.mcp.RegisterSession(ctx, s.ses)
+	go s.drainSession()
+	return s
+}
+
+// message is an incoming JSON-RPC message.
+type message struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
+	lines := make(chan []byte)
+	errc := make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := readLine(r, MaxMessageSize)
+			if errors.Is(err, errTooLarge) {
+				s.writeError(json.RawMessage("null"), codeInvalidRequest, fmt.Sprintf("message larger than %d bytes", MaxMessageSize), nil)
+				continue
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case lines <- line:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case line := <-lines:
+			s.handle(line)
+		case err := <-errc:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("reading from the agent: %w", err)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+var errTooLarge = errors.New("message too large")
+
+// readLine reads one newline-terminated message of at most limit bytes; a
+// longer one is skipped whole and reported as errTooLarge.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(buf)+len(chunk) > limit {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				return nil, err
+			}
+			return nil, errTooLarge
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && len(bytes.TrimSpace(buf)) > 0 && errors.Is(err, io.EOF):
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
+		return buf, nil
+	}
+}
+
+// handle dispatches one message. Requests the bridge forwards run in their
+// own goroutines, so that a slow server never holds up another.
+func (s *stdioServer) handle(line []byte) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return
+	}
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil {
+		s.writeError(json.RawMessage("null"), codeParseError, "parse error: "+err.Error(), nil)
+		return
+	}
+	isRequest := len(m.ID) > 0 && string(m.ID) != "null"
+	if m.Method == "" {
+		return // a response to a request of ours; none are sent yet
+	}
+	switch m.Method {
+	case "notifications/initialized":
+		s.ready.Store(true)
+		s.flushChanges()
+		return
+	case "notifications/cancelled":
+		s.cancelled(m.Params)
+		return
+	}
+	route, forwarded := routes[m.Method]
+	if !forwarded || !isRequest {
+		s.handleByMCP(line)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	key := string(m.ID)
+	s.inflight.Store(key, cancel)
+	s.handlers.Go(func() {
+		defer s.inflight.Delete(key)
+		defer cancel(nil)
+		result, err := route(ctx, s, m)
+		switch {
+		case errors.Is(context.Cause(ctx), errCancelledByAgent):
+			// The agent cancelled: no response, as the protocol says.
+		case err != nil:
+			s.writeCallError(m.ID, err)
+		default:
+			s.writeResult(m.ID, result)
+		}
+	})
+}
+
+// handleByMCP lets mcp-go answer: initialize, ping, logging/setLevel and
+// methods the bridge does not know.
+func (s *stdioServer) handleByMCP(line []byte) {
+	ctx := s.mcp.WithContext(s.ctx, s.ses)
+	resp := s.mcp.HandleMessage(ctx, line)
+	if resp == nil {
+		return
+	}
+	data, err := json.Marshal(resp)
+	if err != nil {
+		s.log.Error("encoding a response", "err", err)
+		return
+	}
+	s.write(data)
+}
+
+// cancelled handles notifications/cancelled from the agent.
+func (s *stdioServer) cancelled(params json.RawMessage) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.RequestID) == 0 {
+		return
+	}
+	if c, ok := s.inflight.Load(string(p.RequestID)); ok {
+		c.(context.CancelCauseFunc)(errCancelledByAgent)
+	}
+}
+
+// listsChanged queues list_changed notifications, sent together once the
+// changes stop coming for coalesceDelay.
+func (s *stdioServer) listsChanged(kinds []string) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	for _, k := range kinds {
+		if s.listed[k] {
+			s.pending[k] = true
+		}
+	}
+	if len(s.pending) == 0 {
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(coalesceDelay, s.flushChanges)
+	} else {
+		s.timer.Reset(coalesceDelay)
+	}
+}
+
+func (s *stdioServer) flushChanges() {
+	if !s.ready.Load() {
+		return
+	}
+	s.pmu.Lock()
+	kinds := s.pending
+	s.pending = map[string]bool{}
+	s.pmu.Unlock()
+	for _, k := range []string{KindTools, KindPrompts, KindResources} {
+		if kinds[k] {
+			s.writeNotification("notifications/"+k+"/list_changed", nil)
+		}
+	}
+}
+
+// markListed records that the agent has seen a list of this kind, so that
+// its later changes are worth a list_changed.
+func (s *stdioServer) markListed(kind string) {
+	s.pmu.Lock()
+	s.listed[kind] = true
+	s.pmu.Unlock()
+}
+
+// notify passes a notification from an upstream on to the agent.
+func (s *stdioServer) notify(method string, params json.RawMessage) {
+	s.writeNotification(method, params)
+}
+
+func (s *stdioServer) drainSession() {
+	for {
+		select {
+		case n := <-s.ses.ch:
+			if data, err := json.Marshal(n); err == nil {
+				s.write(data)
+			}
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// shutdown cancels what is in flight and closes every upstream's session,
+// giving up after a second so that the agent is never kept waiting.
+func (s *stdioServer) shutdown() {
+	s.inflight.Range(func(_, c any) bool {
+		c.(context.CancelCauseFunc)(ErrClosed)
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	s.b.Close(ctx)
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.wmu.Lock()
+	_ = s.w.Flush()
+	s.wmu.Unlock()
+}
+
+func (s *stdioServer) write(data []byte) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.w.Write(data)
+	s.w.WriteByte('\n')
+	if err := s.w.Flush(); err != nil {
+		s.log.Debug("writing to the agent", "err", err)
+	}
+}
+
+// writeResult writes a response whose result is raw JSON, compacted so that
+// it stays one line, its content otherwise as the server sent it.
+func (s *stdioServer) writeResult(id, result json.RawMessage) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	b.Write(id)
+	b.WriteString(`,"result":`)
+	if len(result) == 0 {
+		b.WriteString("{}")
+	} else if err := json.Compact(&b, result); err != nil {
+		s.writeError(id, codeInternal, "the server's result is not valid JSON", nil)
+		return
+	}
+	b.WriteByte('}')
+	s.write(b.Bytes())
+}
+
+func (s *stdioServer) writeError(id json.RawMessage, code int, msg string, data json.RawMessage) {
+	e := map[string]any{"code": code, "message": msg}
+	if len(data) > 0 {
+		e["data"] = data
+	}
+	out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": e})
+	s.write(out)
+}
+
+// writeCallError answers a forwarded request that failed: an upstream's
+// JSON-RPC error keeps its code, message and data.
+func (s *stdioServer) writeCallError(id json.RawMessage, err error) {
+	var rpc *RPCError
+	var re *routeError
+	switch {
+	case errors.As(err, &rpc):
+		s.writeError(id, rpc.Code, rpc.Message, rpc.Data)
+	case errors.As(err, &re):
+		s.writeError(id, re.code, re.Error(), nil)
+	default:
+		s.writeError(id, codeInternal, err.Error(), nil)
+	}
+}
+
+func (s *stdioServer) writeNotification(method string, params json.RawMessage) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","method":`)
+	m, _ := json.Marshal(method)
+	b.Write(m)
+	if len(params) > 0 {
+		b.WriteString(`,"params":`)
+		if err := json.Compact(&b, params); err != nil {
+			return
+		}
+	}
+	b.WriteByte('}')
+	s.write(b.Bytes())
+}
+
+// session is the one agent session, as mcp-go's server sees it.
+type session struct {
+	ch     chan mcp.JSONRPCNotification
+	inited atomic.Bool
+}
+
+func (s *session) Initialize()                                         { s.inited.Store(true) }
+func (s *session) Initialized() bool                                   { return s.inited.Load() }
+func (s *session) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.ch }
+func (s *session) SessionID() string                                   { return "stdio" }

@@ -1,0 +1,678 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// UpstreamProtocolVersion is the protocol the bridge speaks to remotes: the
+// last one with an initialize handshake, pinned so that mcp-go does not
+// probe the stateless draft first.
+const UpstreamProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+
+// Errors of an upstream.
+var (
+	// ErrDown means the upstream is not connected; calls fail at once.
+	ErrDown = errors.New("not connected")
+	// ErrClosed means the bridge is shutting down.
+	ErrClosed = errors.New("bridge shutting down")
+
+	errConnLost = errors.New("connection lost")
+)
+
+// RPCError is a JSON-RPC error an upstream answered with; the bridge passes
+// its code, message and data on unchanged.
+type RPCError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *RPCError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+
+// Lists are what an upstream offers, as the raw JSON objects it sent.
+type Lists struct {
+	Tools, Prompts, Resources, Templates []json.RawMessage
+}
+
+// upstreamEvents are how an upstream tells the bridge what happened.
+type upstreamEvents interface {
+	// upstreamReady reports a (re)connected upstream and its lists.
+	upstreamReady(u *Upstream, l Lists)
+	// upstreamListChanged reports a new list of one kind.
+	upstreamListChanged(u *Upstream, l Lists)
+	// upstreamNotification passes on a notification for the agent
+	// (resources/updated).
+	upstreamNotification(u *Upstream, method string, params json.RawMessage)
+}
+
+// Upstream is the connection to one remote MCP server. It connects in the
+// background, reconnects with backoff when the connection is lost, and
+// re-initializes when the server forgets the session.
+type Upstream struct {
+	server *config.Server
+	log    *slog.Logger
+	events upstreamEvents
+	opts   Options
+
+	ready     chan struct{} // closed once the first connection attempt ends
+	readyOnce sync.Once
+	nextID    atomic.Int64
+	progress  sync.Map // upstream progress token (string) → func(json.RawMessage)
+
+	mu        sync.Mutex
+	conn      *conn
+	lastErr   error
+	lists     Lists
+	closed    bool
+	lifetime  context.Context
+	stop      context.CancelFunc
+	reconnect chan struct{} // wakes the connect loop
+	done      chan struct{} // closed when the connect loop has ended
+}
+
+// conn is one initialized connection of an upstream.
+type conn struct {
+	t      transport.Interface
+	kind   string // config.RemoteStreamableHTTP or config.RemoteSSE
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	caps   struct{ tools, prompts, resources bool }
+	// initMu makes concurrent calls that find the session expired
+	// re-initialize it once.
+	initMu  sync.Mutex
+	initGen int
+}
+
+func newUpstream(s *config.Server, opts Options, events upstreamEvents, log *slog.Logger) *Upstream {
+	ctx, stop := context.WithCancel(context.Background())
+	return &Upstream{
+		server: s, opts: opts, events: events, log: log.With("server", s.ID),
+		ready: make(chan struct{}), lifetime: ctx, stop: stop,
+		reconnect: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+}
+
+// ID is the server's ID.
+func (u *Upstream) ID() string { return u.server.ID }
+
+// Ready is closed once the first connection attempt has ended, either way.
+func (u *Upstream) Ready() <-chan struct{} { return u.ready }
+
+// Err is why the upstream is not connected, or nil when it is.
+func (u *Upstream) Err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn != nil {
+		return nil
+	}
+	if u.lastErr == nil {
+		return errors.New("connecting")
+	}
+	return u.lastErr
+}
+
+// run connects and keeps the upstream connected until Close, retrying with
+// capped exponential backoff and jitter.
+func (u *Upstream) run() {
+	defer close(u.done)
+	attempt := 0
+	for {
+		c, lists, err := u.connect(u.lifetime)
+		u.mu.Lock()
+		if u.closed {
+			u.mu.Unlock()
+			if c != nil {
+				c.close()
+			}
+			return
+		}
+		if err == nil {
+			u.conn, u.lastErr, u.lists = c, nil, lists
+			attempt = 0
+		} else {
+			u.lastErr = err
+		}
+		u.mu.Unlock()
+		if err == nil {
+			u.log.Info("connected", "transport", c.kind, "tools", len(lists.Tools))
+			u.events.upstreamReady(u, lists)
+		} else {
+			u.log.Warn("cannot connect", "err", err)
+		}
+		u.readyOnce.Do(func() { close(u.ready) })
+
+		if err == nil {
+			// Wait until the connection is lost.
+			select {
+			case <-c.ctx.Done():
+			case <-u.lifetime.Done():
+				return
+			}
+			u.log.Warn("connection lost", "err", context.Cause(c.ctx))
+		}
+		delay := backoff(attempt, u.opts.ReconnectMin, u.opts.ReconnectMax)
+		attempt++
+		select {
+		case <-time.After(delay):
+		case <-u.reconnect:
+		case <-u.lifetime.Done():
+			return
+		}
+	}
+}
+
+// backoff is the wait before reconnect attempt n: doubling from min, capped
+// at max, with ±20% jitter so that many bridges do not retry in step.
+func backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for range n {
+		d *= 2
+		if d >= max {
+			d = max
+			break
+		}
+	}
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+// connect opens, initializes and lists one connection: streamable HTTP when
+// the definition has it, SSE when it has only that or when streamable HTTP is
+// refused with the signs of an SSE-only server.
+func (u *Upstream) connect(ctx context.Context) (*conn, Lists, error) {
+	remote, ok := u.server.Transport()
+	if !ok {
+		return nil, Lists{}, errors.New("no remote to connect to")
+	}
+	headers, err := u.headers(remote)
+	if err != nil {
+		return nil, Lists{}, err
+	}
+	c, lists, err := u.connectTo(ctx, remote, headers)
+	if fb, ok := u.server.Fallback(); ok && errors.Is(err, transport.ErrLegacySSEServer) {
+		u.log.Info("streamable HTTP refused; trying SSE", "url", fb.URL)
+		headers, herr := u.headers(fb)
+		if herr != nil {
+			return nil, Lists{}, herr
+		}
+		c, lists, err = u.connectTo(ctx, fb, headers)
+	}
+	return c, lists, err
+}
+
+func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers map[string]string) (*conn, Lists, error) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	c := &conn{kind: remote.Type, ctx: cctx, cancel: cancel}
+	headerFunc := func(context.Context) map[string]string { return headers }
+	var err error
+	switch remote.Type {
+	case config.RemoteSSE:
+		var t *transport.SSE
+		t, err = transport.NewSSE(remote.URL,
+			transport.WithHTTPClient(u.opts.HTTPClient),
+			transport.WithHeaderFunc(headerFunc),
+			transport.WithSSELogger(u.log),
+			transport.WithEndpointTimeout(u.opts.ConnectTimeout),
+			// The bridge's own per-call timeout governs; this only
+			// backstops a call whose context has no deadline.
+			transport.WithResponseTimeout(24*time.Hour))
+		if err == nil {
+			t.SetConnectionLostHandler(func(err error) { c.cancel(fmt.Errorf("SSE stream ended: %w", err)) })
+			c.t = t
+		}
+	default:
+		c.t, err = transport.NewStreamableHTTP(remote.URL,
+			transport.WithHTTPBasicClient(u.opts.HTTPClient),
+			transport.WithHTTPHeaderFunc(headerFunc),
+			transport.WithHTTPLogger(u.log),
+			transport.WithContinuousListening())
+	}
+	if err != nil {
+		cancel(err)
+		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
+	}
+	c.t.SetNotificationHandler(u.onNotification)
+	startCtx, stop := context.WithTimeout(cctx, u.opts.ConnectTimeout)
+	defer stop()
+	if err := u.start(startCtx, c); err != nil {
+		c.close()
+		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
+	}
+	lists, err := c.listAll(startCtx, u)
+	if err != nil {
+		c.close()
+		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
+	}
+	return c, lists, nil
+}
+
+// start opens the transport and initializes. The transport lives on c.ctx:
+// an SSE stream opened with the short start context would end with it.
+func (u *Upstream) start(ctx context.Context, c *conn) error {
+	errc := make(chan error, 1)
+	go func() { errc <- c.t.Start(c.ctx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("no answer within %s", u.opts.ConnectTimeout)
+	}
+	return u.initialize(ctx, c)
+}
+
+func (u *Upstream) initialize(ctx context.Context, c *conn) error {
+	params := map[string]any{
+		"protocolVersion": UpstreamProtocolVersion,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "mcp-bridge", "version": u.opts.Version},
+	}
+	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(u.nextID.Add(1)), Method: "initialize", Params: params,
+	})
+	if err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("initialize: %w", &RPCError{Code: resp.Error.Code, Message: resp.Error.Message})
+	}
+	var result struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		Capabilities    struct {
+			Tools     json.RawMessage `json:"tools"`
+			Prompts   json.RawMessage `json:"prompts"`
+			Resources json.RawMessage `json:"resources"`
+		} `json:"capabilities"`
+	}
+	if err := json.Unmarshal(resp.Result, &result); err != nil {
+		return fmt.Errorf("initialize: the answer is not an initialize result: %w", err)
+	}
+	if !mcp.IsValidProtocolVersion(result.ProtocolVersion) || mcp.IsModernProtocol(result.ProtocolVersion) {
+		return fmt.Errorf("initialize: the server speaks protocol %q, which this bridge does not", result.ProtocolVersion)
+	}
+	if hc, ok := c.t.(transport.HTTPConnection); ok {
+		hc.SetProtocolVersion(result.ProtocolVersion)
+	}
+	c.caps.tools = len(result.Capabilities.Tools) > 0
+	c.caps.prompts = len(result.Capabilities.Prompts) > 0
+	c.caps.resources = len(result.Capabilities.Resources) > 0
+	err = c.t.SendNotification(ctx, mcp.JSONRPCNotification{
+		JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: "notifications/initialized"},
+	})
+	if err != nil {
+		return fmt.Errorf("notifications/initialized: %w", err)
+	}
+	return nil
+}
+
+// maxListPages bounds the pages of one list, against a server whose
+// cursors never end.
+const maxListPages = 100
+
+// listAll fetches every list the server's capabilities offer.
+func (c *conn) listAll(ctx context.Context, u *Upstream) (Lists, error) {
+	var l Lists
+	var err error
+	if c.caps.tools {
+		if l.Tools, err = u.list(ctx, c, "tools/list", "tools"); err != nil {
+			return l, err
+		}
+	}
+	if c.caps.prompts {
+		if l.Prompts, err = u.list(ctx, c, "prompts/list", "prompts"); err != nil {
+			return l, err
+		}
+	}
+	if c.caps.resources {
+		if l.Resources, err = u.list(ctx, c, "resources/list", "resources"); err != nil {
+			return l, err
+		}
+		if l.Templates, err = u.list(ctx, c, "resources/templates/list", "resourceTemplates"); err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+// list follows a list method's pages and keeps each item's raw JSON.
+func (u *Upstream) list(ctx context.Context, c *conn, method, key string) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	cursor := ""
+	for range maxListPages {
+		params := json.RawMessage(`{}`)
+		if cursor != "" {
+			params, _ = json.Marshal(map[string]string{"cursor": cursor})
+		}
+		raw, err := u.callOn(ctx, c, method, params)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, fmt.Errorf("%s: the answer is not a list: %w", method, err)
+		}
+		var pageItems []json.RawMessage
+		if err := json.Unmarshal(page[key], &pageItems); err != nil && len(page[key]) > 0 {
+			return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
+		}
+		items = append(items, pageItems...)
+		cursor = ""
+		_ = json.Unmarshal(page["nextCursor"], &cursor)
+		if cursor == "" {
+			return items, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: more than %d pages", method, maxListPages)
+}
+
+// Call sends a request and returns its raw result. When onProgress is set,
+// the request carries a progress token of the bridge's own, and progress
+// notifications for it are passed to onProgress, all before Call returns.
+// When ctx ends first, the upstream is sent notifications/cancelled.
+func (u *Upstream) Call(ctx context.Context, method string, params json.RawMessage, onProgress func(json.RawMessage)) (json.RawMessage, error) {
+	c, err := u.current()
+	if err != nil {
+		return nil, err
+	}
+	if onProgress != nil {
+		token := fmt.Sprintf("bridge-%d", u.nextID.Add(1))
+		params, err = withProgressToken(params, token)
+		if err != nil {
+			return nil, err
+		}
+		u.progress.Store(token, onProgress)
+		defer u.progress.Delete(token)
+	}
+	return u.callOn(ctx, c, method, params)
+}
+
+// Notify sends a notification to the upstream.
+func (u *Upstream) Notify(ctx context.Context, method string, params json.RawMessage) error {
+	c, err := u.current()
+	if err != nil {
+		return err
+	}
+	return c.t.SendNotification(ctx, notification(method, params))
+}
+
+func (u *Upstream) current() (*conn, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case u.closed:
+		return nil, ErrClosed
+	case u.conn != nil:
+		return u.conn, nil
+	case u.lastErr != nil:
+		return nil, fmt.Errorf("%w: %w; reconnecting", ErrDown, u.lastErr)
+	}
+	return nil, fmt.Errorf("%w: still connecting", ErrDown)
+}
+
+// callOn sends one request on c, re-initializing once when the server has
+// forgotten the session.
+func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params json.RawMessage) (json.RawMessage, error) {
+	// A call ends with its connection: an SSE transport would otherwise
+	// wait for an answer that can no longer come.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	unhook := context.AfterFunc(c.ctx, func() { stop(errConnLost) })
+	defer unhook()
+	for attempt := 0; ; attempt++ {
+		c.initMu.Lock()
+		gen := c.initGen
+		c.initMu.Unlock()
+		id := u.nextID.Add(1)
+		resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
+			JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
+		})
+		switch {
+		case err == nil && resp.Error != nil:
+			return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
+		case err == nil:
+			return resp.Result, nil
+		case c.ctx.Err() != nil:
+			return nil, fmt.Errorf("connection lost: %w", context.Cause(c.ctx))
+		case ctx.Err() != nil:
+			u.cancelUpstream(c, id, context.Cause(ctx))
+			return nil, context.Cause(ctx)
+		case errors.Is(err, transport.ErrSessionTerminated) && attempt == 0:
+			u.log.Info("session expired; initializing again")
+			if err := u.reinitialize(ctx, c, gen); err != nil {
+				u.lost(c, err)
+				return nil, err
+			}
+			continue
+		}
+		if connectionBroken(err) {
+			u.lost(c, err)
+			return nil, fmt.Errorf("connection lost: %w", err)
+		}
+		return nil, err
+	}
+}
+
+// reinitialize runs the handshake again on c unless another call already
+// did since generation gen.
+func (u *Upstream) reinitialize(ctx context.Context, c *conn, gen int) error {
+	c.initMu.Lock()
+	defer c.initMu.Unlock()
+	if c.initGen != gen {
+		return nil
+	}
+	if err := u.initialize(ctx, c); err != nil {
+		return fmt.Errorf("session expired, and initializing again failed: %w", err)
+	}
+	c.initGen++
+	return nil
+}
+
+// cancelUpstream tells the upstream to stop request id; the agent gave up
+// on it or it timed out.
+func (u *Upstream) cancelUpstream(c *conn, id int64, cause error) {
+	params, _ := json.Marshal(map[string]any{"requestId": id, "reason": fmt.Sprint(cause)})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.t.SendNotification(ctx, notification("notifications/cancelled", params)); err != nil {
+			u.log.Debug("notifications/cancelled not delivered", "err", err)
+		}
+	}()
+}
+
+// lost retires connection c and wakes the reconnect loop.
+func (u *Upstream) lost(c *conn, err error) {
+	u.mu.Lock()
+	current := u.conn == c
+	if current {
+		u.conn, u.lastErr = nil, err
+	}
+	u.mu.Unlock()
+	if current {
+		c.cancel(err)
+		go c.close()
+	}
+}
+
+// onNotification handles a notification from the upstream. It runs on the
+// transport's reader, before the response it precedes is delivered, which is
+// what keeps progress ahead of results.
+func (u *Upstream) onNotification(n mcp.JSONRPCNotification) {
+	params, err := json.Marshal(n.Params)
+	if err != nil {
+		return
+	}
+	switch n.Method {
+	case "notifications/progress":
+		var p struct {
+			Token any `json:"progressToken"`
+		}
+		_ = json.Unmarshal(params, &p)
+		if h, ok := u.progress.Load(fmt.Sprint(p.Token)); ok {
+			h.(func(json.RawMessage))(params)
+		}
+	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
+		go u.refreshLists()
+	case "notifications/resources/updated":
+		u.events.upstreamNotification(u, n.Method, params)
+	case "notifications/message":
+		u.log.Debug("log from server", "params", string(params))
+	}
+}
+
+// refreshLists fetches every list again after the server said one changed.
+func (u *Upstream) refreshLists() {
+	c, err := u.current()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, u.opts.ConnectTimeout)
+	defer cancel()
+	lists, err := c.listAll(ctx, u)
+	if err != nil {
+		u.log.Warn("refreshing lists failed", "err", err)
+		return
+	}
+	u.mu.Lock()
+	if u.conn != c {
+		u.mu.Unlock()
+		return
+	}
+	u.lists = lists
+	u.mu.Unlock()
+	u.events.upstreamListChanged(u, lists)
+}
+
+// Close ends the session (DELETE on streamable HTTP) and stops reconnecting.
+func (u *Upstream) Close() {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return
+	}
+	u.closed = true
+	c := u.conn
+	u.conn = nil
+	u.mu.Unlock()
+	u.stop()
+	if c != nil {
+		c.close()
+	}
+	<-u.done
+	u.log.Debug("closed")
+}
+
+func (c *conn) close() {
+	c.cancel(ErrClosed)
+	_ = c.t.Close()
+}
+
+// headers are the remote's headers from server.json, valued from the config
+// (servers.<id>.headers, with ${ENV} expanded), the definition's value or
+// its default. A required header without a value is an error that says
+// where to set it.
+func (u *Upstream) headers(remote config.Remote) (map[string]string, error) {
+	out := map[string]string{}
+	set := u.opts.Headers[u.server.ID]
+	for _, h := range remote.Headers {
+		v, ok := set[h.Name]
+		switch {
+		case ok:
+			v = os.ExpandEnv(v)
+		case h.Value != "" && !strings.Contains(h.Value, "{"):
+			v = h.Value
+		case h.Default != "":
+			v = h.Default
+		}
+		if v == "" {
+			if h.IsRequired {
+				return nil, fmt.Errorf("header %s is required: set servers.%s.headers.%s in the config", h.Name, u.server.ID, h.Name)
+			}
+			continue
+		}
+		out[h.Name] = v
+	}
+	for name, v := range set {
+		if _, ok := out[name]; !ok {
+			out[name] = os.ExpandEnv(v)
+		}
+	}
+	return out, nil
+}
+
+func notification(method string, params json.RawMessage) mcp.JSONRPCNotification {
+	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: method}}
+	var fields map[string]any
+	if len(params) > 0 && json.Unmarshal(params, &fields) == nil {
+		if meta, ok := fields["_meta"].(map[string]any); ok {
+			n.Params.Meta = meta
+			delete(fields, "_meta")
+		}
+		n.Params.AdditionalFields = fields
+	}
+	return n
+}
+
+// withProgressToken sets params._meta.progressToken, keeping the rest.
+func withProgressToken(params json.RawMessage, token string) (json.RawMessage, error) {
+	obj := map[string]json.RawMessage{}
+	if len(params) > 0 && string(params) != "null" {
+		if err := json.Unmarshal(params, &obj); err != nil {
+			return nil, fmt.Errorf("params are not an object: %w", err)
+		}
+	}
+	meta := map[string]json.RawMessage{}
+	if m, ok := obj["_meta"]; ok {
+		_ = json.Unmarshal(m, &meta)
+	}
+	meta["progressToken"], _ = json.Marshal(token)
+	obj["_meta"], _ = json.Marshal(meta)
+	return json.Marshal(obj)
+}
+
+// connectionBroken tells a failure of the connection itself (refused,
+// reset, cut off mid-answer) from an error answer on a working one.
+func connectionBroken(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func rawData(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// httpClient is the client for upstreams: no overall timeout, which would
+// cut long SSE answers; the bridge bounds each call itself.
+func httpClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// agent drives "bridge serve" over stdio the way a desktop agent does.
+type agent struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	msgs   chan rpcMessage
+	stderr *syncBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit error, once exited is closed
+
+	mu     sync.Mutex
+	nextID int
+}
+
+// rpcMessage is any JSON-RPC message from the bridge.
+type rpcMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+	raw string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startAgent writes a config enabling every server in catalog (YAML) and
+// starts "bridge serve" with it, then initializes.
+func startAgent(t *testing.T, catalog string, enabled []string, configExtra string, args ...string) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	catPath := filepath.Join(dir, "catalog.yaml")
+	must(t, os.WriteFile(catPath, []byte(catalog), 0o644))
+	cfg := fmt.Sprintf("catalog:\n  files: [%s]\nenabled: [%s]\n%s", catPath, strings.Join(enabled, ", "), configExtra)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	exe, err := exec.LookPath("bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"serve", "--config", cfgPath, "--log-level", "debug"}, args...)...)
+	// The race detector sleeps a second at exit unless told not to, which
+	// would hide how fast the bridge itself exits.
+	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state"), "GORACE=atexit_sleep_ms=0")
+	a := &agent{t: t, cmd: cmd, msgs: make(chan rpcMessage, 10000), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = a.stderr
+	a.stdin, err = cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	go a.read(stdout)
+	go func() { a.err = cmd.Wait(); close(a.exited) }()
+	t.Cleanup(func() {
+		a.stdin.Close()
+		select {
+		case <-a.exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("bridge stderr:\n%s", a.stderr.String())
+		}
+	})
+	return a
+}
+
+// read checks that every line of stdout is a JSON-RPC message: stdout is
+// protocol only.
+func (a *agent) read(stdout io.Reader) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var m rpcMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			a.t.Errorf("stdout carries a line that is not JSON-RPC: %q", sc.Text())
+			continue
+		}
+		m.raw = sc.Text()
+		a.msgs <- m
+	}
+	close(a.msgs)
+}
+
+func (a *agent) send(v any) {
+	a.t.Helper()
+	data, err := json.Marshal(v)
+	must(a.t, err)
+	if _, err := a.stdin.Write(append(data, '\n')); err != nil {
+		a.t.Fatalf("writing to the bridge: %v", err)
+	}
+}
+
+// request sends a request and returns its id.
+func (a *agent) request(method string, params any) int {
+	a.mu.Lock()
+	a.nextID++
+	id := a.nextID
+	a.mu.Unlock()
+	msg := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	a.send(msg)
+	return id
+}
+
+func (a *agent) notify(method string, params any) {
+	a.send(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+}
+
+// await reads messages until the response to id, returning it and the
+// notifications that came before it.
+func (a *agent) await(id int, timeout time.Duration) (rpcMessage, []rpcMessage) {
+	a.t.Helper()
+	var notes []rpcMessage
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-a.msgs:
+			if !ok {
+				a.t.Fatalf("the bridge closed stdout waiting for response %d", id)
+			}
+			if m.Method != "" {
+				notes = append(notes, m)
+				continue
+			}
+			if string(m.ID) == fmt.Sprint(id) {
+				return m, notes
+			}
+			a.t.Fatalf("unexpected response while waiting for %d: %s", id, m.raw)
+		case <-deadline:
+			a.t.Fatalf("no response to %d within %s", id, timeout)
+		}
+	}
+}
+
+// call sends a request and waits for its response.
+func (a *agent) call(method string, params any) (rpcMessage, []rpcMessage) {
+	a.t.Helper()
+	return a.await(a.request(method, params), 20*time.Second)
+}
+
+// result calls and fails the test on an error response.
+func (a *agent) result(method string, params any, v any) []rpcMessage {
+	a.t.Helper()
+	m, notes := a.call(method, params)
+	if m.Error != nil {
+		a.t.Fatalf("%s: error %d %s", method, m.Error.Code, m.Error.Message)
+	}
+	if v != nil {
+		must(a.t, json.Unmarshal(m.Result, v))
+	}
+	return notes
+}
+
+func (a *agent) initialize(version string) json.RawMessage {
+	a.t.Helper()
+	var res json.RawMessage
+	a.result("initialize", map[string]any{
+		"protocolVersion": version, "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	}, &res)
+	a.notify("notifications/initialized", map[string]any{})
+	return res
+}
+
+// waitNotification reads until a notification with this method arrives.
+func (a *agent) waitNotification(method string, timeout time.Duration) rpcMessage {
+	a.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-a.msgs:
+			if m.Method == method {
+				return m
+			}
+		case <-deadline:
+			a.t.Fatalf("no %s within %s", method, timeout)
+		}
+	}
+}
+
+// toolText calls a tool and returns its first text block, or the error.
+func (a *agent) toolText(name string, args map[string]any) (string, *rpcMessage) {
+	a.t.Helper()
+	m, _ := a.call("tools/call", map[string]any{"name": name, "arguments": args})
+	if m.Error != nil {
+		return "", &m
+	}
+	return firstText(a.t, m.Result), nil
+}
+
+func firstText(t *testing.T, result json.RawMessage) string {
+	t.Helper()
+	var r struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	must(t, json.Unmarshal(result, &r))
+	if len(r.Content) == 0 {
+		t.Fatalf("result without content: %s", result)
+	}
+	return r.Content[0].Text
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
