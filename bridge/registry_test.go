@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestReplaceStringKeepsEveryOtherByte(t *testing.T) {
@@ -63,4 +66,46 @@ func TestRegistryMergesAndRoutes(t *testing.T) {
 	if changed := r.Remove("b"); !slices.Equal(changed, []string{KindTools, KindResources}) {
 		t.Errorf("Remove changed %v", changed)
 	}
+}
+
+func TestListChangesAreCoalescedAndOnlyForListedKinds(t *testing.T) {
+	var out syncWriter
+	b := New(nil, Options{})
+	s := newStdioServer(b, &out)
+	defer s.cancel()
+	s.ready.Store(true)
+	s.listsChanged([]string{KindTools}) // not listed yet: nothing to announce
+	time.Sleep(3 * coalesceDelay)
+	if got := out.String(); got != "" {
+		t.Fatalf("announced a change of a list the agent never saw: %s", got)
+	}
+	s.markListed(KindTools)
+	s.markListed(KindPrompts)
+	for range 5 {
+		s.listsChanged([]string{KindTools})
+		s.listsChanged([]string{KindPrompts, KindTools})
+	}
+	time.Sleep(3 * coalesceDelay)
+	want := `{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}` + "\n" +
+		`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}` + "\n"
+	if got := out.String(); got != want {
+		t.Errorf("notifications:\n%s\nwant\n%s", got, want)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
