@@ -42,6 +42,14 @@ type Options struct {
 	Prefixes map[string]*string
 	// Headers give values for remotes' headers, by server ID.
 	Headers map[string]map[string]string
+	// Policies say which tools of each server may be exposed.
+	Policies map[string]Policy
+	// Pins catch tools redefined since they were trusted; nil pins nothing.
+	Pins *Pins
+	// MaxDescriptionLength caps descriptions (2048).
+	MaxDescriptionLength int
+	// Audit logs every tool call; nil logs nothing.
+	Audit *Audit
 	// Logger receives the bridge's logs; never stdout.
 	Logger *slog.Logger
 }
@@ -109,7 +117,10 @@ func New(servers []*config.Server, opts Options) *Bridge {
 		b.order = append(b.order, s.ID)
 	}
 	slices.Sort(b.order)
-	b.Registry = NewRegistry(b.order, opts.Prefixes, opts.MaxNameLength, opts.Logger)
+	b.Registry = NewRegistry(b.order, RegistryOptions{
+		Prefixes: opts.Prefixes, MaxNameLength: opts.MaxNameLength, MaxDescriptionLength: opts.MaxDescriptionLength,
+		Policies: opts.Policies, Pins: opts.Pins, Log: opts.Logger,
+	})
 	return b
 }
 
@@ -203,18 +214,25 @@ func (b *Bridge) Close(ctx context.Context) {
 	b.opts.HTTPClient.CloseIdleConnections()
 }
 
-// ConfigOptions are the Options the config file sets.
-func ConfigOptions(cfg *config.Config) Options {
+// ConfigOptions are the Options the config file sets for these servers,
+// with pins kept in stateDir (none when it is empty).
+func ConfigOptions(cfg *config.Config, servers []*config.Server, stateDir string) Options {
 	o := Options{
-		StartupWait:   time.Duration(cfg.Serve.StartupWait),
-		CallTimeout:   time.Duration(cfg.Serve.CallTimeout),
-		MaxNameLength: cfg.MaxNameLength,
-		Prefixes:      map[string]*string{},
-		Headers:       map[string]map[string]string{},
+		StartupWait:          time.Duration(cfg.Serve.StartupWait),
+		CallTimeout:          time.Duration(cfg.Serve.CallTimeout),
+		MaxNameLength:        cfg.MaxNameLength,
+		MaxDescriptionLength: cfg.MaxDescriptionLength,
+		Prefixes:             map[string]*string{},
+		Headers:              map[string]map[string]string{},
+		Policies:             map[string]Policy{},
+		Pins:                 NewPins(stateDir),
 	}
 	for id, sc := range cfg.Servers {
 		o.Prefixes[id] = sc.Prefix
 		o.Headers[id] = sc.Headers
+	}
+	for _, s := range servers {
+		o.Policies[s.ID] = PolicyFor(cfg, s.ID)
 	}
 	return o
 }

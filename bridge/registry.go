@@ -26,9 +26,13 @@ type Registry struct {
 	namer    Namer
 	prefixes map[string]string // server ID → prefix
 	log      *slog.Logger
+	policies map[string]Policy
+	pins     *Pins
+	maxDesc  int
 
 	mu      sync.RWMutex
-	lists   map[string]Lists // server ID → its lists
+	lists   map[string]Lists                // server ID → its lists
+	facts   map[string]map[string]ToolFacts // server ID → tool name → facts
 	tools   map[string]Exposed
 	prompts map[string]Exposed
 	owners  map[string]string // resource URI → server ID
@@ -37,13 +41,18 @@ type Registry struct {
 	tmplRes []byte            // resources/templates/list result
 }
 
-// Exposed is one tool or prompt as the agent sees it.
+// Exposed is one tool or prompt, as the agent sees it or, when a rule
+// withholds it, would see it.
 type Exposed struct {
 	Name     string // exposed name
 	Server   string // server ID
 	Original string // name on the server
 	ReadOnly bool   // annotations.readOnlyHint
-	raw      json.RawMessage
+	// Change is how a tool differs from its pinned definition ("" when not).
+	Change string
+	// Verdict says which rules withhold the tool, if any.
+	Verdict Verdict
+	raw     json.RawMessage
 }
 
 type template struct {
@@ -51,21 +60,57 @@ type template struct {
 	tmpl   *uritemplate.Template
 }
 
-// NewRegistry makes a registry for these server IDs, with prefix overrides
-// (a nil entry means none) and a maximum name length.
-func NewRegistry(ids []string, overrides map[string]*string, maxName int, log *slog.Logger) *Registry {
-	n := Namer{Max: maxName}
-	r := &Registry{namer: n, prefixes: n.Prefixes(ids, overrides), log: log, lists: map[string]Lists{}}
+// RegistryOptions configure a Registry.
+type RegistryOptions struct {
+	// Prefixes override servers' prefixes; a nil entry means none.
+	Prefixes map[string]*string
+	// MaxNameLength caps exposed names (64).
+	MaxNameLength int
+	// MaxDescriptionLength caps descriptions (2048).
+	MaxDescriptionLength int
+	// Policies say which tools of each server may be exposed.
+	Policies map[string]Policy
+	// Pins catch redefined tools; nil pins nothing.
+	Pins *Pins
+	Log  *slog.Logger
+}
+
+// NewRegistry makes a registry for these server IDs.
+func NewRegistry(ids []string, o RegistryOptions) *Registry {
+	n := Namer{Max: o.MaxNameLength}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Pins == nil {
+		o.Pins = NewPins("")
+	}
+	if o.MaxDescriptionLength <= 0 {
+		o.MaxDescriptionLength = DefaultMaxDescriptionLength
+	}
+	r := &Registry{namer: n, prefixes: n.Prefixes(ids, o.Prefixes), log: o.Log, policies: o.Policies,
+		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, facts: map[string]map[string]ToolFacts{}}
 	r.rebuild()
 	return r
 }
 
 // Set replaces one server's lists and reports the kinds whose merged list
-// changed.
+// changed. Its tools are reviewed against their pins first.
 func (r *Registry) Set(server string, l Lists) []string {
+	facts, err := r.pins.Review(server, l.Tools)
+	if err != nil {
+		r.log.Error("pins", "server", server, "err", err)
+	}
+	byName := map[string]ToolFacts{}
+	for _, f := range facts {
+		byName[f.Name] = f
+		if f.Change != "" {
+			r.log.Warn("tool definition differs from the trusted one", "server", server, "tool", f.Name, "change", f.Change)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lists[server] = l
+	r.facts[server] = byName
 	return r.rebuild()
 }
 
@@ -148,8 +193,8 @@ func (r *Registry) rebuild() []string {
 			}
 		}
 	})
-	tools, toolItems := r.expose(servers, func(l Lists) []json.RawMessage { return l.Tools })
-	prompts, promptItems := r.expose(servers, func(l Lists) []json.RawMessage { return l.Prompts })
+	tools, toolItems := r.expose(servers, KindTools, func(l Lists) []json.RawMessage { return l.Tools })
+	prompts, promptItems := r.expose(servers, KindPrompts, func(l Lists) []json.RawMessage { return l.Prompts })
 	owners := map[string]string{}
 	var resItems, tmplItems []json.RawMessage
 	var tmpls []template
@@ -167,7 +212,7 @@ func (r *Registry) rebuild() []string {
 				continue
 			}
 			owners[res.URI] = s
-			resItems = append(resItems, raw)
+			resItems = append(resItems, cleanDescription(raw, r.maxDesc))
 		}
 		for _, raw := range r.lists[s].Templates {
 			var t struct {
@@ -182,7 +227,7 @@ func (r *Registry) rebuild() []string {
 				continue
 			}
 			tmpls = append(tmpls, template{server: s, tmpl: tmpl})
-			tmplItems = append(tmplItems, raw)
+			tmplItems = append(tmplItems, cleanDescription(raw, r.maxDesc))
 		}
 	}
 	results := map[string][]byte{
@@ -201,8 +246,11 @@ func (r *Registry) rebuild() []string {
 	return slices.Compact(changed)
 }
 
-// expose names the items of one kind of every server, in server order.
-func (r *Registry) expose(servers []string, items func(Lists) []json.RawMessage) (map[string]Exposed, []json.RawMessage) {
+// expose names the items of one kind of every server, in server order, and
+// returns them all by name with the raw items of those the agent may see.
+// Every tool is named, withheld or not, so that names never shift when a
+// rule changes.
+func (r *Registry) expose(servers []string, kind string, items func(Lists) []json.RawMessage) (map[string]Exposed, []json.RawMessage) {
 	byName := map[string]Exposed{}
 	var out []json.RawMessage
 	for _, s := range servers {
@@ -233,9 +281,20 @@ func (r *Registry) expose(servers []string, items func(Lists) []json.RawMessage)
 			if err != nil {
 				continue
 			}
-			e.raw = raw
+			e.raw = cleanDescription(raw, r.maxDesc)
+			if kind == KindTools {
+				facts := r.facts[s][e.Original]
+				e.Change = facts.Change
+				p, ok := r.policies[s]
+				if !ok {
+					p = Policy{Server: s}
+				}
+				e.Verdict = p.Judge(facts)
+			}
 			byName[e.Name] = e
-			out = append(out, raw)
+			if !e.Verdict.Withheld() {
+				out = append(out, e.raw)
+			}
 		}
 	}
 	return byName, out

@@ -28,7 +28,7 @@ func TestReplaceStringKeepsEveryOtherByte(t *testing.T) {
 }
 
 func TestRegistryMergesAndRoutes(t *testing.T) {
-	r := NewRegistry([]string{"b", "a"}, nil, 0, slog.New(slog.DiscardHandler))
+	r := NewRegistry([]string{"b", "a"}, RegistryOptions{Log: slog.New(slog.DiscardHandler)})
 	changed := r.Set("b", Lists{
 		Tools:     []json.RawMessage{json.RawMessage(`{"name":"x.y","annotations":{"readOnlyHint":true},"inputSchema":{"anyOf":[{}]}}`)},
 		Resources: []json.RawMessage{json.RawMessage(`{"uri":"file:///shared","name":"s"}`)},

@@ -76,11 +76,54 @@ func namedRoute(kind string) routeFunc {
 				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, p.Name, what)}
 			}
 		}
+		start := time.Now()
+		if e.Verdict.Withheld() {
+			err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", p.Name, e.Verdict.Reason)}
+			s.audit(ctx, e, start, m.Params, nil, err)
+			return nil, err
+		}
 		params, err := replaceString(m.Params, "name", e.Original)
 		if err != nil {
 			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
 		}
-		return s.forward(ctx, e.Server, m.Method, params)
+		res, err := s.forward(ctx, e.Server, m.Method, params)
+		if kind == KindTools {
+			s.audit(ctx, e, start, m.Params, res, err)
+		}
+		return res, err
+	}
+}
+
+// audit records a tool call in the audit log, if there is one.
+func (s *stdioServer) audit(ctx context.Context, e Exposed, start time.Time, params, res json.RawMessage, err error) {
+	a := s.b.opts.Audit
+	if a == nil {
+		return
+	}
+	entry := AuditEntry{
+		Time: start.UTC(), Server: e.Server, Tool: e.Original, Name: e.Name,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000, ResponseBytes: len(res),
+	}
+	var call struct {
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	_ = json.Unmarshal(params, &call)
+	entry.Arguments = call.Arguments
+	var result struct {
+		IsError bool `json:"isError"`
+	}
+	switch {
+	case errors.Is(context.Cause(ctx), errCancelledByAgent):
+		entry.Outcome = OutcomeCancelled
+	case err != nil:
+		entry.Outcome, entry.Error = OutcomeError, err.Error()
+	case json.Unmarshal(res, &result) == nil && result.IsError:
+		entry.Outcome = OutcomeIsError
+	default:
+		entry.Outcome = OutcomeOK
+	}
+	if err := a.Record(entry); err != nil {
+		s.log.Error("audit log", "err", err)
 	}
 }
 

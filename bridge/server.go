@@ -326,6 +326,9 @@ func (s *stdioServer) shutdown() {
 	s.wmu.Lock()
 	_ = s.w.Flush()
 	s.wmu.Unlock()
+	if err := s.b.opts.Audit.Close(); err != nil {
+		s.log.Error("audit log", "err", err)
+	}
 }
 
 func (s *stdioServer) write(data []byte) {

@@ -114,6 +114,13 @@ func newUpstream(s *config.Server, opts Options, events upstreamEvents, log *slo
 // ID is the server's ID.
 func (u *Upstream) ID() string { return u.server.ID }
 
+// Lists are what the upstream offered when last listed.
+func (u *Upstream) Lists() Lists {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lists
+}
+
 // Ready is closed once the first connection attempt has ended, either way.
 func (u *Upstream) Ready() <-chan struct{} { return u.ready }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -39,6 +40,18 @@ type Config struct {
 	MaxNameLength int `yaml:"max_name_length"`
 	// Serve tunes "bridge serve".
 	Serve ServeConfig `yaml:"serve"`
+	// ReadOnly exposes only tools annotated readOnlyHint, for every server.
+	ReadOnly bool `yaml:"read_only"`
+	// HideDestructive withholds destructive tools (destructiveHint true, or
+	// unset on a tool that is not read-only), for every server.
+	HideDestructive bool `yaml:"hide_destructive"`
+	// Pins is what happens to a tool whose definition changed, or that is
+	// new, since it was first seen: "withhold" (the default) or "warn".
+	Pins string `yaml:"pins"`
+	// MaxDescriptionLength caps the descriptions servers send (default 2048).
+	MaxDescriptionLength int `yaml:"max_description_length"`
+	// Audit, when its path is set, logs every tool call.
+	Audit AuditConfig `yaml:"audit"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -70,6 +83,32 @@ type ServerConfig struct {
 	// Headers give values to the headers the server's definition asks
 	// for, or add others; ${VAR} is read from the environment.
 	Headers map[string]string `yaml:"headers"`
+	// ReadOnly exposes only this server's read-only tools.
+	ReadOnly bool `yaml:"read_only"`
+	// HideDestructive withholds this server's destructive tools.
+	HideDestructive bool `yaml:"hide_destructive"`
+	// Allow, when set, exposes only tools whose original names match one
+	// of these globs; Deny withholds those that match, and wins.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// Pin modes.
+const (
+	PinsWithhold = "withhold"
+	PinsWarn     = "warn"
+)
+
+// AuditConfig is the audit log of tool calls.
+type AuditConfig struct {
+	// Path is the log file; empty turns the audit log off.
+	Path string `yaml:"path"`
+	// Arguments adds each call's arguments to its line.
+	Arguments bool `yaml:"arguments"`
+	// MaxSizeMB rotates the file when it grows past this size (default 10).
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// Keep is how many rotated files to keep (default 3).
+	Keep int `yaml:"keep"`
 }
 
 // ServeConfig tunes "bridge serve".
@@ -160,6 +199,24 @@ func (c *Config) validate() error {
 	}
 	if c.MaxNameLength != 0 && c.MaxNameLength < 16 {
 		return fmt.Errorf("max_name_length %d is too short: 16 is the least that leaves room for a name", c.MaxNameLength)
+	}
+	switch c.Pins {
+	case "", PinsWithhold, PinsWarn:
+	default:
+		return fmt.Errorf("pins is %q: use %q or %q", c.Pins, PinsWithhold, PinsWarn)
+	}
+	if c.MaxDescriptionLength < 0 || c.Audit.MaxSizeMB < 0 || c.Audit.Keep < 0 {
+		return fmt.Errorf("max_description_length, audit.max_size_mb and audit.keep cannot be negative")
+	}
+	for id, sc := range c.Servers {
+		for _, g := range append(slices.Clone(sc.Allow), sc.Deny...) {
+			if _, err := path.Match(g, ""); err != nil {
+				return fmt.Errorf("servers.%s: bad glob %q: %w", id, g, err)
+			}
+		}
+	}
+	if c.Audit.Path != "" {
+		c.Audit.Path = c.resolve(c.Audit.Path)
 	}
 	if c.Portal.TokenEnv != "" && strings.ContainsAny(c.Portal.TokenEnv, "$ =") {
 		return fmt.Errorf("portal.token_env is the name of an environment variable (like BACKSTAGE_TOKEN), not %q", c.Portal.TokenEnv)
@@ -256,6 +313,50 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 // SetEnabled records the enabled set and writes the config file atomically,
 // keeping the rest of the file, comments included, as it was.
 func (c *Config) SetEnabled(ids []string) error {
+	err := c.edit(func(doc *yaml.Node) {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, id := range ids {
+			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
+		}
+		setKey(doc, "enabled", seq)
+	})
+	if err != nil {
+		return err
+	}
+	c.Enabled = slices.Clone(ids)
+	return nil
+}
+
+// SetServerReadOnly sets servers.<id>.read_only and writes the config file
+// as SetEnabled does.
+func (c *Config) SetServerReadOnly(id string, readOnly bool) error {
+	err := c.edit(func(doc *yaml.Node) {
+		servers := field(doc, "servers")
+		if servers == nil || servers.Kind != yaml.MappingNode {
+			servers = &yaml.Node{Kind: yaml.MappingNode}
+			setKey(doc, "servers", servers)
+		}
+		srv := field(servers, id)
+		if srv == nil || srv.Kind != yaml.MappingNode {
+			srv = &yaml.Node{Kind: yaml.MappingNode}
+			setKey(servers, id, srv)
+		}
+		setKey(srv, "read_only", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(readOnly)})
+	})
+	if err != nil {
+		return err
+	}
+	if c.Servers == nil {
+		c.Servers = map[string]ServerConfig{}
+	}
+	sc := c.Servers[id]
+	sc.ReadOnly = readOnly
+	c.Servers[id] = sc
+	return nil
+}
+
+// edit changes the config file's YAML tree and writes it back atomically.
+func (c *Config) edit(change func(doc *yaml.Node)) error {
 	var root yaml.Node
 	if c.exists {
 		data, err := os.ReadFile(c.path)
@@ -274,16 +375,7 @@ func (c *Config) SetEnabled(ids []string) error {
 	if doc.Kind != yaml.MappingNode {
 		return fmt.Errorf("%w %s: the top level is not a mapping of keys", ErrConfig, c.path)
 	}
-	seq := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, id := range ids {
-		seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
-	}
-	if v := field(doc, "enabled"); v != nil {
-		seq.HeadComment, seq.LineComment = v.HeadComment, v.LineComment
-		*v = *seq
-	} else {
-		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "enabled"}, seq)
-	}
+	change(doc)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -296,9 +388,19 @@ func (c *Config) SetEnabled(ids []string) error {
 	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	c.Enabled = slices.Clone(ids)
 	c.exists = true
 	return nil
+}
+
+// setKey sets key in a mapping node to value, keeping the comments of a
+// value it replaces.
+func setKey(m *yaml.Node, key string, value *yaml.Node) {
+	if v := field(m, key); v != nil {
+		value.HeadComment, value.LineComment = v.HeadComment, v.LineComment
+		*v = *value
+		return
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, value)
 }
 
 // WriteFileAtomic writes data to a temporary file beside path and renames it

@@ -55,7 +55,20 @@ func (g *generation) newMCPServer() *server.MCPServer {
 	return s
 }
 
+// tools are the fixed tools, with descriptions SetDescription changed.
 func (g *generation) tools() []server.ServerTool {
+	tools := g.fixedTools()
+	g.srv.mu.Lock()
+	defer g.srv.mu.Unlock()
+	for i := range tools {
+		if d, ok := g.srv.descs[tools[i].Tool.Name]; ok {
+			tools[i].Tool.Description = d
+		}
+	}
+	return tools
+}
+
+func (g *generation) fixedTools() []server.ServerTool {
 	readOnly := mcp.WithReadOnlyHintAnnotation(true)
 	writes := mcp.WithReadOnlyHintAnnotation(false)
 	return []server.ServerTool{
@@ -89,6 +102,14 @@ func (g *generation) tools() []server.ServerTool {
 			// Only reached if intercept let the call through; mcp-go turns
 			// this into -32603.
 			return nil, errors.New("custom failure")
+		}},
+		{Tool: mcp.NewTool("note",
+			mcp.WithDescription("Writes a note; it changes state but destroys nothing."),
+			mcp.WithString("text"),
+			writes,
+			mcp.WithDestructiveHintAnnotation(false),
+		), Handler: func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("noted " + req.GetString("text", "")), nil
 		}},
 		{Tool: mcp.NewTool("catalog.get-entity",
 			mcp.WithDescription("Looks an entity up by name."),

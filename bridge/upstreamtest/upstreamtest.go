@@ -62,8 +62,9 @@ type Server struct {
 	stats recorder
 
 	mu    sync.Mutex
-	added []string    // tools added with AddTool; they survive Restart
-	live  *generation // nil while killed
+	added []string          // tools added with AddTool; they survive Restart
+	descs map[string]string // descriptions set with SetDescription; they survive Restart
+	live  *generation       // nil while killed
 }
 
 // Stats are counters over the Server's whole life, restarts included.
@@ -168,6 +169,27 @@ func (s *Server) AddTool(name string) {
 	s.mu.Unlock()
 	if g != nil {
 		g.mcp.AddTool(addedTool(name))
+	}
+}
+
+// SetDescription changes the description of one of the fixed tools, as a
+// server that quietly redefines a tool would; connected sessions get
+// notifications/tools/list_changed. The change survives Restart.
+func (s *Server) SetDescription(tool, description string) {
+	s.mu.Lock()
+	if s.descs == nil {
+		s.descs = map[string]string{}
+	}
+	s.descs[tool] = description
+	g := s.live
+	s.mu.Unlock()
+	if g == nil {
+		return
+	}
+	for _, st := range g.tools() {
+		if st.Tool.Name == tool {
+			g.mcp.AddTool(st.Tool, st.Handler)
+		}
 	}
 }
 

@@ -165,7 +165,7 @@ func TestCatalog(t *testing.T) {
 			}
 		}
 		slices.Sort(names)
-		want := []string{LongToolName, "burst", "catalog.get-entity", "echo", "fail", "progress", "rpc_error", "wait"}
+		want := []string{LongToolName, "burst", "catalog.get-entity", "echo", "fail", "note", "progress", "rpc_error", "wait"}
 		if !slices.Equal(names, want) {
 			t.Fatalf("tools %v, want %v", names, want)
 		}
@@ -273,7 +273,7 @@ func TestPagination(t *testing.T) {
 			t.Fatalf("first page: %d tools, cursor %q", len(page.Tools), page.NextCursor)
 		}
 		all, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-		if err != nil || len(all.Tools) != 8 {
+		if err != nil || len(all.Tools) != 9 {
 			t.Fatalf("all pages: %v, %d tools", err, len(all.Tools))
 		}
 	})

@@ -25,6 +25,9 @@ type agent struct {
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit error, once exited is closed
 
+	cfgPath, stateDir string
+	args              []string
+
 	mu     sync.Mutex
 	nextID int
 }
@@ -70,6 +73,12 @@ func startAgent(t *testing.T, catalog string, enabled []string, configExtra stri
 	cfg := fmt.Sprintf("catalog:\n  files: [%s]\nenabled: [%s]\n%s", catPath, strings.Join(enabled, ", "), configExtra)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	must(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	return spawnAgent(t, cfgPath, filepath.Join(dir, "state"), args...)
+}
+
+// spawnAgent starts "bridge serve" with a config file and state folder.
+func spawnAgent(t *testing.T, cfgPath, stateDir string, args ...string) *agent {
+	t.Helper()
 	exe, err := exec.LookPath("bridge")
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +86,9 @@ func startAgent(t *testing.T, catalog string, enabled []string, configExtra stri
 	cmd := exec.Command(exe, append([]string{"serve", "--config", cfgPath, "--log-level", "debug"}, args...)...)
 	// The race detector sleeps a second at exit unless told not to, which
 	// would hide how fast the bridge itself exits.
-	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state"), "GORACE=atexit_sleep_ms=0")
-	a := &agent{t: t, cmd: cmd, msgs: make(chan rpcMessage, 10000), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir, "GORACE=atexit_sleep_ms=0")
+	a := &agent{t: t, cmd: cmd, msgs: make(chan rpcMessage, 10000), stderr: &syncBuffer{}, exited: make(chan struct{}),
+		cfgPath: cfgPath, stateDir: stateDir, args: args}
 	cmd.Stderr = a.stderr
 	a.stdin, err = cmd.StdinPipe()
 	must(t, err)
@@ -87,18 +97,28 @@ func startAgent(t *testing.T, catalog string, enabled []string, configExtra stri
 	must(t, cmd.Start())
 	go a.read(stdout)
 	go func() { a.err = cmd.Wait(); close(a.exited) }()
-	t.Cleanup(func() {
-		a.stdin.Close()
-		select {
-		case <-a.exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("bridge stderr:\n%s", a.stderr.String())
-		}
-	})
+	t.Cleanup(a.stop)
 	return a
+}
+
+// stop ends the bridge as an agent does, by closing its stdin.
+func (a *agent) stop() {
+	a.stdin.Close()
+	select {
+	case <-a.exited:
+	case <-time.After(5 * time.Second):
+		a.cmd.Process.Kill()
+	}
+	if a.t.Failed() {
+		a.t.Logf("bridge stderr:\n%s", a.stderr.String())
+	}
+}
+
+// restart stops the bridge and starts it again with the same config and
+// state, as a new agent session would.
+func (a *agent) restart() *agent {
+	a.stop()
+	return spawnAgent(a.t, a.cfgPath, a.stateDir, a.args...)
 }
 
 // read checks that every line of stdout is a JSON-RPC message: stdout is

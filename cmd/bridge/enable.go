@@ -7,14 +7,20 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/mcp-bridge/bridge/config"
 )
 
 func enableVerb() *verb {
+	var readOnly bool
 	return &verb{
 		name:    "enable",
 		args:    "<server>...",
 		summary: "enable servers: by name, entity ref (api:<namespace>/<name>) or definition name",
+		flags: func(f *pflag.FlagSet) {
+			f.BoolVar(&readOnly, "read-only", false, "expose only the servers' read-only tools (sets servers.<id>.read_only)")
+		},
 		run: func(ctx context.Context, cmd *command) error {
 			if len(cmd.args) == 0 {
 				return usagef("name at least one server to enable (\"bridge list\" shows them)")
@@ -43,7 +49,16 @@ func enableVerb() *verb {
 				enabled = append(enabled, s.ID)
 				added = append(added, s.ID)
 			}
-			return save(cmd, cfg, errs, enabled, "enabled", added, already)
+			if err := save(cmd, cfg, errs, enabled, "enabled", added, already); err != nil || !readOnly {
+				return err
+			}
+			for _, id := range append(added, already...) {
+				if err := cfg.SetServerReadOnly(id, true); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.stdout, "%s: read-only\n", id)
+			}
+			return nil
 		},
 	}
 }

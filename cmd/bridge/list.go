@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
 )
 
@@ -30,7 +31,9 @@ func listVerb() *verb {
 			if err != nil {
 				return err
 			}
-			report := newListReport(cfg, cat, time.Now())
+			// Without a state folder there is just nothing seen to report.
+			stateDir, _ := config.StateDir()
+			report := newListReport(cfg, cat, bridge.NewPins(stateDir), time.Now())
 			if asJSON {
 				enc := json.NewEncoder(cmd.stdout)
 				enc.SetIndent("", "  ")
@@ -70,6 +73,16 @@ type listServer struct {
 	Available   bool        `json:"available"`
 	Reasons     []string    `json:"reasons"`
 	Warnings    []string    `json:"warnings"`
+	// Tools is what the rules make of the tools as last seen by serve,
+	// tools or trust; absent when never seen.
+	Tools *listToolSummary `json:"tools,omitempty"`
+}
+
+type listToolSummary struct {
+	bridge.ToolSummary
+	SeenAt time.Time `json:"seen_at"`
+	// ago is how long ago, for the text output.
+	ago time.Duration
 }
 
 type listDef struct {
@@ -108,7 +121,7 @@ type listSource struct {
 	age time.Duration
 }
 
-func newListReport(cfg *config.Config, cat *config.Catalog, now time.Time) listReport {
+func newListReport(cfg *config.Config, cat *config.Catalog, pins *bridge.Pins, now time.Time) listReport {
 	r := listReport{Servers: []listServer{}, Problems: []listProblem{}, Sources: []listSource{}, EnabledMissing: []string{}}
 	known := map[string]bool{}
 	for _, s := range cat.Servers {
@@ -135,6 +148,11 @@ func newListReport(cfg *config.Config, cat *config.Catalog, now time.Time) listR
 		}
 		if f, ok := s.Fallback(); ok {
 			ls.Fallback = &listRemote{f.Type, f.URL}
+		}
+		if seen, err := pins.Seen(s.ID); err != nil {
+			ls.Warnings = append(ls.Warnings, err.Error())
+		} else if seen != nil && ls.Enabled {
+			ls.Tools = &listToolSummary{bridge.PolicyFor(cfg, s.ID).Summarize(seen.Tools), seen.At, now.Sub(seen.At)}
 		}
 		r.Servers = append(r.Servers, ls)
 	}
@@ -236,6 +254,12 @@ func writeTable(w io.Writer, r listReport) {
 			}
 			for _, warn := range s.Warnings {
 				writeWrapped(w, "warning: "+warn, "  ", "    ")
+			}
+			if t := s.Tools; t != nil {
+				writeWrapped(w, fmt.Sprintf("tools: %s, as seen %s ago", t.ToolSummary, roughAge(t.ago)), "  ", "    ")
+				for _, f := range t.Flagged {
+					writeWrapped(w, fmt.Sprintf("flagged: %s is %s since trusted; \"bridge trust %s\" accepts it", f.Name, f.Change, s.ID), "  ", "    ")
+				}
 			}
 		}
 	}

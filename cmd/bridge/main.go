@@ -12,6 +12,7 @@
 //	disable   disable servers again
 //	serve     serve the enabled servers' tools to an agent over stdio
 //	tools     list the tools exactly as the agent sees them
+//	trust     accept a server's current tool definitions
 //	version   print the version
 //
 // Every verb takes --help. Exit codes: 0 ok, 1 failure, 2 usage error.
@@ -57,7 +58,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), serveVerb(), toolsVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.

@@ -41,9 +41,16 @@ func serveVerb() *verb {
 			if err != nil {
 				return err
 			}
-			opts := bridge.ConfigOptions(cfg)
+			stateDir, err := config.StateDir()
+			if err != nil {
+				return err
+			}
+			opts := bridge.ConfigOptions(cfg, servers, stateDir)
 			opts.Version, _, _ = buildInfo()
 			opts.Logger = log
+			if opts.Audit, err = bridge.OpenAudit(cfg.Audit); err != nil {
+				return err
+			}
 			if startupWait > 0 {
 				opts.StartupWait = startupWait
 			}

@@ -438,7 +438,8 @@ func TestServeReinitializesAnExpiredSession(t *testing.T) {
 func TestServeStartsAtOnceAndAddsLateServers(t *testing.T) {
 	f := startFleet(t)
 	f.beta.Kill()
-	a := startAgent(t, f.catalog, servers, "", "--startup-wait", "300ms")
+	// pins: warn, so that the tool added below is exposed (flagged) at once.
+	a := startAgent(t, f.catalog, servers, "pins: warn\n", "--startup-wait", "300ms")
 	start := time.Now()
 	a.initialize("2025-11-25")
 	if d := time.Since(start); d > 2*time.Second {
@@ -519,7 +520,7 @@ func TestToolsVerbListsWhatTheAgentSees(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{`(?m)^alpha__catalog_get-entity +alpha +catalog\.get-entity +yes$`, `(?m)^b__echo +beta +echo +yes$`, `(?m)^16 tools\.$`} {
+	for _, want := range []string{`(?m)^alpha__catalog_get-entity +alpha +catalog\.get-entity +yes +exposed$`, `(?m)^b__echo +beta +echo +yes +exposed$`, `(?m)^18 tools, 18 exposed, 0 withheld\.$`} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("tools output lacks %q:\n%s", want, out)
 		}

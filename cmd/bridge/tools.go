@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-bridge/bridge/bridge"
+	"github.com/mcp-bridge/bridge/config"
 )
 
 func toolsVerb() *verb {
@@ -20,39 +23,24 @@ func toolsVerb() *verb {
 		args:    "[server]",
 		summary: "connect to the enabled servers and list the tools exactly as the agent sees them",
 		flags: func(f *pflag.FlagSet) {
-			f.BoolVar(&asJSON, "json", false, "print JSON: [{name, server, original, read_only}]")
+			f.BoolVar(&asJSON, "json", false, "print JSON (shape in the README)")
 			f.DurationVar(&wait, "wait", bridge.DefaultConnectTimeout, "how long to wait for servers to connect")
 		},
 		run: func(ctx context.Context, cmd *command) error {
 			if len(cmd.args) > 1 {
 				return usagef("tools takes at most one server")
 			}
-			log, _, err := openLog(cmd.stderr, "", "error")
-			if err != nil {
-				return err
-			}
-			cfg, servers, err := cmd.enabledServers(ctx, log)
-			if err != nil {
-				return err
-			}
 			only := ""
 			if len(cmd.args) == 1 {
 				only = cmd.args[0]
-				found := false
-				for _, s := range servers {
-					found = found || s.ID == only
-				}
-				if !found {
-					return fmt.Errorf("%s is not an enabled, available server (\"bridge list\" shows them)", only)
-				}
 			}
 			// Every enabled server takes part, so that names are exactly
 			// the ones "serve" gives.
-			opts := bridge.ConfigOptions(cfg)
-			opts.StartupWait = wait
-			b := bridge.New(servers, opts)
-			b.Start()
-			b.WaitStartup(ctx)
+			b, _, closeBridge, err := cmd.connect(ctx, wait, only, false)
+			if err != nil {
+				return err
+			}
+			defer closeBridge()
 			for _, u := range b.Upstreams() {
 				if err := u.Err(); err != nil && (only == "" || only == u.ID()) {
 					fmt.Fprintf(cmd.stderr, "warning: %s: %v\n", u.ID(), err)
@@ -64,9 +52,6 @@ func toolsVerb() *verb {
 					tools = append(tools, t)
 				}
 			}
-			closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			defer b.Close(closeCtx)
 			if asJSON {
 				return writeToolsJSON(cmd.stdout, tools)
 			}
@@ -77,20 +62,66 @@ func toolsVerb() *verb {
 }
 
 type toolRow struct {
-	Name     string `json:"name"`
-	Server   string `json:"server"`
-	Original string `json:"original"`
-	ReadOnly bool   `json:"read_only"`
+	Name     string   `json:"name"`
+	Server   string   `json:"server"`
+	Original string   `json:"original"`
+	ReadOnly bool     `json:"read_only"`
+	Withheld bool     `json:"withheld"`
+	Rules    []string `json:"rules"`
+	Reason   string   `json:"reason,omitempty"`
+	Change   string   `json:"change,omitempty"`
+}
+
+func toolRows(tools []bridge.Exposed) []toolRow {
+	rows := []toolRow{}
+	for _, t := range tools {
+		rows = append(rows, toolRow{t.Name, t.Server, t.Original, t.ReadOnly, t.Verdict.Withheld(),
+			nonNil(t.Verdict.Rules), t.Verdict.Reason, t.Change})
+	}
+	return rows
+}
+
+// connect starts a bridge over the enabled servers — only the one named,
+// when onlyThat — and waits up to wait for them to connect. only, when set,
+// must name an enabled, available server. The function returned closes it.
+func (c *command) connect(ctx context.Context, wait time.Duration, only string, onlyThat bool) (*bridge.Bridge, bridge.Options, func(), error) {
+	log, _, err := openLog(c.stderr, "", "error")
+	if err != nil {
+		return nil, bridge.Options{}, nil, err
+	}
+	cfg, servers, err := c.enabledServers(ctx, log)
+	if err != nil {
+		return nil, bridge.Options{}, nil, err
+	}
+	if only != "" {
+		i := slices.IndexFunc(servers, func(s *config.Server) bool { return s.ID == only })
+		if i < 0 {
+			return nil, bridge.Options{}, nil, fmt.Errorf("%s is not an enabled, available server (\"bridge list\" shows them)", only)
+		}
+		if onlyThat {
+			servers = servers[i : i+1]
+		}
+	}
+	stateDir, err := config.StateDir()
+	if err != nil {
+		return nil, bridge.Options{}, nil, err
+	}
+	opts := bridge.ConfigOptions(cfg, servers, stateDir)
+	opts.StartupWait = wait
+	b := bridge.New(servers, opts)
+	b.Start()
+	b.WaitStartup(ctx)
+	return b, opts, func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b.Close(closeCtx)
+	}, nil
 }
 
 func writeToolsJSON(w io.Writer, tools []bridge.Exposed) error {
-	rows := []toolRow{}
-	for _, t := range tools {
-		rows = append(rows, toolRow{t.Name, t.Server, t.Original, t.ReadOnly})
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rows)
+	return enc.Encode(toolRows(tools))
 }
 
 func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
@@ -98,10 +129,38 @@ func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
 		fmt.Fprintln(w, "No tools.")
 		return
 	}
-	rows := [][]string{{"NAME", "SERVER", "ORIGINAL", "READ-ONLY"}}
-	for _, t := range tools {
-		rows = append(rows, []string{t.Name, t.Server, t.Original, yesNo(t.ReadOnly)})
+	rows := [][]string{{"NAME", "SERVER", "ORIGINAL", "READ-ONLY", "STATUS"}}
+	withheld, byRule := 0, map[string]int{}
+	for _, t := range toolRows(tools) {
+		status := "exposed"
+		if t.Withheld {
+			status = "withheld: " + strings.Join(t.Rules, ", ")
+			withheld++
+		}
+		for _, r := range t.Rules {
+			byRule[r]++
+		}
+		if t.Change != "" {
+			status += " [" + t.Change + "]"
+		}
+		rows = append(rows, []string{t.Name, t.Server, t.Original, yesNo(t.ReadOnly), status})
 	}
 	writeColumns(w, rows)
-	fmt.Fprintf(w, "\n%s.\n", plural(len(tools), "tool"))
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s, %d exposed, %d withheld", plural(len(tools), "tool"), len(tools)-withheld, withheld)
+	if withheld > 0 {
+		var parts []string
+		for _, r := range []string{bridge.RuleReadOnly, bridge.RuleDestructive, bridge.RuleDeny, bridge.RuleAllow, bridge.RuleUntrusted} {
+			if byRule[r] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", r, byRule[r]))
+			}
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w, ".")
+	for _, t := range tools {
+		if t.Verdict.Withheld() && t.Change != "" {
+			fmt.Fprintf(w, "%s: %s\n", t.Name, t.Verdict.Reason)
+		}
+	}
 }

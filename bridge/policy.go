@@ -1,0 +1,231 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// DefaultMaxDescriptionLength caps the descriptions servers send.
+const DefaultMaxDescriptionLength = 2048
+
+// Policy is what the user allows of one server's tools. The seeds' advice —
+// only read-only servers from trusted sources — is enforced here, for every
+// agent at once.
+type Policy struct {
+	Server          string
+	ReadOnly        bool
+	HideDestructive bool
+	Allow, Deny     []string
+	// WarnOnly exposes new and changed tools, flagged, instead of
+	// withholding them.
+	WarnOnly bool
+}
+
+// Rules a tool can be withheld by; bridge list and bridge tools count them.
+const (
+	RuleReadOnly    = "read-only"
+	RuleDestructive = "destructive"
+	RuleDeny        = "deny"
+	RuleAllow       = "allow"
+	RuleUntrusted   = "untrusted"
+)
+
+// PolicyFor is the policy the config sets for a server.
+func PolicyFor(cfg *config.Config, serverID string) Policy {
+	sc := cfg.Servers[serverID]
+	return Policy{
+		Server:          serverID,
+		ReadOnly:        cfg.ReadOnly || sc.ReadOnly,
+		HideDestructive: cfg.HideDestructive || sc.HideDestructive,
+		Allow:           sc.Allow,
+		Deny:            sc.Deny,
+		WarnOnly:        cfg.Pins == config.PinsWarn,
+	}
+}
+
+// ToolFacts are what a policy looks at in a tool.
+type ToolFacts struct {
+	Name        string `json:"name"`
+	ReadOnly    bool   `json:"read_only"`
+	Destructive bool   `json:"destructive"`
+	// Change says how the tool differs from its pinned definition: "" when
+	// it does not, "new", or "changed: description, inputSchema".
+	Change string `json:"change,omitempty"`
+}
+
+// Verdict is a policy's decision on one tool.
+type Verdict struct {
+	// Rules that withhold the tool; none means it is exposed.
+	Rules []string
+	// Reason explains the first rule to a person.
+	Reason string
+}
+
+// Withheld reports whether any rule withholds the tool.
+func (v Verdict) Withheld() bool { return len(v.Rules) > 0 }
+
+// Judge applies the policy to one tool.
+func (p Policy) Judge(t ToolFacts) Verdict {
+	var v Verdict
+	add := func(rule, reason string) {
+		if v.Reason == "" {
+			v.Reason = reason
+		}
+		v.Rules = append(v.Rules, rule)
+	}
+	if p.ReadOnly && !t.ReadOnly {
+		add(RuleReadOnly, fmt.Sprintf("read-only mode is on for %s and the tool is not annotated readOnlyHint", p.Server))
+	}
+	if p.HideDestructive && t.Destructive {
+		add(RuleDestructive, "destructive tools are hidden (hide_destructive)")
+	}
+	if matchAny(p.Deny, t.Name) {
+		add(RuleDeny, fmt.Sprintf("servers.%s.deny matches it", p.Server))
+	}
+	if len(p.Allow) > 0 && !matchAny(p.Allow, t.Name) {
+		add(RuleAllow, fmt.Sprintf("servers.%s.allow does not match it", p.Server))
+	}
+	if t.Change != "" && !p.WarnOnly {
+		add(RuleUntrusted, fmt.Sprintf("its definition is %s since it was trusted; run \"bridge trust %s\" to accept it", describeChange(t.Change), p.Server))
+	}
+	return v
+}
+
+func describeChange(change string) string {
+	if change == "new" {
+		return "new"
+	}
+	return strings.Replace(change, "changed: ", "changed (", 1) + ")"
+}
+
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// toolFacts reads the facts of a tool from its raw definition. Annotations
+// are hints with defaults: readOnlyHint false, destructiveHint true (which
+// only matters for a tool that is not read-only).
+func toolFacts(raw json.RawMessage) (ToolFacts, error) {
+	var t struct {
+		Name        string `json:"name"`
+		Annotations struct {
+			ReadOnlyHint    *bool `json:"readOnlyHint"`
+			DestructiveHint *bool `json:"destructiveHint"`
+		} `json:"annotations"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return ToolFacts{}, err
+	}
+	ro := t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint
+	destructive := !ro && (t.Annotations.DestructiveHint == nil || *t.Annotations.DestructiveHint)
+	return ToolFacts{Name: t.Name, ReadOnly: ro, Destructive: destructive}, nil
+}
+
+// cleanText makes a third party's description safe to show an agent:
+// control characters (but newlines and tabs) and invisible direction or
+// zero-width characters go, and the text is cut at max runes.
+func cleanText(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t') || invisible(r) {
+			continue
+		}
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// invisible are format characters that can hide or reorder text.
+func invisible(r rune) bool {
+	switch {
+	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2069, r == 0xFEFF:
+		return true
+	}
+	return false
+}
+
+// cleanDescription rewrites the top-level description of a raw item when
+// cleaning changes it.
+func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
+	var item struct {
+		Description *string `json:"description"`
+	}
+	if json.Unmarshal(raw, &item) != nil || item.Description == nil {
+		return raw
+	}
+	clean := cleanText(*item.Description, max)
+	if clean == *item.Description {
+		return raw
+	}
+	out, err := replaceString(raw, "description", clean)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// ToolSummary counts what a policy does to a server's tools.
+type ToolSummary struct {
+	Tools    int            `json:"tools"`
+	Withheld int            `json:"withheld"`
+	ByRule   map[string]int `json:"by_rule"`
+	// Flagged are tools whose definition differs from the trusted one.
+	Flagged []ToolFacts `json:"flagged"`
+}
+
+// Summarize applies a policy to a list of tools.
+func (p Policy) Summarize(tools []ToolFacts) ToolSummary {
+	s := ToolSummary{Tools: len(tools), ByRule: map[string]int{}, Flagged: []ToolFacts{}}
+	for _, t := range tools {
+		v := p.Judge(t)
+		if v.Withheld() {
+			s.Withheld++
+		}
+		for _, r := range v.Rules {
+			s.ByRule[r]++
+		}
+		if t.Change != "" {
+			s.Flagged = append(s.Flagged, t)
+		}
+	}
+	return s
+}
+
+// String is a one-line account: "9 tools, 6 withheld (read-only 6, untrusted 1)".
+func (s ToolSummary) String() string {
+	out := plural(s.Tools, "tool")
+	if s.Withheld == 0 {
+		return out + ", none withheld"
+	}
+	var parts []string
+	for _, r := range []string{RuleReadOnly, RuleDestructive, RuleDeny, RuleAllow, RuleUntrusted} {
+		if n := s.ByRule[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	return fmt.Sprintf("%s, %d withheld (%s)", out, s.Withheld, strings.Join(parts, ", "))
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
