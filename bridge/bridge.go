@@ -50,8 +50,22 @@ type Options struct {
 	MaxDescriptionLength int
 	// Audit logs every tool call; nil logs nothing.
 	Audit *Audit
+	// Auth gives the Authorization header for each server's remote; nil
+	// sends none.
+	Auth Authorizer
 	// Logger receives the bridge's logs; never stdout.
 	Logger *slog.Logger
+}
+
+// Authorizer decides which token goes with a server's requests. The bridge
+// asks it when connecting, and again when a remote answers 401.
+type Authorizer interface {
+	// Authorization is the header value, "" for none; an error means the
+	// server cannot be used until the user acts (logs in, fixes a setting).
+	Authorization(ctx context.Context, s *config.Server, remoteURL string) (string, error)
+	// Rejected is told that header was refused with 401; it returns a new
+	// one (a refreshed token) or an error, once, never a loop.
+	Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error)
 }
 
 // Defaults for Options.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -93,6 +94,8 @@ type Upstream struct {
 type conn struct {
 	t      transport.Interface
 	kind   string // config.RemoteStreamableHTTP or config.RemoteSSE
+	url    string
+	authz  atomic.Value // string: the Authorization header, "" for none
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	caps   struct{ tools, prompts, resources bool }
@@ -228,8 +231,25 @@ func (u *Upstream) connect(ctx context.Context) (*conn, Lists, error) {
 
 func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers map[string]string) (*conn, Lists, error) {
 	cctx, cancel := context.WithCancelCause(ctx)
-	c := &conn{kind: remote.Type, ctx: cctx, cancel: cancel}
-	headerFunc := func(context.Context) map[string]string { return headers }
+	c := &conn{kind: remote.Type, url: remote.URL, ctx: cctx, cancel: cancel}
+	c.authz.Store("")
+	if u.opts.Auth != nil {
+		h, err := u.opts.Auth.Authorization(ctx, u.server, remote.URL)
+		if err != nil {
+			cancel(err)
+			return nil, Lists{}, err
+		}
+		c.authz.Store(h)
+	}
+	headerFunc := func(context.Context) map[string]string {
+		h := headers
+		if a := c.authz.Load().(string); a != "" {
+			h = make(map[string]string, len(headers)+1)
+			maps.Copy(h, headers)
+			h["Authorization"] = a
+		}
+		return h
+	}
 	var err error
 	switch remote.Type {
 	case config.RemoteSSE:
@@ -260,7 +280,13 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 	c.t.SetNotificationHandler(u.onNotification)
 	startCtx, stop := context.WithTimeout(cctx, u.opts.ConnectTimeout)
 	defer stop()
-	if err := u.start(startCtx, c); err != nil {
+	err = u.start(startCtx, c)
+	if retry, aerr := u.reauthorize(startCtx, c, err); retry {
+		err = u.start(startCtx, c)
+	} else if aerr != nil {
+		err = aerr
+	}
+	if err != nil {
 		c.close()
 		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
 	}
@@ -463,6 +489,12 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		case ctx.Err() != nil:
 			u.cancelUpstream(c, id, context.Cause(ctx))
 			return nil, context.Cause(ctx)
+		case attempt == 0 && isUnauthorized(err):
+			retry, aerr := u.reauthorize(ctx, c, err)
+			if !retry {
+				return nil, aerr
+			}
+			continue
 		case errors.Is(err, transport.ErrSessionTerminated) && attempt == 0:
 			u.log.Info("session expired; initializing again")
 			if err := u.reinitialize(ctx, c, gen); err != nil {
@@ -477,6 +509,29 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		}
 		return nil, err
 	}
+}
+
+// reauthorize handles a 401: it asks for a new Authorization header (a
+// refreshed token) and reports whether to retry. Without one, the error
+// says what the user must do.
+func (u *Upstream) reauthorize(ctx context.Context, c *conn, err error) (retry bool, _ error) {
+	if !isUnauthorized(err) {
+		return false, nil
+	}
+	if u.opts.Auth == nil {
+		return false, fmt.Errorf("the server requires authorization (401): %w", err)
+	}
+	h, aerr := u.opts.Auth.Rejected(ctx, u.server, c.url, c.authz.Load().(string))
+	if aerr != nil {
+		return false, aerr
+	}
+	c.authz.Store(h)
+	return true, nil
+}
+
+func isUnauthorized(err error) bool {
+	var ae *transport.AuthorizationRequiredError
+	return errors.As(err, &ae)
 }
 
 // reinitialize runs the handshake again on c unless another call already
@@ -681,5 +736,18 @@ func rawData(v any) json.RawMessage {
 func httpClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: sameOriginAuth}
+}
+
+// sameOriginAuth follows redirects but never carries the Authorization
+// header to another origin than the first request's: a token goes only
+// where it was issued for.
+func sameOriginAuth(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Scheme != via[0].URL.Scheme || !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ type Config struct {
 	MaxDescriptionLength int `yaml:"max_description_length"`
 	// Audit, when its path is set, logs every tool call.
 	Audit AuditConfig `yaml:"audit"`
+	// TokenStore is where tokens are kept: "keychain" (the default) or
+	// "file", a 0600 file in the state folder for machines without one.
+	TokenStore string `yaml:"token_store"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -92,6 +95,12 @@ type ServerConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
 }
+
+// Token stores.
+const (
+	TokenStoreKeychain = "keychain"
+	TokenStoreFile     = "file"
+)
 
 // Pin modes.
 const (
@@ -199,6 +208,11 @@ func (c *Config) validate() error {
 	}
 	if c.MaxNameLength != 0 && c.MaxNameLength < 16 {
 		return fmt.Errorf("max_name_length %d is too short: 16 is the least that leaves room for a name", c.MaxNameLength)
+	}
+	switch c.TokenStore {
+	case "", TokenStoreKeychain, TokenStoreFile:
+	default:
+		return fmt.Errorf("token_store is %q: use %q or %q", c.TokenStore, TokenStoreKeychain, TokenStoreFile)
 	}
 	switch c.Pins {
 	case "", PinsWithhold, PinsWarn:

@@ -145,7 +145,7 @@ func (p *portalSource) get(ctx context.Context, path string, q url.Values) (*pag
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: reading the answer: %w", ErrPortal, p.url, p.transportError(ctx, err))
+		return nil, p.transportError(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, p.statusError(resp.StatusCode, body, token != "")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
 )
@@ -33,7 +34,18 @@ func listVerb() *verb {
 			}
 			// Without a state folder there is just nothing seen to report.
 			stateDir, _ := config.StateDir()
+			log, _, err := openLog(cmd.stderr, "", "warn")
+			if err != nil {
+				return err
+			}
+			tokens := auth.NewManager(cfg, auth.StoreFor(cfg, stateDir, cmd.insecure, auth.KeychainTimeout, log), nil)
 			report := newListReport(cfg, cat, bridge.NewPins(stateDir), time.Now())
+			for i, s := range cat.Servers {
+				if report.Servers[i].Enabled && s.Available() {
+					st := tokens.State(ctx, s)
+					report.Servers[i].Login = &st
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.stdout)
 				enc.SetIndent("", "  ")
@@ -76,6 +88,8 @@ type listServer struct {
 	// Tools is what the rules make of the tools as last seen by serve,
 	// tools or trust; absent when never seen.
 	Tools *listToolSummary `json:"tools,omitempty"`
+	// Login is the login state of an enabled, available server.
+	Login *auth.LoginState `json:"login,omitempty"`
 }
 
 type listToolSummary struct {
@@ -255,6 +269,9 @@ func writeTable(w io.Writer, r listReport) {
 			for _, warn := range s.Warnings {
 				writeWrapped(w, "warning: "+warn, "  ", "    ")
 			}
+			if l := s.Login; l != nil {
+				writeWrapped(w, "login: "+loginText(*l), "  ", "    ")
+			}
 			if t := s.Tools; t != nil {
 				writeWrapped(w, fmt.Sprintf("tools: %s, as seen %s ago", t.ToolSummary, roughAge(t.ago)), "  ", "    ")
 				for _, f := range t.Flagged {
@@ -294,6 +311,20 @@ func columnWidths(rows [][]string) []int {
 		}
 	}
 	return widths
+}
+
+func loginText(l auth.LoginState) string {
+	text := map[string]string{
+		auth.StateLoggedIn: "logged in", auth.StateNeedsLogin: "needs login", auth.StateNotNeeded: "none needed",
+		auth.StateStatic: "the portal's static token", auth.StateUnknown: "unknown",
+	}[l.State]
+	if !l.ExpiresAt.IsZero() && l.State == auth.StateLoggedIn {
+		text += fmt.Sprintf(", expires in %s", roughAge(time.Until(l.ExpiresAt)))
+	}
+	if l.Detail != "" {
+		text += " (" + l.Detail + ")"
+	}
+	return text
 }
 
 func writeRow(w io.Writer, row []string, widths []int) {

@@ -10,6 +10,7 @@
 //	list      what the catalog offers, and what is enabled
 //	enable    enable servers for this user
 //	disable   disable servers again
+//	logout    delete a server's token from the keychain
 //	serve     serve the enabled servers' tools to an agent over stdio
 //	tools     list the tools exactly as the agent sees them
 //	trust     accept a server's current tool definitions
@@ -58,18 +59,19 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), logoutVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.
 type command struct {
-	verb    *verb
-	flags   *pflag.FlagSet
-	args    []string
-	stdout  io.Writer
-	stderr  io.Writer
-	cfgPath string
-	catalog []string
+	verb     *verb
+	flags    *pflag.FlagSet
+	args     []string
+	stdout   io.Writer
+	stderr   io.Writer
+	cfgPath  string
+	catalog  []string
+	insecure bool
 }
 
 // usageError is a mistake in how the bridge was called: exit code 2.
@@ -110,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd.flags.SetOutput(io.Discard)
 	cmd.flags.StringVar(&cmd.cfgPath, "config", "", "config file (default: $"+config.EnvConfig+", or the user config folder)")
 	cmd.flags.StringArrayVar(&cmd.catalog, "catalog", nil, "read only this catalog `file` instead of the configured sources")
+	cmd.flags.BoolVar(&cmd.insecure, "insecure-storage", false, "keep tokens in a 0600 file in the state folder, not the OS keychain (warned each time)")
 	help := cmd.flags.BoolP("help", "h", false, "show this help")
 	if v.flags != nil {
 		v.flags(cmd.flags)

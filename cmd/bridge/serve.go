@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
 )
@@ -41,13 +43,10 @@ func serveVerb() *verb {
 			if err != nil {
 				return err
 			}
-			stateDir, err := config.StateDir()
+			opts, err := cmd.bridgeOptions(cfg, servers, log)
 			if err != nil {
 				return err
 			}
-			opts := bridge.ConfigOptions(cfg, servers, stateDir)
-			opts.Version, _, _ = buildInfo()
-			opts.Logger = log
 			if opts.Audit, err = bridge.OpenAudit(cfg.Audit); err != nil {
 				return err
 			}
@@ -85,6 +84,21 @@ func (c *command) enabledServers(ctx context.Context, log *slog.Logger) (*config
 		log.Warn(note)
 	}
 	return cfg, servers, nil
+}
+
+// bridgeOptions are the bridge's options from the config, with the token
+// store and the state folder.
+func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, log *slog.Logger) (bridge.Options, error) {
+	stateDir, err := config.StateDir()
+	if err != nil {
+		return bridge.Options{}, err
+	}
+	opts := bridge.ConfigOptions(cfg, servers, stateDir)
+	opts.Version, _, _ = buildInfo()
+	opts.Logger = log
+	secrets := auth.StoreFor(cfg, stateDir, c.insecure, auth.KeychainTimeout, log)
+	opts.Auth = auth.NewManager(cfg, secrets, &http.Client{Timeout: time.Minute})
+	return opts, nil
 }
 
 // openLog makes the logger: text lines to stderr or a file, never stdout.

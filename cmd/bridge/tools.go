@@ -102,11 +102,10 @@ func (c *command) connect(ctx context.Context, wait time.Duration, only string, 
 			servers = servers[i : i+1]
 		}
 	}
-	stateDir, err := config.StateDir()
+	opts, err := c.bridgeOptions(cfg, servers, log)
 	if err != nil {
 		return nil, bridge.Options{}, nil, err
 	}
-	opts := bridge.ConfigOptions(cfg, servers, stateDir)
 	opts.StartupWait = wait
 	b := bridge.New(servers, opts)
 	b.Start()

@@ -1,0 +1,223 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// ErrNeedsLogin means a server needs the user to log in before it can be
+// used; the message says how.
+var ErrNeedsLogin = errors.New("needs login")
+
+// ErrRefused means the bridge will not send a token where it was asked to.
+var ErrRefused = errors.New("token refused")
+
+// PortalID is the key the portal's own token is kept under.
+const PortalID = "portal"
+
+// Manager decides which token goes with a request to a server's remote,
+// and keeps tokens fresh. It caches tokens in memory so that requests do
+// not wait on the keychain.
+type Manager struct {
+	Tokens *Tokens
+	// Portal is the portal's base URL, "" when none is configured.
+	Portal string
+	// PortalTokenEnv names an environment variable with a static portal
+	// token, used when no portal login is stored.
+	PortalTokenEnv string
+	// Refresher renews an expired token; nil means tokens are not renewed.
+	Refresher func(ctx context.Context, t *Token) (*Token, error)
+	Now       func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]*Token
+}
+
+// Authorization is the Authorization header for a request to remoteURL of
+// server s: "" when the server needs none, "Bearer …" when it has a token,
+// ErrNeedsLogin when it needs one it does not have, ErrRefused when the
+// remote is not where the token may go.
+func (m *Manager) Authorization(ctx context.Context, s *config.Server, remoteURL string) (string, error) {
+	origin, err := Origin(remoteURL)
+	if err != nil {
+		return "", err
+	}
+	switch s.Auth.Method {
+	case config.AuthPlugin:
+		if err := m.pluginAllowed(s, remoteURL); err != nil {
+			return "", err
+		}
+		return m.portalAuthorization(ctx)
+	case config.AuthProvider:
+		t, err := m.token(ctx, s.ID, origin)
+		switch {
+		case errors.Is(err, ErrNoToken):
+			return "", fmt.Errorf("%s: %w: run \"bridge login %s\"", s.ID, ErrNeedsLogin, s.ID)
+		case errors.Is(err, ErrNeedsLogin):
+			return "", fmt.Errorf("%s: %w; run \"bridge login %s\"", s.ID, err, s.ID)
+		case err != nil:
+			return "", err
+		}
+		return bearer(t), nil
+	}
+	// No annotation: no token, and no keychain call, so that servers that
+	// need none start at once. One that answers 401 gets the token a login
+	// through its own authorization stored, from Rejected.
+	return "", nil
+}
+
+// Rejected is called when a remote answered 401 to a request that carried
+// header. It refreshes the token once and returns the new header, or
+// ErrNeedsLogin, never a loop.
+func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error) {
+	origin, err := Origin(remoteURL)
+	if err != nil {
+		return "", err
+	}
+	id := s.ID
+	if s.Auth.Method == config.AuthPlugin {
+		id, origin = PortalID, mustOrigin(m.Portal)
+	}
+	m.forget(id, origin)
+	t, err := m.token(ctx, id, origin)
+	if err == nil && bearer(t) != header {
+		return bearer(t), nil // another process renewed it meanwhile
+	}
+	if err == nil && t.RefreshToken != "" && m.Refresher != nil {
+		nt, rerr := m.Refresher(ctx, t)
+		if rerr == nil {
+			if err := m.Tokens.Save(ctx, id, nt); err != nil {
+				return "", err
+			}
+			m.remember(id, origin, nt)
+			return bearer(nt), nil
+		}
+		err = rerr
+	}
+	if s.Auth.Method == config.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
+		return "", fmt.Errorf("%s: the portal refused the token in $%s: it may be wrong or expired", s.ID, m.PortalTokenEnv)
+	}
+	login := s.ID
+	if s.Auth.Method == config.AuthPlugin {
+		login = PortalID
+	}
+	if err != nil && !errors.Is(err, ErrNoToken) {
+		return "", fmt.Errorf("%s: %w (%v): run \"bridge login %s\"", s.ID, ErrNeedsLogin, err, login)
+	}
+	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
+}
+
+// pluginAllowed enforces where a portal token may go: only to the portal's
+// own origin, under /api/<plugin id>/.
+func (m *Manager) pluginAllowed(s *config.Server, remoteURL string) error {
+	if m.Portal == "" {
+		return fmt.Errorf("%s: %w: it uses the portal's auth (plugin %s) and no portal is configured; set portal.url", s.ID, ErrRefused, s.Auth.PluginID)
+	}
+	portal, err := Origin(m.Portal)
+	if err != nil {
+		return err
+	}
+	origin, _ := Origin(remoteURL)
+	u, _ := url.Parse(remoteURL)
+	prefix := "/api/" + s.Auth.PluginID + "/"
+	base, _ := url.Parse(m.Portal)
+	if base != nil && base.Path != "" && base.Path != "/" {
+		prefix = strings.TrimRight(base.Path, "/") + prefix
+	}
+	if origin != portal || !strings.HasPrefix(u.Path+"/", prefix) {
+		return fmt.Errorf("%s: %w: the portal's token goes only to %s%s…, and this remote is %s", s.ID, ErrRefused, portal, prefix, remoteURL)
+	}
+	return nil
+}
+
+func (m *Manager) portalAuthorization(ctx context.Context) (string, error) {
+	origin, err := Origin(m.Portal)
+	if err != nil {
+		return "", err
+	}
+	t, err := m.token(ctx, PortalID, origin)
+	if err == nil {
+		return bearer(t), nil
+	}
+	// A configured static token serves when there is no login, and when
+	// the keychain cannot be read.
+	if m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" &&
+		(errors.Is(err, ErrNoToken) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)) {
+		return "Bearer " + os.Getenv(m.PortalTokenEnv), nil
+	}
+	if !errors.Is(err, ErrNoToken) {
+		return "", err
+	}
+	return "", fmt.Errorf("%w for the portal: run \"bridge login %s\", or set portal.token_env", ErrNeedsLogin, PortalID)
+}
+
+// token returns a valid token for (id, origin): from memory, else the
+// store, renewed when it has expired and can be.
+func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) {
+	now := m.now()
+	m.mu.Lock()
+	t := m.cache[Key(id, origin)]
+	m.mu.Unlock()
+	if t.Valid(now) {
+		return t, nil
+	}
+	t, err := m.Tokens.Get(ctx, id, origin)
+	if err != nil {
+		return nil, err
+	}
+	if t.Origin != origin {
+		return nil, fmt.Errorf("%w: the stored token is for %s, not %s", ErrRefused, t.Origin, origin)
+	}
+	if !t.Valid(now) && t.RefreshToken != "" && m.Refresher != nil {
+		nt, err := m.Refresher(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: renewing the token failed: %v", ErrNeedsLogin, err)
+		}
+		if err := m.Tokens.Save(ctx, id, nt); err != nil {
+			return nil, err
+		}
+		t = nt
+	}
+	if !t.Valid(now) {
+		return nil, fmt.Errorf("%w: the token has expired", ErrNeedsLogin)
+	}
+	m.remember(id, origin, t)
+	return t, nil
+}
+
+func (m *Manager) remember(id, origin string, t *Token) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cache == nil {
+		m.cache = map[string]*Token{}
+	}
+	m.cache[Key(id, origin)] = t
+}
+
+func (m *Manager) forget(id, origin string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.cache, Key(id, origin))
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func bearer(t *Token) string { return "Bearer " + t.AccessToken }
+
+func mustOrigin(raw string) string {
+	o, _ := Origin(raw)
+	return o
+}

@@ -1,0 +1,191 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+func server(id string, method config.AuthMethod, plugin string) *config.Server {
+	return &config.Server{ID: id, Auth: config.Auth{Method: method, APIID: "core.auth.github", PluginID: plugin}}
+}
+
+func newManager(t *testing.T) *Manager {
+	return &Manager{Tokens: &Tokens{Secrets: NewFile(t.TempDir(), nil)}}
+}
+
+func TestPluginTokenGoesOnlyToThePortalsPluginPath(t *testing.T) {
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "static-token")
+	m := newManager(t)
+	m.Portal, m.PortalTokenEnv = "https://portal.example.com", "BRIDGE_TEST_PORTAL_TOKEN"
+	s := server("actions", config.AuthPlugin, "mcp-actions")
+	tests := []struct {
+		url, want, err string
+	}{
+		{"https://portal.example.com/api/mcp-actions/v1", "Bearer static-token", ""},
+		{"https://PORTAL.example.com:443/api/mcp-actions/v1/named", "Bearer static-token", ""},
+		{"https://evil.example.com/api/mcp-actions/v1", "", "goes only to https://portal.example.com/api/mcp-actions/"},
+		{"https://portal.example.com/api/catalog/v1", "", "goes only to"},
+		{"https://portal.example.com/api/mcp-actions-evil/v1", "", "goes only to"},
+		{"http://portal.example.com/api/mcp-actions/v1", "", "goes only to"},
+		{"https://portal.example.com:8443/api/mcp-actions/v1", "", "goes only to"},
+	}
+	for _, tt := range tests {
+		got, err := m.Authorization(context.Background(), s, tt.url)
+		if tt.err != "" {
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.err) || got != "" {
+				t.Errorf("%s: %q, %v; want refused", tt.url, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+
+	// A portal under a path keeps its path.
+	m.Portal = "https://example.com/backstage"
+	if _, err := m.Authorization(context.Background(), s, "https://example.com/backstage/api/mcp-actions/v1"); err != nil {
+		t.Errorf("portal under a path: %v", err)
+	}
+	if _, err := m.Authorization(context.Background(), s, "https://example.com/api/mcp-actions/v1"); !errors.Is(err, ErrRefused) {
+		t.Errorf("outside the portal's path: %v", err)
+	}
+
+	m.Portal = ""
+	if _, err := m.Authorization(context.Background(), s, "https://portal.example.com/api/mcp-actions/v1"); !errors.Is(err, ErrRefused) ||
+		!strings.Contains(err.Error(), "no portal is configured") {
+		t.Errorf("no portal: %v", err)
+	}
+}
+
+func TestPortalLoginWinsOverStaticToken(t *testing.T) {
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "static-token")
+	m := newManager(t)
+	m.Portal, m.PortalTokenEnv = "https://portal.example.com", "BRIDGE_TEST_PORTAL_TOKEN"
+	must(t, m.Tokens.Save(context.Background(), PortalID, &Token{AccessToken: "user-token", Origin: "https://portal.example.com"}))
+	got, err := m.Authorization(context.Background(), server("a", config.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1")
+	if err != nil || got != "Bearer user-token" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "")
+	m2 := newManager(t)
+	m2.Portal, m2.PortalTokenEnv = m.Portal, m.PortalTokenEnv
+	if _, err := m2.Authorization(context.Background(), server("a", config.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1"); !errors.Is(err, ErrNeedsLogin) ||
+		!strings.Contains(err.Error(), `run "bridge login portal"`) {
+		t.Errorf("no portal token: %v", err)
+	}
+}
+
+func TestProviderTokens(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	m := newManager(t)
+	m.Now = func() time.Time { return now }
+	refreshed := 0
+	m.Refresher = func(_ context.Context, tok *Token) (*Token, error) {
+		refreshed++
+		if tok.RefreshToken == "revoked" {
+			return nil, fmt.Errorf("%w (invalid_grant)", ErrGrantRevoked)
+		}
+		nt := *tok
+		nt.AccessToken, nt.RefreshToken, nt.Expiry = "fresh", "rotated", now.Add(time.Hour)
+		return &nt, nil
+	}
+	s := server("gh", config.AuthProvider, "")
+	url := "https://api.example.com/mcp"
+	if _, err := m.Authorization(ctx, s, url); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), `run "bridge login gh"`) {
+		t.Fatalf("no token: %v", err)
+	}
+	// An expired token with a refresh token is renewed and the rotated
+	// refresh token saved.
+	must(t, m.Tokens.Save(ctx, "gh", &Token{AccessToken: "old", RefreshToken: "r1", Origin: "https://api.example.com", Expiry: now.Add(-time.Minute)}))
+	if got, err := m.Authorization(ctx, s, url); err != nil || got != "Bearer fresh" {
+		t.Fatalf("expired: %q, %v", got, err)
+	}
+	if stored, _ := m.Tokens.Get(ctx, "gh", "https://api.example.com"); stored.RefreshToken != "rotated" {
+		t.Errorf("rotated refresh token not saved: %v", stored)
+	}
+	// From memory now: no second refresh.
+	if _, err := m.Authorization(ctx, s, url); err != nil || refreshed != 1 {
+		t.Errorf("refreshed %d times, %v", refreshed, err)
+	}
+	// A 401 refreshes once more.
+	if got, err := m.Rejected(ctx, s, url, "Bearer fresh"); err != nil || got != "Bearer fresh" || refreshed != 2 {
+		t.Errorf("Rejected: %q, %v, refreshed %d", got, err, refreshed)
+	}
+	// Another process renewed it meanwhile: its token is used, no refresh.
+	must(t, m.Tokens.Save(ctx, "gh", &Token{AccessToken: "by-other", RefreshToken: "r9", Origin: "https://api.example.com", Expiry: now.Add(time.Hour)}))
+	if got, err := m.Rejected(ctx, s, url, "Bearer fresh"); err != nil || got != "Bearer by-other" || refreshed != 2 {
+		t.Errorf("Rejected after another process: %q, %v, refreshed %d", got, err, refreshed)
+	}
+	// A revoked grant means a login, never a loop.
+	must(t, m.Tokens.Save(ctx, "gh", &Token{AccessToken: "dead", RefreshToken: "revoked", Origin: "https://api.example.com", Expiry: now.Add(time.Hour)}))
+	if _, err := m.Rejected(ctx, s, url, "Bearer dead"); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "bridge login gh") {
+		t.Errorf("revoked: %v", err)
+	}
+	// A token is never sent to another origin.
+	if _, err := m.Authorization(ctx, s, "https://other.example.com/mcp"); !errors.Is(err, ErrNeedsLogin) {
+		t.Errorf("another origin: %v", err)
+	}
+}
+
+func TestNoAuthServerSurvivesAnUnusableKeychain(t *testing.T) {
+	m := &Manager{Tokens: &Tokens{Secrets: Unusable{Err: fmt.Errorf("%w: no bus", ErrUnavailable)}}}
+	got, err := m.Authorization(context.Background(), server("plain", config.AuthNone, ""), "https://x.example.com/mcp")
+	if err != nil || got != "" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	// After a 401 it looks for a stored login, and says what to do.
+	if _, err := m.Rejected(context.Background(), server("plain", config.AuthNone, ""), "https://x.example.com/mcp", ""); !errors.Is(err, ErrNeedsLogin) {
+		t.Errorf("401 from a server without annotations: %v", err)
+	}
+	_, err = m.Authorization(context.Background(), server("gh", config.AuthProvider, ""), "https://x.example.com/mcp")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a server that needs a token: %v", err)
+	}
+}
+
+func TestRefreshAgainstATokenEndpoint(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		must(t, r.ParseForm())
+		got = append(got, r.Form.Encode())
+		switch r.Form.Get("refresh_token") {
+		case "good":
+			fmt.Fprint(w, `{"access_token":"a2","token_type":"Bearer","expires_in":3600,"refresh_token":"r2","scope":"x y"}`)
+		case "form":
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			fmt.Fprint(w, "access_token=a3&token_type=bearer")
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"grant request is invalid"}`)
+		}
+	}))
+	defer srv.Close()
+	base := Token{AccessToken: "a1", Origin: "https://x", TokenURL: srv.URL, ClientID: "cid", Resource: "https://x/mcp"}
+	tok := base
+	tok.RefreshToken = "good"
+	nt, err := Refresh(context.Background(), srv.Client(), &tok)
+	if err != nil || nt.AccessToken != "a2" || nt.RefreshToken != "r2" || nt.Expiry.IsZero() || strings.Join(nt.Scopes, ",") != "x,y" || nt.Origin != "https://x" {
+		t.Fatalf("Refresh = %v %+v, %v", nt, nt, err)
+	}
+	if want := "client_id=cid&grant_type=refresh_token&refresh_token=good&resource=https%3A%2F%2Fx%2Fmcp"; got[0] != want {
+		t.Errorf("form = %s", got[0])
+	}
+	tok.RefreshToken = "form"
+	if nt, err := Refresh(context.Background(), srv.Client(), &tok); err != nil || nt.AccessToken != "a3" || nt.RefreshToken != "form" {
+		t.Errorf("form-encoded answer: %v, %v", nt, err)
+	}
+	tok.RefreshToken = "reused"
+	if _, err := Refresh(context.Background(), srv.Client(), &tok); !errors.Is(err, ErrGrantRevoked) || strings.Contains(err.Error(), "reused") {
+		t.Errorf("invalid_grant: %v", err)
+	}
+}

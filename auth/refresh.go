@@ -1,0 +1,106 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrGrantRevoked means the authorization server no longer honours the
+// refresh token (revoked, expired, or reused): the user must log in again.
+var ErrGrantRevoked = errors.New("the login has expired or was revoked")
+
+// errNoAccessToken is a 200 without a token: an error from a token
+// endpoint, success from a revocation endpoint.
+var errNoAccessToken = errors.New("the answer has no access_token")
+
+// tokenResponse is an OAuth 2.0 token endpoint's answer (RFC 6749 §5).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+}
+
+// Refresh renews a token with its refresh token (RFC 6749 §6). A rotated
+// refresh token replaces the old one; the caller must save the result.
+func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error) {
+	if t.RefreshToken == "" || t.TokenURL == "" {
+		return nil, fmt.Errorf("%w: the token cannot be renewed", ErrGrantRevoked)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {t.RefreshToken}}
+	if t.ClientID != "" {
+		form.Set("client_id", t.ClientID)
+	}
+	if t.Resource != "" {
+		form.Set("resource", t.Resource)
+	}
+	resp, err := postForm(ctx, client, t.TokenURL, form)
+	if err != nil {
+		return nil, err
+	}
+	nt := *t
+	nt.AccessToken, nt.TokenType = resp.AccessToken, resp.TokenType
+	if resp.RefreshToken != "" {
+		nt.RefreshToken = resp.RefreshToken
+	}
+	nt.Expiry = time.Time{}
+	if resp.ExpiresIn > 0 {
+		nt.Expiry = time.Now().Add(time.Duration(resp.ExpiresIn) * time.Second)
+	}
+	if resp.Scope != "" {
+		nt.Scopes = strings.Fields(resp.Scope)
+	}
+	return &nt, nil
+}
+
+// postForm posts to a token endpoint and reads its answer, turning OAuth
+// errors into messages a person can act on. Tokens never appear in them.
+func postForm(ctx context.Context, client *http.Client, endpoint string, form url.Values) (*tokenResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, err)
+	}
+	var tr tokenResponse
+	jsonErr := json.Unmarshal(body, &tr)
+	if tr.Error == "" && jsonErr != nil {
+		// GitHub answers form-encoded unless asked; accept that too.
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			tr = tokenResponse{AccessToken: v.Get("access_token"), TokenType: v.Get("token_type"),
+				RefreshToken: v.Get("refresh_token"), Scope: v.Get("scope"), Error: v.Get("error"), Description: v.Get("error_description")}
+		}
+	}
+	switch {
+	case tr.Error == "invalid_grant":
+		return nil, fmt.Errorf("%w (%s)", ErrGrantRevoked, strings.TrimSpace(tr.Error+" "+tr.Description))
+	case tr.Error != "":
+		return nil, fmt.Errorf("token endpoint %s: %s %s", endpoint, tr.Error, tr.Description)
+	case res.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("token endpoint %s: %s", endpoint, res.Status)
+	case tr.AccessToken == "":
+		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, errNoAccessToken)
+	}
+	return &tr, nil
+}

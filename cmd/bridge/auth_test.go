@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/auth"
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+)
+
+// authProxy fronts a real upstream and demands a bearer token, as an
+// OAuth-protected remote or the portal's plugin endpoint would.
+type authProxy struct {
+	*httptest.Server
+	mu     sync.Mutex
+	accept string   // the token it takes
+	seen   []string // Authorization headers it received
+}
+
+func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authProxy {
+	target, _ := url.Parse(up.StreamableURL)
+	p := &authProxy{accept: accept}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.URL.Path = target.Path },
+		FlushInterval: -1,
+	}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/catalog/") {
+			http.NotFound(w, r) // not a portal's catalog: only its plugin endpoint
+			return
+		}
+		p.mu.Lock()
+		p.seen = append(p.seen, r.Header.Get("Authorization"))
+		ok := r.Header.Get("Authorization") == "Bearer "+p.accept
+		p.mu.Unlock()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *authProxy) headers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
+}
+
+func annotated(entity, annotation string) string {
+	return strings.Replace(entity, "    mcp.spotify.com/schema-version: '2025-09-29'\n",
+		"    mcp.spotify.com/schema-version: '2025-09-29'\n    "+annotation+"\n", 1)
+}
+
+func TestPluginAuthSendsThePortalTokenOnlyToThePortal(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "actions", Transport: upstreamtest.StreamableHTTP})
+	portal := newAuthProxy(t, up, "portal-token")
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "portal-token")
+	catalog := annotated(entityYAML("actions", [2]string{"streamable-http", portal.URL + "/api/mcp-actions/v1"}), "mcp.spotify.com/auth-plugin-id: mcp-actions") +
+		annotated(entityYAML("elsewhere", [2]string{"streamable-http", up.StreamableURL}), "mcp.spotify.com/auth-plugin-id: mcp-actions")
+	a := startAgent(t, catalog, []string{"actions", "elsewhere"},
+		"portal:\n  url: "+portal.URL+"\n  token_env: BRIDGE_TEST_PORTAL_TOKEN\n  timeout: 1s\n", "--startup-wait", "2s")
+	a.initialize("2025-11-25")
+	if text, errm := a.toolText("actions__echo", map[string]any{"text": "with token"}); errm != nil || text != "with token" {
+		t.Fatalf("actions__echo: %q %v", text, errm)
+	}
+	if _, ok := listTools(a)["elsewhere__echo"]; ok {
+		t.Error("a plugin-auth server outside the portal was connected")
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(a.stderr.String(), "the portal's token goes only to "+portal.URL+"/api/mcp-actions/…")
+	})
+	if got := up.Stats().LastAuthorization; got != "Bearer portal-token" {
+		t.Errorf("the upstream behind the portal saw %q", got)
+	}
+	if strings.Contains(a.stderr.String(), "portal-token") {
+		t.Error("the token appears in the log")
+	}
+}
+
+func TestExpiredTokenIsRefreshedOnceOn401(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "gh", Transport: upstreamtest.StreamableHTTP})
+	remote := newAuthProxy(t, up, "new-access")
+	var refreshes []string
+	var mu sync.Mutex
+	tokenEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		must(t, r.ParseForm())
+		mu.Lock()
+		refreshes = append(refreshes, r.Form.Get("refresh_token"))
+		mu.Unlock()
+		fmt.Fprint(w, `{"access_token":"new-access","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated"}`)
+	}))
+	t.Cleanup(tokenEndpoint.Close)
+
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	origin, _ := auth.Origin(remote.URL)
+	tokens := &auth.Tokens{Secrets: auth.NewFile(stateDir, nil)}
+	must(t, tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: "old-access", RefreshToken: "first",
+		Origin: origin, TokenURL: tokenEndpoint.URL, Expiry: time.Now().Add(time.Hour)}))
+	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", remote.URL + "/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.github")
+	must(t, os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(catalog), 0o644))
+	cfg := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [gh]\n"), 0o644))
+	a := spawnAgent(t, cfg, stateDir, "--insecure-storage")
+	a.initialize("2025-11-25")
+	if text, errm := a.toolText("gh__echo", map[string]any{"text": "refreshed"}); errm != nil || text != "refreshed" {
+		t.Fatalf("gh__echo: %q %v", text, errm)
+	}
+	mu.Lock()
+	if len(refreshes) != 1 || refreshes[0] != "first" {
+		t.Errorf("refreshes = %q, want one with the stored refresh token", refreshes)
+	}
+	mu.Unlock()
+	stored, err := tokens.Get(context.Background(), "gh", origin)
+	if err != nil || stored.AccessToken != "new-access" || stored.RefreshToken != "rotated" {
+		t.Errorf("stored after refresh: %v, %v", stored, err)
+	}
+	seen := remote.headers()
+	if seen[0] != "Bearer old-access" || seen[len(seen)-1] != "Bearer new-access" {
+		t.Errorf("the remote saw %q", seen)
+	}
+	if !strings.Contains(a.stderr.String(), "plain file") {
+		t.Error("the file store was used without a warning")
+	}
+}
+
+func TestProviderServerWithoutLoginSaysHowToLogIn(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "gh", Transport: upstreamtest.StreamableHTTP})
+	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", up.StreamableURL}), "mcp.spotify.com/auth-api-id: core.auth.github")
+	a := startAgent(t, catalog, []string{"gh"}, "", "--insecure-storage", "--startup-wait", "300ms")
+	a.initialize("2025-11-25")
+	if tools := listTools(a); len(tools) != 0 {
+		t.Errorf("tools without a login: %v", keys(tools))
+	}
+	waitFor(t, func() bool { return strings.Contains(a.stderr.String(), `gh: needs login: run \"bridge login gh\"`) })
+	if up.Stats().Initializes != 0 {
+		t.Error("the server was contacted without the token it needs")
+	}
+}
+
+func TestLogoutRevokesAndListShowsLoginState(t *testing.T) {
+	var mu sync.Mutex
+	var revoked []string
+	revocation := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		must(t, r.ParseForm())
+		mu.Lock()
+		revoked = append(revoked, r.Form.Get("token_type_hint")+"="+r.Form.Get("token"))
+		mu.Unlock()
+	}))
+	t.Cleanup(revocation.Close)
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	t.Setenv("MCP_BRIDGE_STATE_DIR", stateDir)
+	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", "https://gh.example.com/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.github")
+	must(t, os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(catalog), 0o644))
+	cfg := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [gh]\ntoken_store: file\n"), 0o644))
+
+	_, out, _ := runBridge(t, "list", "--config", cfg)
+	if !strings.Contains(out, `login: needs login (run "bridge login gh")`) {
+		t.Errorf("list before login:\n%s", out)
+	}
+	tokens := &auth.Tokens{Secrets: auth.NewFile(stateDir, nil)}
+	must(t, tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: "at-secret", RefreshToken: "rt-secret",
+		Origin: "https://gh.example.com", RevokeURL: revocation.URL, Expiry: time.Now().Add(3*time.Hour + time.Minute)}))
+	_, out, errOut := runBridge(t, "list", "--config", cfg)
+	if !strings.Contains(out, "login: logged in, expires in 3 hours") || !strings.Contains(errOut, "plain file") {
+		t.Errorf("list after login:\n%s\n%s", out, errOut)
+	}
+	_, out, _ = runBridge(t, "list", "--json", "--config", cfg)
+	if !strings.Contains(out, `"state": "logged-in"`) || strings.Contains(out, "secret") {
+		t.Errorf("list --json:\n%s", out)
+	}
+
+	code, out, errOut := runBridge(t, "logout", "--config", cfg, "gh")
+	if code != 0 || out != "logged out of gh at https://gh.example.com (token revoked)\n" {
+		t.Errorf("logout: %d %q %s", code, out, errOut)
+	}
+	mu.Lock()
+	if len(revoked) != 1 || revoked[0] != "refresh_token=rt-secret" {
+		t.Errorf("revocation requests: %q", revoked)
+	}
+	mu.Unlock()
+	if _, err := tokens.Get(context.Background(), "gh", "https://gh.example.com"); err == nil {
+		t.Error("the token is still stored")
+	}
+	if _, out, _ = runBridge(t, "logout", "--config", cfg, "gh"); out != "gh: not logged in\n" {
+		t.Errorf("second logout: %q", out)
+	}
+}
