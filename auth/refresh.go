@@ -16,6 +16,60 @@ import (
 // refresh token (revoked, expired, or reused): the user must log in again.
 var ErrGrantRevoked = errors.New("the login has expired or was revoked")
 
+// OAuthError is an error answer of an authorization server (RFC 6749 §5.2).
+// invalid_grant is ErrGrantRevoked: the user must log in again.
+type OAuthError struct {
+	Endpoint, Code, Description string
+}
+
+func (e *OAuthError) Error() string {
+	if e.Code == "invalid_grant" {
+		return fmt.Sprintf("%s (%s)", ErrGrantRevoked, strings.TrimSpace(e.Code+" "+e.Description))
+	}
+	return fmt.Sprintf("%s answered %s %s", e.Endpoint, e.Code, e.Description)
+}
+
+// Unwrap makes invalid_grant match ErrGrantRevoked.
+func (e *OAuthError) Unwrap() error {
+	if e.Code == "invalid_grant" {
+		return ErrGrantRevoked
+	}
+	return nil
+}
+
+// postJSON posts a form and returns the JSON answer, for endpoints whose
+// answer is not a token (device authorization).
+func postJSON(ctx context.Context, client *http.Client, endpoint string, form url.Values) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return nil, &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description}
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", endpoint, res.Status)
+	}
+	return body, nil
+}
+
 // errNoAccessToken is a 200 without a token: an error from a token
 // endpoint, success from a revocation endpoint.
 var errNoAccessToken = errors.New("the answer has no access_token")
@@ -93,10 +147,8 @@ func postForm(ctx context.Context, client *http.Client, endpoint string, form ur
 		}
 	}
 	switch {
-	case tr.Error == "invalid_grant":
-		return nil, fmt.Errorf("%w (%s)", ErrGrantRevoked, strings.TrimSpace(tr.Error+" "+tr.Description))
 	case tr.Error != "":
-		return nil, fmt.Errorf("token endpoint %s: %s %s", endpoint, tr.Error, tr.Description)
+		return nil, &OAuthError{Endpoint: endpoint, Code: tr.Error, Description: tr.Description}
 	case res.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("token endpoint %s: %s", endpoint, res.Status)
 	case tr.AccessToken == "":

@@ -55,6 +55,9 @@ type Config struct {
 	// TokenStore is where tokens are kept: "keychain" (the default) or
 	// "file", a 0600 file in the state folder for machines without one.
 	TokenStore string `yaml:"token_store"`
+	// Providers configure the bridge's own OAuth client per auth-api-id
+	// (core.auth.github, …), as the organisation registered it.
+	Providers map[string]ProviderConfig `yaml:"providers"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -94,6 +97,31 @@ type ServerConfig struct {
 	// of these globs; Deny withholds those that match, and wins.
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
+}
+
+// ProviderConfig is the bridge's OAuth client at one provider.
+type ProviderConfig struct {
+	ClientID string `yaml:"client_id"`
+	// ClientSecretEnv names an environment variable holding the client
+	// secret, for the providers that demand one (Bitbucket, Atlassian).
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// Host is a self-hosted instance (GitHub Enterprise, GitLab,
+	// Bitbucket Server); Tenant is Microsoft's; Issuer an OIDC issuer
+	// (Okta, OneLogin, Google, or any OIDC provider).
+	Host   string `yaml:"host"`
+	Tenant string `yaml:"tenant"`
+	Issuer string `yaml:"issuer"`
+	// Endpoints, for providers configured by hand (OpenShift) or to
+	// override the defaults.
+	AuthorizeURL string `yaml:"authorize_url"`
+	TokenURL     string `yaml:"token_url"`
+	DeviceURL    string `yaml:"device_url"`
+	RevokeURL    string `yaml:"revoke_url"`
+	// Scopes are added to the provider's defaults and the entity's.
+	Scopes []string `yaml:"scopes"`
+	// RedirectPort fixes the loopback port of the login redirect, for
+	// clients registered with one exact redirect URI; 0 takes any.
+	RedirectPort int `yaml:"redirect_port"`
 }
 
 // Token stores.

@@ -10,6 +10,7 @@
 //	list      what the catalog offers, and what is enabled
 //	enable    enable servers for this user
 //	disable   disable servers again
+//	login     log in to a server or the portal
 //	logout    delete a server's token from the keychain
 //	serve     serve the enabled servers' tools to an agent over stdio
 //	tools     list the tools exactly as the agent sees them
@@ -59,7 +60,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), logoutVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), loginVerb(), logoutVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.

@@ -1,0 +1,196 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// fakeAS is a minimal authorization server that checks PKCE the way a real
+// one must; the end-to-end login tests use a real one (oauthtest).
+func fakeAS(t *testing.T) *httptest.Server {
+	var mu sync.Mutex
+	challenges := map[string]string{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+			http.Error(w, "PKCE S256 required", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		challenges["code-1"] = q.Get("code_challenge")
+		mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code=code-1&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		must(t, r.ParseForm())
+		mu.Lock()
+		want := challenges[r.Form.Get("code")]
+		mu.Unlock()
+		sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
+		if want == "" || base64.RawURLEncoding.EncodeToString(sum[:]) != want || r.Form.Get("redirect_uri") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"PKCE verification failed"}`)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"at","refresh_token":"rt","token_type":"Bearer","expires_in":60,"scope":"a b"}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func follow(u string) error {
+	res, err := http.Get(u)
+	if err == nil {
+		res.Body.Close()
+	}
+	return err
+}
+
+func TestCodeLoginWithPKCE(t *testing.T) {
+	as := fakeAS(t)
+	var out strings.Builder
+	tok, err := Login(context.Background(), LoginOptions{
+		Endpoints: Endpoints{AuthURL: as.URL + "/authorize", TokenURL: as.URL + "/token", RevokeURL: as.URL + "/revoke"},
+		ClientID:  "cid", Scopes: []string{"a", "b"}, Origin: "https://mcp.example.com",
+		Browser: func(u string) error { go follow(u); return nil }, Out: &out, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken != "at" || tok.RefreshToken != "rt" || tok.Origin != "https://mcp.example.com" || tok.TokenURL != as.URL+"/token" ||
+		tok.ClientID != "cid" || tok.Expiry.IsZero() {
+		t.Errorf("token = %+v", tok)
+	}
+	if !strings.Contains(out.String(), as.URL+"/authorize?") {
+		t.Errorf("the URL was not printed:\n%s", out.String())
+	}
+}
+
+func TestCodeLoginRefusesAnotherState(t *testing.T) {
+	_, err := Login(context.Background(), LoginOptions{
+		Endpoints: Endpoints{AuthURL: "http://127.0.0.1:9/authorize", TokenURL: "http://127.0.0.1:9/token"},
+		ClientID:  "cid", Timeout: 10 * time.Second,
+		Browser: func(u string) error {
+			p, _ := url.Parse(u)
+			go follow(p.Query().Get("redirect_uri") + "?code=x&state=forged")
+			return nil
+		},
+	})
+	if err == nil || !strings.Contains(err.Error(), "does not carry this login's state") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestCodeLoginBusyPortAndTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = Login(context.Background(), LoginOptions{RedirectPort: port, Browser: func(string) error { return nil }})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("port %d on 127.0.0.1 is in use", port)) {
+		t.Errorf("busy port: %v", err)
+	}
+	opened := 0
+	_, err = Login(context.Background(), LoginOptions{Endpoints: Endpoints{AuthURL: "http://127.0.0.1:9/a"}, Timeout: 100 * time.Millisecond,
+		Browser: func(string) error { opened++; return nil }})
+	if !errors.Is(err, ErrLoginTimeout) || opened != 1 {
+		t.Errorf("timeout: %v, browser opened %d times", err, opened)
+	}
+}
+
+func TestOpenBrowserUsesTheBROWSERVariable(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BROWSER", "touch")
+	target := dir + "/opened"
+	if err := OpenBrowser(target); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, target)
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for range 100 {
+		if _, err := http.Dir("/").Open(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%s was not created", path)
+}
+
+func TestProviderFor(t *testing.T) {
+	ctx := context.Background()
+	issuer := httptest.NewServer(nil)
+	defer issuer.Close()
+	issuer.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration") {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/auth","token_endpoint":"%[1]s/token","device_authorization_endpoint":"%[1]s/device"}`, issuer.URL)
+	})
+	t.Setenv("BRIDGE_TEST_SECRET", "s")
+	cfg := &config.Config{Providers: map[string]config.ProviderConfig{
+		"core.auth.github":    {ClientID: "gh", Host: "ghe.example.com", Scopes: []string{"read:org"}},
+		"core.auth.bitbucket": {ClientID: "bb"},
+		"core.auth.atlassian": {ClientID: "at", ClientSecretEnv: "BRIDGE_TEST_SECRET"},
+		"core.auth.microsoft": {ClientID: "ms", Tenant: "contoso"},
+		"core.auth.google":    {ClientID: "go", Issuer: issuer.URL},
+		"core.auth.acme-sso":  {ClientID: "acme", Issuer: issuer.URL},
+		"core.auth.okta":      {ClientID: "okta"},
+		"core.auth.wrong":     {ClientID: "w", Issuer: issuer.URL + "/other"},
+	}}
+	tests := []struct {
+		apiID     string
+		entity    []string
+		auth, err string
+		scopes    string
+	}{
+		{apiID: "core.auth.github", entity: []string{"repo", "read:user"}, auth: "https://ghe.example.com/login/oauth/authorize", scopes: "read:user read:org repo"},
+		{apiID: "core.auth.gitlab", err: "set providers.core.auth.gitlab.client_id in the config"},
+		{apiID: "core.auth.bitbucket", err: "Bitbucket demands a client secret: set providers.core.auth.bitbucket.client_secret_env"},
+		{apiID: "core.auth.atlassian", auth: "https://auth.atlassian.com/authorize", scopes: "offline_access read:me read:jira-work read:jira-user"},
+		{apiID: "core.auth.microsoft", entity: []string{"api://app/.default"}, auth: "https://login.microsoftonline.com/contoso/oauth2/v2.0/authorize", scopes: "api://app/.default offline_access"},
+		{apiID: "core.auth.google", auth: issuer.URL + "/auth", scopes: "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"},
+		{apiID: "core.auth.acme-sso", auth: issuer.URL + "/auth", scopes: "openid offline_access"},
+		{apiID: "core.auth.okta", err: "set providers.core.auth.okta.issuer"},
+		{apiID: "core.auth.wrong", err: "refusing it"},
+		{apiID: "core.auth.aws-alb", err: "proxy-style provider"},
+		{apiID: "core.auth.mystery", err: "not a provider this bridge knows: set providers.core.auth.mystery.issuer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.apiID, func(t *testing.T) {
+			lo, err := ProviderFor(ctx, issuer.Client(), cfg, tt.apiID, tt.entity)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo.AuthURL != tt.auth || strings.Join(lo.Scopes, " ") != tt.scopes {
+				t.Errorf("auth %s, scopes %q", lo.AuthURL, strings.Join(lo.Scopes, " "))
+			}
+		})
+	}
+}

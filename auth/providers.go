@@ -1,0 +1,268 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// provider is what the bridge knows of an auth provider by its api id.
+type provider struct {
+	name          string
+	defaultScopes []string
+	// endpoints builds the endpoints from the user's settings; nil means
+	// OIDC discovery from the configured issuer.
+	endpoints func(c config.ProviderConfig) (Endpoints, error)
+	// issuer is the default OIDC issuer for discovery.
+	issuer      string
+	needsSecret bool
+	// scopes adjusts the scope list (Google's prefixes, Microsoft's
+	// resource scopes).
+	scopes func([]string) []string
+	extra  map[string]string
+}
+
+// providers are the auth-api-ids of Backstage's auth providers that have
+// an OAuth flow a local client can run.
+var providers = map[string]provider{
+	"core.auth.github": {name: "GitHub", defaultScopes: []string{"read:user"}, endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+		base := hostURL(c.Host, "https://github.com")
+		return Endpoints{AuthURL: base + "/login/oauth/authorize", TokenURL: base + "/login/oauth/access_token", DeviceURL: base + "/login/device/code"}, nil
+	}},
+	"core.auth.gitlab": {name: "GitLab", defaultScopes: []string{"read_user"}, endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+		base := hostURL(c.Host, "https://gitlab.com")
+		return Endpoints{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token", DeviceURL: base + "/oauth/authorize_device", RevokeURL: base + "/oauth/revoke"}, nil
+	}},
+	"core.auth.google": {name: "Google", defaultScopes: []string{"openid", "userinfo.email", "userinfo.profile"}, scopes: googleScopes,
+		issuer: "https://accounts.google.com"},
+	"core.auth.microsoft": {name: "Microsoft", defaultScopes: []string{"openid", "offline_access", "profile", "email", "User.Read"}, scopes: microsoftScopes,
+		endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+			tenant := c.Tenant
+			if tenant == "" {
+				tenant = "common"
+			}
+			base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0"
+			return Endpoints{AuthURL: base + "/authorize", TokenURL: base + "/token", DeviceURL: base + "/devicecode"}, nil
+		}},
+	"core.auth.okta":      {name: "Okta", defaultScopes: []string{"openid", "email", "profile", "offline_access"}},
+	"core.auth.onelogin":  {name: "OneLogin", defaultScopes: []string{"openid", "email", "profile", "offline_access"}},
+	"core.auth.bitbucket": {name: "Bitbucket", defaultScopes: []string{"account"}, needsSecret: true, endpoints: fixed(Endpoints{AuthURL: "https://bitbucket.org/site/oauth2/authorize", TokenURL: "https://bitbucket.org/site/oauth2/access_token"})},
+	"core.auth.bitbucket-server": {name: "Bitbucket Server", defaultScopes: []string{"PROJECT_ADMIN"}, endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+		if c.Host == "" {
+			return Endpoints{}, fmt.Errorf("set the Bitbucket Server host")
+		}
+		base := hostURL(c.Host, "")
+		return Endpoints{AuthURL: base + "/rest/oauth2/latest/authorize", TokenURL: base + "/rest/oauth2/latest/token"}, nil
+	}},
+	"core.auth.atlassian": {name: "Atlassian", defaultScopes: []string{"offline_access", "read:me", "read:jira-work", "read:jira-user"}, needsSecret: true,
+		extra:     map[string]string{"audience": "api.atlassian.com", "prompt": "consent"},
+		endpoints: fixed(Endpoints{AuthURL: "https://auth.atlassian.com/authorize", TokenURL: "https://auth.atlassian.com/oauth/token"})},
+	"core.auth.vmware-cloud": {name: "VMware Cloud", defaultScopes: []string{"openid", "offline_access"}, endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+		base := hostURL(c.Host, "https://console.cloud.vmware.com")
+		return Endpoints{AuthURL: base + "/csp/gateway/discovery", TokenURL: base + "/csp/gateway/am/api/auth/authorize", RevokeURL: base + "/csp/gateway/am/api/auth/revoke"}, nil
+	}},
+	"core.auth.openshift": {name: "OpenShift", defaultScopes: []string{"user:info"}, endpoints: func(c config.ProviderConfig) (Endpoints, error) {
+		if c.AuthorizeURL == "" || c.TokenURL == "" {
+			return Endpoints{}, fmt.Errorf("set authorize_url and token_url of the OpenShift OAuth server")
+		}
+		return Endpoints{}, nil
+	}},
+}
+
+// proxyProviders sign users in at a proxy in front of the portal; there is
+// no OAuth flow a local client could run.
+var proxyProviders = []string{"alb", "iap", "cfaccess", "cloudflare", "easyauth", "easy-auth", "oauth2-proxy", "oauth2proxy", "guest"}
+
+// ProviderLogin is how to log in to a provider, from the config.
+type ProviderLogin struct {
+	Name string
+	LoginOptions
+}
+
+// ProviderFor resolves an auth-api-id and the user's settings into login
+// options, or says exactly what is missing. Scopes are the provider's
+// defaults, the config's, and the entity's.
+func ProviderFor(ctx context.Context, client *http.Client, cfg *config.Config, apiID string, entityScopes []string) (*ProviderLogin, error) {
+	settings, configured := cfg.Providers[apiID]
+	p, known := providers[apiID]
+	name := strings.TrimPrefix(apiID, "core.auth.")
+	for _, proxy := range proxyProviders {
+		if !known && strings.Contains(strings.ToLower(name), proxy) {
+			return nil, fmt.Errorf("%s is a proxy-style provider: a proxy in front of the portal signs users in, and there is no OAuth flow a local bridge can run; ask the server's owners for another auth method", apiID)
+		}
+	}
+	if !known {
+		if !configured || settings.Issuer == "" {
+			return nil, fmt.Errorf("%s is not a provider this bridge knows: set providers.%s.issuer (an OIDC issuer) and client_id in the config", apiID, apiID)
+		}
+		p = provider{name: name, defaultScopes: []string{"openid", "offline_access"}}
+	}
+	if settings.ClientID == "" {
+		return nil, fmt.Errorf("set providers.%s.client_id in the config: the OAuth client your organisation registered for the bridge at %s", apiID, p.name)
+	}
+	lo := ProviderLogin{Name: p.name, LoginOptions: LoginOptions{ClientID: settings.ClientID, RedirectPort: settings.RedirectPort, HTTP: client}}
+	if settings.ClientSecretEnv != "" {
+		lo.ClientSecret = os.Getenv(settings.ClientSecretEnv)
+	}
+	if p.needsSecret && lo.ClientSecret == "" {
+		return nil, fmt.Errorf("%s demands a client secret: set providers.%s.client_secret_env to the name of an environment variable that holds it", p.name, apiID)
+	}
+	issuer := settings.Issuer
+	if issuer == "" {
+		issuer = p.issuer
+	}
+	var err error
+	switch {
+	case p.endpoints != nil && settings.Issuer == "":
+		lo.Endpoints, err = p.endpoints(settings)
+	case issuer != "":
+		lo.Endpoints, err = Discover(ctx, client, issuer)
+	default:
+		return nil, fmt.Errorf("set providers.%s.issuer (the %s authorization server's URL) in the config", apiID, p.name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("providers.%s: %w", apiID, err)
+	}
+	for _, override := range []struct {
+		to *string
+		v  string
+	}{
+		{&lo.AuthURL, settings.AuthorizeURL}, {&lo.TokenURL, settings.TokenURL}, {&lo.DeviceURL, settings.DeviceURL}, {&lo.RevokeURL, settings.RevokeURL},
+	} {
+		if override.v != "" {
+			*override.to = override.v
+		}
+	}
+	scopes := slices.Clone(p.defaultScopes)
+	for _, s := range append(slices.Clone(settings.Scopes), entityScopes...) {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	if p.scopes != nil {
+		scopes = p.scopes(scopes)
+	}
+	lo.Scopes = scopes
+	for k, v := range p.extra {
+		if lo.Extra == nil {
+			lo.Extra = map[string][]string{}
+		}
+		lo.Extra.Set(k, v)
+	}
+	return &lo, nil
+}
+
+// Discover reads an issuer's OpenID configuration (or RFC 8414 metadata)
+// and checks that it names the same issuer.
+func Discover(ctx context.Context, client *http.Client, issuer string) (Endpoints, error) {
+	issuer = strings.TrimRight(issuer, "/")
+	var lastErr error
+	for _, u := range []string{issuer + "/.well-known/openid-configuration", issuer + "/.well-known/oauth-authorization-server"} {
+		var md struct {
+			Issuer    string `json:"issuer"`
+			Authorize string `json:"authorization_endpoint"`
+			Token     string `json:"token_endpoint"`
+			Device    string `json:"device_authorization_endpoint"`
+			Revoke    string `json:"revocation_endpoint"`
+		}
+		if err := getJSON(ctx, client, u, &md); err != nil {
+			lastErr = err
+			continue
+		}
+		if strings.TrimRight(md.Issuer, "/") != issuer {
+			return Endpoints{}, fmt.Errorf("%s names issuer %q, not %q: refusing it", u, md.Issuer, issuer)
+		}
+		if md.Authorize == "" || md.Token == "" {
+			return Endpoints{}, fmt.Errorf("%s lacks the authorization or token endpoint", u)
+		}
+		return Endpoints{AuthURL: md.Authorize, TokenURL: md.Token, DeviceURL: md.Device, RevokeURL: md.Revoke}, nil
+	}
+	return Endpoints{}, fmt.Errorf("discovering %s: %w", issuer, lastErr)
+}
+
+func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, res.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s: not JSON metadata: %w", u, err)
+	}
+	return nil
+}
+
+func fixed(e Endpoints) func(config.ProviderConfig) (Endpoints, error) {
+	return func(config.ProviderConfig) (Endpoints, error) { return e, nil }
+}
+
+func hostURL(host, def string) string {
+	switch {
+	case host == "":
+		return def
+	case strings.HasPrefix(host, "http://"), strings.HasPrefix(host, "https://"):
+		return strings.TrimRight(host, "/")
+	}
+	return "https://" + strings.TrimRight(host, "/")
+}
+
+// googleScopes gives bare scope names Google's prefix.
+func googleScopes(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s != "openid" && !strings.Contains(s, "://") && !strings.Contains(s, ".googleapis.com") {
+			s = "https://www.googleapis.com/auth/" + s
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// microsoftScopes: a resource scope (api://…/.default) must be requested
+// alone, with offline_access for a refresh token.
+func microsoftScopes(in []string) []string {
+	for _, s := range in {
+		if strings.HasSuffix(s, "/.default") {
+			return []string{s, "offline_access"}
+		}
+	}
+	return in
+}
+
+// PortalLogin logs in to a Backstage portal's auth backend as its built-in
+// CLI client (a Client ID Metadata Document the portal serves itself), for
+// the user's Backstage token.
+func PortalLogin(portal string) (*ProviderLogin, error) {
+	origin, err := Origin(portal)
+	if err != nil {
+		return nil, fmt.Errorf("no portal to log in to: set portal.url in the config")
+	}
+	base := strings.TrimRight(portal, "/") + "/api/auth"
+	return &ProviderLogin{Name: "the portal", LoginOptions: LoginOptions{
+		Endpoints: Endpoints{AuthURL: base + "/v1/authorize", TokenURL: base + "/v1/token", RevokeURL: base + "/v1/revoke"},
+		ClientID:  base + "/.well-known/oauth-client/cli.json",
+		Origin:    origin,
+	}}, nil
+}
