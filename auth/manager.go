@@ -35,7 +35,9 @@ type Manager struct {
 	PortalTokenEnv string
 	// Refresher renews an expired token; nil means tokens are not renewed.
 	Refresher func(ctx context.Context, t *Token) (*Token, error)
-	Now       func() time.Time
+	// Locks keep two processes from renewing one token at once.
+	Locks Locks
+	Now   func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*Token
@@ -92,11 +94,8 @@ func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, hea
 		return bearer(t), nil // another process renewed it meanwhile
 	}
 	if err == nil && t.RefreshToken != "" && m.Refresher != nil {
-		nt, rerr := m.Refresher(ctx, t)
+		nt, rerr := m.renew(ctx, id, origin, t)
 		if rerr == nil {
-			if err := m.Tokens.Save(ctx, id, nt); err != nil {
-				return "", err
-			}
 			m.remember(id, origin, nt)
 			return bearer(nt), nil
 		}
@@ -177,12 +176,9 @@ func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) 
 		return nil, fmt.Errorf("%w: the stored token is for %s, not %s", ErrRefused, t.Origin, origin)
 	}
 	if !t.Valid(now) && t.RefreshToken != "" && m.Refresher != nil {
-		nt, err := m.Refresher(ctx, t)
+		nt, err := m.renew(ctx, id, origin, t)
 		if err != nil {
 			return nil, fmt.Errorf("%w: renewing the token failed: %v", ErrNeedsLogin, err)
-		}
-		if err := m.Tokens.Save(ctx, id, nt); err != nil {
-			return nil, err
 		}
 		t = nt
 	}
@@ -191,6 +187,29 @@ func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) 
 	}
 	m.remember(id, origin, t)
 	return t, nil
+}
+
+// renew refreshes a token under the cross-process lock. Once it holds the
+// lock it reads the store again: when another process renewed the token
+// meanwhile, that token is the answer, and the old refresh token (spent,
+// with a rotating server) is never sent.
+func (m *Manager) renew(ctx context.Context, id, origin string, stale *Token) (*Token, error) {
+	unlock, err := m.Locks.Lock(ctx, Key(id, origin))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if cur, err := m.Tokens.Get(ctx, id, origin); err == nil && cur.AccessToken != stale.AccessToken && cur.Valid(m.now()) {
+		return cur, nil
+	}
+	nt, err := m.Refresher(ctx, stale)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Tokens.Save(ctx, id, nt); err != nil {
+		return nil, err
+	}
+	return nt, nil
 }
 
 func (m *Manager) remember(id, origin string, t *Token) {

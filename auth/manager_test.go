@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,4 +190,64 @@ func TestRefreshAgainstATokenEndpoint(t *testing.T) {
 	if _, err := Refresh(context.Background(), srv.Client(), &tok); !errors.Is(err, ErrGrantRevoked) || strings.Contains(err.Error(), "reused") {
 		t.Errorf("invalid_grant: %v", err)
 	}
+}
+
+// TestConcurrentRenewalsShareOneRefresh has two managers — two bridge
+// processes — renew one token at the same moment against a server that
+// rotates refresh tokens and revokes the grant when an old one is reused.
+// The lock makes the second find the first's token.
+func TestConcurrentRenewalsShareOneRefresh(t *testing.T) {
+	// Without the lock both renew, and the second reuses the spent refresh
+	// token: renewTwice(t, false) reports the grant revoked. That outcome
+	// depends on timing, so only the locked case is asserted.
+	if revoked, calls := renewTwice(t, true); revoked || calls != 1 {
+		t.Errorf("%d refreshes, grant revoked %v", calls, revoked)
+	}
+}
+
+func renewTwice(t *testing.T, locked bool) (grantRevoked bool, calls int) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	current := "r0"
+	rotating := func(_ context.Context, tok *Token) (*Token, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		time.Sleep(50 * time.Millisecond) // widen the window a race needs
+		if grantRevoked || tok.RefreshToken != current {
+			grantRevoked = true
+			return nil, fmt.Errorf("%w (reuse detected)", ErrGrantRevoked)
+		}
+		current = fmt.Sprintf("r%d", calls)
+		nt := *tok
+		nt.AccessToken, nt.RefreshToken, nt.Expiry = "a"+current, current, time.Now().Add(time.Hour)
+		return &nt, nil
+	}
+	locks := Locks{}
+	if locked {
+		locks.Dir = filepath.Join(dir, "locks")
+	}
+	mk := func() *Manager {
+		return &Manager{Tokens: &Tokens{Secrets: NewFile(dir, nil)}, Refresher: rotating, Locks: locks}
+	}
+	a, b := mk(), mk()
+	must(t, a.Tokens.Save(context.Background(), "gh", &Token{AccessToken: "a0", RefreshToken: "r0", Origin: "https://x.example.com",
+		Expiry: time.Now().Add(-time.Minute)}))
+	s := server("gh", config.AuthProvider, "")
+	var wg sync.WaitGroup
+	got := make([]string, 2)
+	errs := make([]error, 2)
+	start := make(chan struct{})
+	for i, m := range []*Manager{a, b} {
+		wg.Go(func() {
+			<-start
+			got[i], errs[i] = m.Authorization(context.Background(), s, "https://x.example.com/mcp")
+		})
+	}
+	close(start)
+	wg.Wait()
+	if locked && (errs[0] != nil || errs[1] != nil || got[0] != got[1] || got[0] != "Bearer ar1") {
+		t.Errorf("got %q, errs %v", got, errs)
+	}
+	return grantRevoked, calls
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
@@ -33,6 +34,9 @@ func NewManager(cfg *config.Config, secrets Secrets, client *http.Client) *Manag
 		client = &http.Client{Timeout: time.Minute}
 	}
 	m := &Manager{Tokens: &Tokens{Secrets: secrets}, Portal: cfg.Portal.URL, PortalTokenEnv: cfg.Portal.TokenEnv}
+	if stateDir, err := config.StateDir(); err == nil {
+		m.Locks = Locks{Dir: filepath.Join(stateDir, "locks")}
+	}
 	m.Refresher = func(ctx context.Context, t *Token) (*Token, error) { return Refresh(ctx, client, t) }
 	return m
 }

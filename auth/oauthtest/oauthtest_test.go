@@ -1,0 +1,446 @@
+package oauthtest_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/auth/oauthtest"
+)
+
+// These tests speak plain HTTP to the server, so they check the server itself
+// rather than any OAuth client library.
+
+func TestDiscovery(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+
+	oidc := getJSON(t, srv.Issuer+"/.well-known/openid-configuration")
+	oauth := getJSON(t, srv.Issuer+"/.well-known/oauth-authorization-server")
+	for name, md := range map[string]map[string]any{"openid-configuration": oidc, "oauth-authorization-server": oauth} {
+		if md["issuer"] != srv.Issuer {
+			t.Errorf("%s: issuer = %v, want %s", name, md["issuer"], srv.Issuer)
+		}
+		if methods, _ := md["code_challenge_methods_supported"].([]any); !slices.Contains(methods, any("S256")) {
+			t.Errorf("%s: code_challenge_methods_supported = %v, want S256 in it", name, methods)
+		}
+		for _, key := range []string{"authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint",
+			"device_authorization_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			if s, _ := md[key].(string); !strings.HasPrefix(s, srv.Issuer+"/") {
+				t.Errorf("%s: %s = %v, want a URL under the issuer", name, key, md[key])
+			}
+		}
+	}
+}
+
+func TestCodeFlowWithPKCE(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	// A loopback listener on a random port: the registered redirect URI has
+	// no port, and the server must accept any (RFC 8252).
+	cb := newCallback(t)
+
+	code, verifier := authorize(t, srv, srv.ClientID, cb, nil)
+	tok := exchange(t, srv, srv.ClientID, cb.uri, code, verifier)
+	if tok["access_token"] == "" || tok["refresh_token"] == "" {
+		t.Fatalf("token response lacks access or refresh token: %v", tok)
+	}
+	if tok["token_type"] != "Bearer" {
+		t.Errorf("token_type = %q, want Bearer", tok["token_type"])
+	}
+}
+
+func TestPKCERequired(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	cb := newCallback(t)
+
+	t.Run("no code_verifier", func(t *testing.T) {
+		code, _ := authorize(t, srv, srv.ClientID, cb, nil)
+		status, body := postForm(t, tokenURL(srv), url.Values{
+			"grant_type":   {"authorization_code"},
+			"client_id":    {srv.ClientID},
+			"redirect_uri": {cb.uri},
+			"code":         {code},
+		})
+		if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Errorf("exchange without code_verifier: %d %v, want 400 invalid_grant", status, body)
+		}
+	})
+
+	t.Run("no code_challenge", func(t *testing.T) {
+		q := authorizeQuery(srv.ClientID, cb.uri, "", "st")
+		q.Del("code_challenge")
+		q.Del("code_challenge_method")
+		got := followAuthorization(t, srv, q, cb)
+		if got.Get("error") != "invalid_request" || got.Get("code") != "" {
+			t.Errorf("authorization without code_challenge redirected with %v, want error=invalid_request", got)
+		}
+	})
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	cb := newCallback(t)
+	code, verifier := authorize(t, srv, srv.ClientID, cb, nil)
+	first := exchange(t, srv, srv.ClientID, cb.uri, code, verifier)["refresh_token"]
+
+	refresh := func(rt string) (int, map[string]any) {
+		return postForm(t, tokenURL(srv), url.Values{
+			"grant_type": {"refresh_token"}, "client_id": {srv.ClientID}, "refresh_token": {rt},
+		})
+	}
+
+	status, body := refresh(first)
+	second, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || body["access_token"] == nil || second == "" || second == first {
+		t.Fatalf("refresh: %d %v, want 200 with a new refresh token", status, body)
+	}
+
+	// Reusing the rotated token looks like theft: it fails and revokes the
+	// grant, taking the legitimately rotated token down with it.
+	if status, body := refresh(first); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("reusing old refresh token: %d %v, want 400 invalid_grant", status, body)
+	}
+	if status, body := refresh(second); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("new refresh token after reuse: %d %v, want 400 invalid_grant", status, body)
+	}
+}
+
+func TestDeviceFlow(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	md := getJSON(t, srv.Issuer+"/.well-known/oauth-authorization-server")
+
+	status, da := postForm(t, md["device_authorization_endpoint"].(string), url.Values{
+		"client_id": {srv.ClientID}, "scope": {"openid"},
+	})
+	if status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", status, da)
+	}
+	deviceCode, _ := da["device_code"].(string)
+	userCode, _ := da["user_code"].(string)
+	if deviceCode == "" || userCode == "" || da["verification_uri"] == nil {
+		t.Fatalf("device authorization response incomplete: %v", da)
+	}
+	if da["interval"] != 1.0 {
+		t.Errorf("interval = %v, want 1", da["interval"])
+	}
+
+	poll := func() (int, map[string]any) {
+		return postForm(t, tokenURL(srv), url.Values{
+			"grant_type":  {"urn:ietf:params:oauth:grant-type:device_code"},
+			"client_id":   {srv.ClientID},
+			"device_code": {deviceCode},
+		})
+	}
+	if status, body := poll(); status != http.StatusBadRequest || body["error"] != "authorization_pending" {
+		t.Fatalf("poll before approval: %d %v, want authorization_pending", status, body)
+	}
+
+	srv.ApproveDevice(t, userCode)
+
+	status, tok := poll()
+	if status != http.StatusOK || tok["access_token"] == nil || tok["refresh_token"] == nil || tok["id_token"] == nil {
+		t.Fatalf("poll after approval: %d %v, want access, refresh and id tokens", status, tok)
+	}
+
+	// A user code works once.
+	resp, err := http.PostForm(srv.Issuer+"/test/device/approve", url.Values{"user_code": {userCode}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("second approval: %s, want 400", resp.Status)
+	}
+}
+
+func TestDynamicClientRegistration(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	md := getJSON(t, srv.Issuer+"/.well-known/oauth-authorization-server")
+	cb := newCallback(t)
+
+	reg, _ := json.Marshal(map[string]any{
+		"client_name":                "dcr test",
+		"redirect_uris":              []string{cb.uri},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	resp, err := http.Post(md["registration_endpoint"].(string), "application/json", bytes.NewReader(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := decode(t, resp)
+	clientID, _ := body["client_id"].(string)
+	if resp.StatusCode != http.StatusCreated || clientID == "" {
+		t.Fatalf("registration: %s %v, want 201 with client_id", resp.Status, body)
+	}
+
+	code, verifier := authorize(t, srv, clientID, cb, nil)
+	tok := exchange(t, srv, clientID, cb.uri, code, verifier)
+	if tok["access_token"] == "" || tok["refresh_token"] == "" {
+		t.Fatalf("token response for registered client: %v", tok)
+	}
+}
+
+func TestResourceIndicatorJWT(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	cb := newCallback(t)
+	const resource = "http://127.0.0.1:9/mcp"
+	extra := url.Values{"resource": {resource}, "scope": {"mcp:tools"}}
+
+	code, verifier := authorize(t, srv, srv.ClientID, cb, extra)
+	tok := exchange(t, srv, srv.ClientID, cb.uri, code, verifier, "resource", resource)
+	header, claims := decodeJWT(t, tok["access_token"])
+	if claims["aud"] != resource {
+		t.Errorf("aud = %v, want %s", claims["aud"], resource)
+	}
+	if claims["iss"] != srv.Issuer || claims["scope"] != "mcp:tools" {
+		t.Errorf("iss, scope = %v, %v; want %s, mcp:tools", claims["iss"], claims["scope"], srv.Issuer)
+	}
+
+	// The key that signed it is the one published at jwks_uri.
+	jwks := getJSON(t, getJSON(t, srv.Issuer+"/.well-known/oauth-authorization-server")["jwks_uri"].(string))
+	keys, _ := jwks["keys"].([]any)
+	if !slices.ContainsFunc(keys, func(k any) bool { return k.(map[string]any)["kid"] == header["kid"] }) {
+		t.Errorf("token kid %v not in JWKS %v", header["kid"], jwks)
+	}
+
+	// A refreshed token is for the same audience.
+	status, body := postForm(t, tokenURL(srv), url.Values{
+		"grant_type": {"refresh_token"}, "client_id": {srv.ClientID},
+		"refresh_token": {tok["refresh_token"]}, "resource": {resource},
+	})
+	if status != http.StatusOK {
+		t.Fatalf("refresh with resource: %d %v", status, body)
+	}
+	if _, claims := decodeJWT(t, body["access_token"].(string)); claims["aud"] != resource {
+		t.Errorf("refreshed aud = %v, want %s", claims["aud"], resource)
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	md := getJSON(t, srv.Issuer+"/.well-known/oauth-authorization-server")
+	cb := newCallback(t)
+	code, verifier := authorize(t, srv, srv.ClientID, cb, nil)
+	rt := exchange(t, srv, srv.ClientID, cb.uri, code, verifier)["refresh_token"]
+
+	introspect := func() map[string]any {
+		status, body := postForm(t, md["introspection_endpoint"].(string), url.Values{"client_id": {srv.ClientID}, "token": {rt}})
+		if status != http.StatusOK {
+			t.Fatalf("introspection: %d %v", status, body)
+		}
+		return body
+	}
+	if got := introspect(); got["active"] != true {
+		t.Fatalf("refresh token not active before revocation: %v", got)
+	}
+	status, body := postForm(t, md["revocation_endpoint"].(string), url.Values{"client_id": {srv.ClientID}, "token": {rt}})
+	if status != http.StatusOK {
+		t.Fatalf("revocation: %d %v, want 200", status, body)
+	}
+	if got := introspect(); got["active"] != false {
+		t.Errorf("refresh token still active after revocation: %v", got)
+	}
+}
+
+func TestAccessTTL(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{AccessTTL: 2 * time.Second})
+	cb := newCallback(t)
+	code, verifier := authorize(t, srv, srv.ClientID, cb, nil)
+	status, body := postForm(t, tokenURL(srv), url.Values{
+		"grant_type": {"authorization_code"}, "client_id": {srv.ClientID},
+		"redirect_uri": {cb.uri}, "code": {code}, "code_verifier": {verifier},
+	})
+	if status != http.StatusOK || body["expires_in"] != 2.0 {
+		t.Errorf("token response: %d %v, want expires_in 2", status, body)
+	}
+}
+
+// callback is a loopback redirect target that records the query it receives.
+type callback struct {
+	uri string
+	got chan url.Values
+}
+
+func newCallback(t *testing.T) *callback {
+	t.Helper()
+	cb := &callback{got: make(chan url.Values, 1)}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			select {
+			case cb.got <- r.URL.Query():
+			default:
+			}
+		}
+		io.WriteString(w, "done")
+	}))
+	t.Cleanup(ts.Close)
+	cb.uri = ts.URL + "/callback"
+	return cb
+}
+
+func pkce() (verifier, challenge string) {
+	verifier = rand.Text() + rand.Text()
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func authorizeQuery(clientID, redirectURI, challenge, state string) url.Values {
+	return url.Values{
+		"response_type":         {"code"},
+		"client_id":             {clientID},
+		"redirect_uri":          {redirectURI},
+		"scope":                 {"openid"},
+		"state":                 {state},
+		"code_challenge":        {challenge},
+		"code_challenge_method": {"S256"},
+	}
+}
+
+// followAuthorization GETs the authorization URL and follows redirects with
+// a cookie jar, as a browser would, until the callback is hit.
+func followAuthorization(t *testing.T, srv *oauthtest.Server, q url.Values, cb *callback) url.Values {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.Issuer + "/auth?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	select {
+	case got := <-cb.got:
+		return got
+	default:
+		t.Fatalf("authorization ended at %s (%s) without reaching the callback: %.500s", resp.Request.URL, resp.Status, body)
+		return nil
+	}
+}
+
+// authorize runs the authorization request; extra adds or overrides parameters.
+func authorize(t *testing.T, srv *oauthtest.Server, clientID string, cb *callback, extra url.Values) (code, verifier string) {
+	t.Helper()
+	verifier, challenge := pkce()
+	state := rand.Text()
+	q := authorizeQuery(clientID, cb.uri, challenge, state)
+	for k, v := range extra {
+		q[k] = v
+	}
+	got := followAuthorization(t, srv, q, cb)
+	if got.Get("state") != state || got.Get("code") == "" {
+		t.Fatalf("callback got %v, want a code and state %s", got, state)
+	}
+	if got.Get("iss") != srv.Issuer {
+		t.Errorf("callback iss = %q, want %s (RFC 9207)", got.Get("iss"), srv.Issuer)
+	}
+	return got.Get("code"), verifier
+}
+
+// exchange redeems a code and returns the token response's string fields;
+// extra holds more form key/value pairs.
+func exchange(t *testing.T, srv *oauthtest.Server, clientID, redirectURI, code, verifier string, extra ...string) map[string]string {
+	t.Helper()
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"client_id":     {clientID},
+		"redirect_uri":  {redirectURI},
+		"code":          {code},
+		"code_verifier": {verifier},
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	status, body := postForm(t, tokenURL(srv), form)
+	if status != http.StatusOK {
+		t.Fatalf("code exchange: %d %v", status, body)
+	}
+	out := map[string]string{}
+	for k, v := range body {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func tokenURL(srv *oauthtest.Server) string { return srv.Issuer + "/token" }
+
+func postForm(t *testing.T, endpoint string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.PostForm(endpoint, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, decode(t, resp)
+}
+
+func getJSON(t *testing.T, u string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", u, resp.Status)
+	}
+	return decode(t, resp)
+}
+
+// decode reads a JSON object body; an empty body (as from revocation) is an empty map.
+func decode(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: %s: not a JSON object: %.300s", resp.Request.Method, resp.Request.URL, resp.Status, raw)
+		}
+	}
+	return m
+}
+
+// decodeJWT returns a compact JWS's header and claims without checking the signature.
+func decodeJWT(t *testing.T, token string) (header, claims map[string]any) {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token is not a JWT: %q", token)
+	}
+	part := func(s string) map[string]any {
+		raw, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatalf("JWT part %q: %v", s, err)
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("JWT part %q: %v", raw, err)
+		}
+		return m
+	}
+	return part(parts[0]), part(parts[1])
+}
