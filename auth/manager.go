@@ -114,6 +114,9 @@ func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, hea
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 }
 
+// NeedsLogin tells the errors that a login would cure.
+func (m *Manager) NeedsLogin(err error) bool { return errors.Is(err, ErrNeedsLogin) }
+
 // pluginAllowed enforces where a portal token may go: only to the portal's
 // own origin, under /api/<plugin id>/.
 func (m *Manager) pluginAllowed(s *config.Server, remoteURL string) error {

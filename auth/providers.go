@@ -251,6 +251,30 @@ func microsoftScopes(in []string) []string {
 	return in
 }
 
+// ServerLogin is how to log in for a server: its provider's login, or the
+// portal's for a server that uses the portal's auth. It returns the key the
+// token is kept under (the server's ID, or "portal").
+func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *config.Server) (string, *ProviderLogin, error) {
+	remote, ok := s.Transport()
+	switch {
+	case !ok:
+		return "", nil, fmt.Errorf("%s has no remote to log in to", s.ID)
+	case s.Auth.Method == config.AuthPlugin:
+		lo, err := PortalLogin(cfg.Portal.URL)
+		return PortalID, lo, err
+	case s.Auth.Method != config.AuthProvider:
+		return "", nil, fmt.Errorf("%s declares no auth method, so there is nothing to log in to", s.ID)
+	}
+	lo, err := ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+	}
+	if lo.Origin, err = Origin(remote.URL); err != nil {
+		return "", nil, err
+	}
+	return s.ID, lo, nil
+}
+
 // PortalLogin logs in to a Backstage portal's auth backend as its built-in
 // CLI client (a Client ID Metadata Document the portal serves itself), for
 // the user's Backstage token.

@@ -53,6 +53,9 @@ type Options struct {
 	// Auth gives the Authorization header for each server's remote; nil
 	// sends none.
 	Auth Authorizer
+	// Login runs a login for a server that needs one, when the agent calls
+	// its <prefix>__login tool; nil offers no such tool.
+	Login LoginFunc
 	// Logger receives the bridge's logs; never stdout.
 	Logger *slog.Logger
 }
@@ -66,7 +69,13 @@ type Authorizer interface {
 	// Rejected is told that header was refused with 401; it returns a new
 	// one (a refreshed token) or an error, once, never a loop.
 	Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error)
+	// NeedsLogin tells the errors that a login would cure.
+	NeedsLogin(err error) bool
 }
+
+// LoginFunc logs the user in to a server, calling show with the URL the
+// user must visit; it returns once the token is stored.
+type LoginFunc func(ctx context.Context, s *config.Server, show func(url string)) error
 
 // Defaults for Options.
 const (
@@ -187,7 +196,14 @@ func (b *Bridge) OnChange(change func(kinds []string), notify func(method string
 	b.onChange, b.onNotify = change, notify
 }
 
-func (b *Bridge) upstreamReady(u *Upstream, l Lists)       { b.changed(b.Registry.Set(u.ID(), l)) }
+func (b *Bridge) upstreamReady(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
+
+// upstreamNeedsLogin puts the server's login tool in place of its tools.
+func (b *Bridge) upstreamNeedsLogin(u *Upstream) {
+	if b.opts.Login != nil {
+		b.changed(b.Registry.SetLogin(u.ID(), u.server.Title))
+	}
+}
 func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
 
 func (b *Bridge) upstreamNotification(_ *Upstream, method string, params json.RawMessage) {

@@ -33,6 +33,7 @@ type Registry struct {
 	mu      sync.RWMutex
 	lists   map[string]Lists                // server ID → its lists
 	facts   map[string]map[string]ToolFacts // server ID → tool name → facts
+	login   map[string]bool                 // servers offered as a login tool only
 	tools   map[string]Exposed
 	prompts map[string]Exposed
 	owners  map[string]string // resource URI → server ID
@@ -52,7 +53,9 @@ type Exposed struct {
 	Change string
 	// Verdict says which rules withhold the tool, if any.
 	Verdict Verdict
-	raw     json.RawMessage
+	// Login marks the tool that runs the server's login.
+	Login bool
+	raw   json.RawMessage
 }
 
 type template struct {
@@ -88,7 +91,8 @@ func NewRegistry(ids []string, o RegistryOptions) *Registry {
 		o.MaxDescriptionLength = DefaultMaxDescriptionLength
 	}
 	r := &Registry{namer: n, prefixes: n.Prefixes(ids, o.Prefixes), log: o.Log, policies: o.Policies,
-		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, facts: map[string]map[string]ToolFacts{}}
+		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, facts: map[string]map[string]ToolFacts{},
+		login: map[string]bool{}}
 	r.rebuild()
 	return r
 }
@@ -111,6 +115,31 @@ func (r *Registry) Set(server string, l Lists) []string {
 	defer r.mu.Unlock()
 	r.lists[server] = l
 	r.facts[server] = byName
+	r.login[server] = false
+	return r.rebuild()
+}
+
+// LoginTool is the original name of the tool that stands in for a server
+// that needs a login; it is exposed as <prefix>__login.
+const LoginTool = "login"
+
+// SetLogin offers a server as one tool that runs its login.
+func (r *Registry) SetLogin(server, title string) []string {
+	if title == "" {
+		title = server
+	}
+	tool, _ := json.Marshal(map[string]any{
+		"name":        LoginTool,
+		"title":       "Log in to " + title,
+		"description": "Logs in to " + title + " (the user confirms in the browser). Its tools become available once the login is done.",
+		"inputSchema": map[string]any{"type": "object", "properties": map[string]any{}},
+		"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lists[server] = Lists{Tools: []json.RawMessage{tool}}
+	r.facts[server] = nil
+	r.login[server] = true
 	return r.rebuild()
 }
 
@@ -282,7 +311,10 @@ func (r *Registry) expose(servers []string, kind string, items func(Lists) []jso
 				continue
 			}
 			e.raw = cleanDescription(raw, r.maxDesc)
-			if kind == KindTools {
+			switch {
+			case kind == KindTools && r.login[s]:
+				e.Login = true
+			case kind == KindTools:
 				facts := r.facts[s][e.Original]
 				e.Change = facts.Change
 				p, ok := r.policies[s]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -77,6 +78,9 @@ func namedRoute(kind string) routeFunc {
 			}
 		}
 		start := time.Now()
+		if e.Login {
+			return s.login(ctx, e.Server, progressToken(m.Params))
+		}
 		if e.Verdict.Withheld() {
 			err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", p.Name, e.Verdict.Reason)}
 			s.audit(ctx, e, start, m.Params, nil, err)
@@ -92,6 +96,48 @@ func namedRoute(kind string) routeFunc {
 		}
 		return res, err
 	}
+}
+
+// login runs a server's login for its <prefix>__login tool: one at a time
+// per server. The URL to visit goes to the agent as progress, when it asked
+// for progress, and into the result.
+func (s *stdioServer) login(ctx context.Context, server string, token json.RawMessage) (json.RawMessage, error) {
+	u, ok := s.b.Upstream(server)
+	if !ok || s.b.opts.Login == nil {
+		return nil, &routeError{codeInternal, server + ": no login here"}
+	}
+	mu, _ := s.logins.LoadOrStore(server, &sync.Mutex{})
+	if !mu.(*sync.Mutex).TryLock() {
+		return nil, &routeError{codeInvalidRequest, fmt.Sprintf("a login to %s is already in progress: finish it in the browser", server)}
+	}
+	defer mu.(*sync.Mutex).Unlock()
+	show := func(url string) {
+		s.log.Info("login: visit this URL", "server", server, "url", url)
+		if token != nil {
+			msg, _ := json.Marshal(map[string]any{"progressToken": token, "progress": 0,
+				"message": "Log in to " + server + " in the browser: " + url})
+			s.writeNotification("notifications/progress", msg)
+		}
+	}
+	if err := s.b.opts.Login(ctx, u.server, show); err != nil {
+		return toolText(fmt.Sprintf("Login to %s failed: %v", server, err), true), nil
+	}
+	u.Wake()
+	// Give the server a moment to come up, so the answer can say so.
+	deadline := time.Now().Add(s.b.opts.ConnectTimeout)
+	for u.Err() != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := u.Err(); err != nil {
+		return toolText(fmt.Sprintf("Logged in to %s, but it is not connected yet: %v", server, err), true), nil
+	}
+	return toolText(fmt.Sprintf("Logged in to %s; its tools are now available.", server), false), nil
+}
+
+// toolText is a tools/call result with one text block.
+func toolText(text string, isError bool) json.RawMessage {
+	out, _ := json.Marshal(map[string]any{"content": []map[string]any{{"type": "text", "text": text}}, "isError": isError})
+	return out
 }
 
 // audit records a tool call in the audit log, if there is one.

@@ -66,6 +66,7 @@ type stdioServer struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	inflight sync.Map // request id (raw JSON text) → context.CancelCauseFunc
+	logins   sync.Map // server ID → *sync.Mutex: one login at a time
 	handlers sync.WaitGroup
 	ready    atomic.Bool // the agent sent notifications/initialized
 

@@ -63,6 +63,9 @@ type upstreamEvents interface {
 	// upstreamNotification passes on a notification for the agent
 	// (resources/updated).
 	upstreamNotification(u *Upstream, method string, params json.RawMessage)
+	// upstreamNeedsLogin reports a server that cannot connect until the
+	// user logs in.
+	upstreamNeedsLogin(u *Upstream)
 }
 
 // Upstream is the connection to one remote MCP server. It connects in the
@@ -124,6 +127,14 @@ func (u *Upstream) Lists() Lists {
 	return u.lists
 }
 
+// Wake makes a waiting reconnect attempt happen now (after a login).
+func (u *Upstream) Wake() {
+	select {
+	case u.reconnect <- struct{}{}:
+	default:
+	}
+}
+
 // Ready is closed once the first connection attempt has ended, either way.
 func (u *Upstream) Ready() <-chan struct{} { return u.ready }
 
@@ -167,6 +178,9 @@ func (u *Upstream) run() {
 			u.events.upstreamReady(u, lists)
 		} else {
 			u.log.Warn("cannot connect", "err", err)
+			if u.opts.Auth != nil && u.opts.Auth.NeedsLogin(err) {
+				u.events.upstreamNeedsLogin(u)
+			}
 		}
 		u.readyOnce.Do(func() { close(u.ready) })
 

@@ -10,8 +10,9 @@
 // refresh tokens whose reuse revokes the grant, the device authorization
 // grant, open dynamic client registration, RFC 8707 resource indicators
 // (JWT access tokens with aud = resource), revocation and introspection.
-// Login and consent happen automatically as user "alice", so following the
-// redirects of an authorization URL with a cookie jar ends at the redirect URI.
+// Login and consent happen automatically as user "alice" (unless
+// Options.ManualConsent), so following the redirects of an authorization URL
+// with a cookie jar ends at the redirect URI.
 package oauthtest
 
 import (
@@ -47,6 +48,10 @@ type Options struct {
 	// AccessTTL is the lifetime of access tokens, rounded up to whole
 	// seconds; zero means the server's default of 10 minutes.
 	AccessTTL time.Duration
+	// ManualConsent serves oidc-provider's development login and consent
+	// HTML forms (any login and password work) instead of finishing each
+	// interaction automatically, for tests that drive a "browser" through them.
+	ManualConsent bool
 }
 
 const (
@@ -82,7 +87,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.AccessTTL > 0 {
 		ttl = int64((opts.AccessTTL + time.Second - 1) / time.Second)
 	}
-	cmd.Env = append(os.Environ(), "AUTO_CONSENT=1", "ACCESS_TTL="+strconv.FormatInt(ttl, 10))
+	autoConsent := "1"
+	if opts.ManualConsent {
+		autoConsent = "0"
+	}
+	cmd.Env = append(os.Environ(), "AUTO_CONSENT="+autoConsent, "ACCESS_TTL="+strconv.FormatInt(ttl, 10))
 	// The server exits when its stdin closes: if this process dies without
 	// running cleanups, the pipe closes and no server is left behind.
 	stdin, err := cmd.StdinPipe()

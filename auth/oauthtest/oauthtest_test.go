@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -58,6 +59,62 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 	}
 	if tok["token_type"] != "Bearer" {
 		t.Errorf("token_type = %q, want Bearer", tok["token_type"])
+	}
+}
+
+// TestManualConsentForms walks through the real login and consent pages, as
+// a person in a browser would.
+func TestManualConsentForms(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{ManualConsent: true})
+	cb := newCallback(t)
+	verifier, challenge := pkce()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+
+	page := func(resp *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", resp.Request.URL, resp.Status)
+		}
+		return string(body)
+	}
+	formAction := func(html string) string {
+		t.Helper()
+		m := regexp.MustCompile(`<form[^>]*action="([^"]+)"`).FindStringSubmatch(html)
+		if m == nil {
+			t.Fatalf("no form in page: %.500s", html)
+		}
+		return m[1]
+	}
+
+	login := page(browser.Get(srv.Issuer + "/auth?" + authorizeQuery(srv.ClientID, cb.uri, challenge, "st").Encode()))
+	if !strings.Contains(login, `name="password"`) {
+		t.Fatalf("expected the login form, got %.500s", login)
+	}
+	consent := page(browser.PostForm(formAction(login), url.Values{"prompt": {"login"}, "login": {"alice"}, "password": {"x"}}))
+	if !strings.Contains(consent, `value="consent"`) {
+		t.Fatalf("expected the consent form, got %.500s", consent)
+	}
+	page(browser.PostForm(formAction(consent), url.Values{"prompt": {"consent"}}))
+
+	var got url.Values
+	select {
+	case got = <-cb.got:
+	default:
+		t.Fatal("consent did not redirect to the callback")
+	}
+	if got.Get("state") != "st" || got.Get("code") == "" {
+		t.Fatalf("callback got %v", got)
+	}
+	tok := exchange(t, srv, srv.ClientID, cb.uri, got.Get("code"), verifier)
+	if _, claims := decodeJWT(t, tok["id_token"]); claims["sub"] != "alice" {
+		t.Errorf("id_token sub = %v, want alice", claims["sub"])
 	}
 }
 

@@ -143,12 +143,20 @@ func TestProviderServerWithoutLoginSaysHowToLogIn(t *testing.T) {
 	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", up.StreamableURL}), "mcp.spotify.com/auth-api-id: core.auth.github")
 	a := startAgent(t, catalog, []string{"gh"}, "", "--insecure-storage", "--startup-wait", "300ms")
 	a.initialize("2025-11-25")
-	if tools := listTools(a); len(tools) != 0 {
-		t.Errorf("tools without a login: %v", keys(tools))
+	// The server stands in as one tool that runs its login.
+	if tools := keys(listTools(a)); len(tools) != 1 || tools[0] != "gh__login" {
+		t.Errorf("tools without a login: %v", tools)
 	}
 	waitFor(t, func() bool { return strings.Contains(a.stderr.String(), `gh: needs login: run \"bridge login gh\"`) })
 	if up.Stats().Initializes != 0 {
 		t.Error("the server was contacted without the token it needs")
+	}
+	// Without a client configured the login says what to set, as a result
+	// the agent can show.
+	m, _ := a.call("tools/call", map[string]any{"name": "gh__login", "arguments": map[string]any{}})
+	if m.Error != nil || !strings.Contains(string(m.Result), `"isError":true`) ||
+		!strings.Contains(firstText(t, m.Result), "set providers.core.auth.github.client_id in the config") {
+		t.Errorf("gh__login: %s", m.raw)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -60,39 +61,22 @@ func loginVerb() *verb {
 	}
 }
 
-// loginOptions says how to log in for a name: the portal, a server that
-// uses the portal's auth, or a server with its own provider.
+// loginOptions says how to log in for a name: the portal, or a server.
 func (c *command) loginOptions(ctx context.Context, cfg *config.Config, client *http.Client, name string) (string, *auth.ProviderLogin, error) {
-	if name != auth.PortalID {
-		cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog, PreferCache: true})
-		if err != nil {
-			return "", nil, err
-		}
-		s, err := cat.Lookup(name)
-		if err != nil {
-			return "", nil, err
-		}
-		remote, ok := s.Transport()
-		switch {
-		case !ok:
-			return "", nil, fmt.Errorf("%s is unavailable: %v", s.ID, s.Reasons)
-		case s.Auth.Method == config.AuthNone:
-			return "", nil, fmt.Errorf("%s declares no auth method, so there is nothing to log in to", s.ID)
-		case s.Auth.Method == config.AuthProvider:
-			lo, err := auth.ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
-			if err != nil {
-				return "", nil, fmt.Errorf("%s: %w", s.ID, err)
-			}
-			if lo.Origin, err = auth.Origin(remote.URL); err != nil {
-				return "", nil, err
-			}
-			return s.ID, lo, nil
-		}
-		// Plugin auth: the token is the portal's.
+	if name == auth.PortalID {
+		lo, err := auth.PortalLogin(cfg.Portal.URL)
+		return auth.PortalID, lo, err
 	}
-	lo, err := auth.PortalLogin(cfg.Portal.URL)
+	cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog, PreferCache: true})
 	if err != nil {
 		return "", nil, err
 	}
-	return auth.PortalID, lo, nil
+	s, err := cat.Lookup(name)
+	if err != nil {
+		return "", nil, err
+	}
+	if !s.Available() {
+		return "", nil, fmt.Errorf("%s is unavailable: %s", s.ID, strings.Join(s.Reasons, "; "))
+	}
+	return auth.ServerLogin(ctx, client, cfg, s)
 }

@@ -97,7 +97,23 @@ func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, lo
 	opts.Version, _, _ = buildInfo()
 	opts.Logger = log
 	secrets := auth.StoreFor(cfg, stateDir, c.insecure, auth.KeychainTimeout, log)
-	opts.Auth = auth.NewManager(cfg, secrets, &http.Client{Timeout: time.Minute})
+	client := &http.Client{Timeout: time.Minute}
+	opts.Auth = auth.NewManager(cfg, secrets, client)
+	// The agent's call of a <prefix>__login tool is the user asking to log
+	// in; serve never starts one by itself.
+	opts.Login = func(ctx context.Context, s *config.Server, show func(string)) error {
+		id, lo, err := auth.ServerLogin(ctx, client, cfg, s)
+		if err != nil {
+			return err
+		}
+		lo.HTTP = client
+		lo.Browser = func(u string) error { show(u); return auth.OpenBrowser(u) }
+		tok, err := auth.Login(ctx, lo.LoginOptions)
+		if err != nil {
+			return err
+		}
+		return (&auth.Tokens{Secrets: secrets}).Save(ctx, id, tok)
+	}
 	return opts, nil
 }
 
