@@ -22,9 +22,10 @@ import (
 // OAuth-protected remote or the portal's plugin endpoint would.
 type authProxy struct {
 	*httptest.Server
-	mu     sync.Mutex
-	accept string   // the token it takes
-	seen   []string // Authorization headers it received
+	mu        sync.Mutex
+	accept    string   // the token it takes
+	acceptAny bool     // or any bearer token
+	seen      []string // Authorization headers it received
 }
 
 func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authProxy {
@@ -41,7 +42,8 @@ func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authPro
 		}
 		p.mu.Lock()
 		p.seen = append(p.seen, r.Header.Get("Authorization"))
-		ok := r.Header.Get("Authorization") == "Bearer "+p.accept
+		h := r.Header.Get("Authorization")
+		ok := h == "Bearer "+p.accept || (p.acceptAny && strings.HasPrefix(h, "Bearer ") && len(h) > len("Bearer "))
 		p.mu.Unlock()
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="test"`)

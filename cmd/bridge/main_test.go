@@ -2,9 +2,13 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -14,7 +18,20 @@ var update = flag.Bool("update", false, "rewrite the golden output in testdata/s
 func TestMain(m *testing.M) {
 	// The test binary doubles as "bridge" on $PATH, for the scripts and for
 	// the end-to-end tests that drive "bridge serve" over stdio.
-	testscript.Main(m, map[string]func(){"bridge": main})
+	testscript.Main(m, map[string]func(){"bridge": main, "fake-browser": fakeBrowser})
+}
+
+// fakeBrowser stands in for a person at a browser: it follows the login
+// URL's redirects, cookies kept, until the bridge's loopback callback.
+// Tests set BROWSER=fake-browser.
+func fakeBrowser() {
+	jar, _ := cookiejar.New(nil)
+	res, err := (&http.Client{Jar: jar, Timeout: 30 * time.Second}).Get(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake-browser:", err)
+		os.Exit(1)
+	}
+	res.Body.Close()
 }
 
 // TestScripts runs the CLI scenarios in testdata/script: one file each,

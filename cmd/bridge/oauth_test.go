@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/auth"
+	"github.com/mcp-bridge/bridge/auth/oauthtest"
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+)
+
+// oauthSetup is a real authorization server, a real upstream behind a
+// proxy that wants a bearer token, and a config whose provider is that
+// authorization server.
+type oauthSetup struct {
+	as                      *oauthtest.Server
+	up                      *upstreamtest.Server
+	remote                  *authProxy
+	dir, cfg, state, origin string
+}
+
+func newOAuthSetup(t *testing.T, opts oauthtest.Options) *oauthSetup {
+	o := &oauthSetup{as: oauthtest.Start(t, opts)}
+	o.up = upstreamtest.Start(t, upstreamtest.Options{Name: "sso", Transport: upstreamtest.StreamableHTTP})
+	o.remote = newAuthProxy(t, o.up, "")
+	o.remote.acceptAny = true
+	o.dir = t.TempDir()
+	o.state = filepath.Join(o.dir, "state")
+	o.origin, _ = auth.Origin(o.remote.URL)
+	catalog := annotated(entityYAML("sso", [2]string{"streamable-http", o.remote.URL + "/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.test-sso")
+	must(t, os.WriteFile(filepath.Join(o.dir, "catalog.yaml"), []byte(catalog), 0o644))
+	o.cfg = filepath.Join(o.dir, "config.yaml")
+	must(t, os.WriteFile(o.cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [sso]\ntoken_store: file\nproviders:\n  core.auth.test-sso:\n    issuer: "+
+		o.as.Issuer+"\n    client_id: "+o.as.ClientID+"\n"), 0o644))
+	t.Setenv("MCP_BRIDGE_STATE_DIR", o.state)
+	t.Setenv("BROWSER", "fake-browser")
+	return o
+}
+
+func (o *oauthSetup) token(t *testing.T) *auth.Token {
+	t.Helper()
+	tok, err := (&auth.Tokens{Secrets: auth.NewFile(o.state, nil)}).Get(context.Background(), "sso", o.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestLoginWithPKCEAgainstARealAuthorizationServer(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	code, out, errOut := runBridge(t, "login", "--config", o.cfg, "sso")
+	if code != 0 || !strings.HasPrefix(out, "logged in to sso") {
+		t.Fatalf("login: %d %q\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, o.as.Issuer) || !strings.Contains(errOut, "code_challenge_method=S256") {
+		t.Errorf("the login URL was not printed:\n%s", errOut)
+	}
+	tok := o.token(t)
+	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.Origin != o.origin || tok.TokenURL == "" || tok.Expiry.IsZero() {
+		t.Fatalf("stored token %v", tok)
+	}
+	for _, secret := range []string{tok.AccessToken, tok.RefreshToken} {
+		if strings.Contains(out+errOut, secret) {
+			t.Error("a token appears in the output")
+		}
+	}
+
+	// The agent then uses the server with no prompt.
+	a := spawnAgent(t, o.cfg, o.state)
+	a.initialize("2025-11-25")
+	if text, errm := a.toolText("sso__echo", map[string]any{"text": "logged in"}); errm != nil || text != "logged in" {
+		t.Fatalf("sso__echo: %q %v", text, errm)
+	}
+	if got := o.up.Stats().LastAuthorization; got != "Bearer "+tok.AccessToken {
+		t.Error("the upstream did not get the token from the login")
+	}
+
+	// Refresh tokens rotate, and reusing a spent one revokes the grant.
+	client := &http.Client{Timeout: 10 * time.Second}
+	nt, err := auth.Refresh(context.Background(), client, tok)
+	if err != nil || nt.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refresh: %v %v", nt, err)
+	}
+	if _, err := auth.Refresh(context.Background(), client, tok); !errors.Is(err, auth.ErrGrantRevoked) {
+		t.Errorf("reusing a spent refresh token: %v", err)
+	}
+	if _, err := auth.Refresh(context.Background(), client, nt); !errors.Is(err, auth.ErrGrantRevoked) {
+		t.Errorf("after reuse the grant should be revoked: %v", err)
+	}
+}
+
+func TestDeviceLoginAgainstARealAuthorizationServer(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	exe, err := exec.LookPath("bridge")
+	must(t, err)
+	cmd := exec.Command(exe, "login", "--device", "--config", o.cfg, "sso")
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	codeLine := regexp.MustCompile(`enter the code (\S+)`)
+	var userCode string
+	waitFor(t, func() bool {
+		if m := codeLine.FindStringSubmatch(stderr.String()); m != nil {
+			userCode = m[1]
+			return true
+		}
+		return false
+	})
+	o.as.ApproveDevice(t, userCode)
+	select {
+	case err := <-done:
+		if err != nil || !strings.HasPrefix(stdout.String(), "logged in to sso") {
+			t.Fatalf("device login: %v %q\n%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the device login did not finish")
+	}
+	if tok := o.token(t); tok.AccessToken == "" || tok.RefreshToken == "" {
+		t.Errorf("stored token %v", tok)
+	}
+}
+
+// TestTwoProcessesRenewOneTokenWithoutRevokingIt runs two bridges at once
+// with an expired token, against a server that rotates refresh tokens and
+// revokes the grant when a spent one is reused.
+func TestTwoProcessesRenewOneTokenWithoutRevokingIt(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	if code, out, errOut := runBridge(t, "login", "--config", o.cfg, "sso"); code != 0 {
+		t.Fatalf("login: %d %s %s", code, out, errOut)
+	}
+	tokens := &auth.Tokens{Secrets: auth.NewFile(o.state, nil)}
+	tok := o.token(t)
+	tok.Expiry = time.Now().Add(-time.Minute)
+	must(t, tokens.Save(context.Background(), "sso", tok))
+
+	exe, err := exec.LookPath("bridge")
+	must(t, err)
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	for i := range outs {
+		wg.Go(func() {
+			cmd := exec.Command(exe, "tools", "--config", o.cfg)
+			out, err := cmd.CombinedOutput()
+			outs[i] = string(out)
+			if err != nil {
+				outs[i] += "\n" + err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	for i, out := range outs {
+		if !strings.Contains(out, "sso__echo") {
+			t.Errorf("bridge %d:\n%s", i, out)
+		}
+	}
+	// The grant survived: the refresh token now stored still works.
+	final := o.token(t)
+	if final.RefreshToken == tok.RefreshToken {
+		t.Fatal("the token was not renewed")
+	}
+	if _, err := auth.Refresh(context.Background(), &http.Client{Timeout: 10 * time.Second}, final); err != nil {
+		t.Errorf("the grant did not survive two renewing processes: %v", err)
+	}
+}
