@@ -176,3 +176,28 @@ func TestTwoProcessesRenewOneTokenWithoutRevokingIt(t *testing.T) {
 		t.Errorf("the grant did not survive two renewing processes: %v", err)
 	}
 }
+
+func TestLoginToolBringsTheServersToolsIn(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	a := spawnAgent(t, o.cfg, o.state, "--startup-wait", "300ms")
+	a.initialize("2025-11-25")
+	if tools := keys(listTools(a)); len(tools) != 1 || tools[0] != "sso__login" {
+		t.Fatalf("tools before login: %v", tools)
+	}
+	m, notes := a.call("tools/call", map[string]any{"name": "sso__login", "arguments": map[string]any{},
+		"_meta": map[string]any{"progressToken": "login"}})
+	if m.Error != nil || strings.Contains(string(m.Result), `"isError":true`) || !strings.Contains(firstText(t, m.Result), "Logged in to sso") {
+		t.Fatalf("sso__login: %s\n%s", m.raw, a.stderr.String())
+	}
+	var sawURL bool
+	for _, n := range notes {
+		sawURL = sawURL || (n.Method == "notifications/progress" && strings.Contains(string(n.Params), o.as.Issuer))
+	}
+	if !sawURL {
+		t.Error("the login URL did not reach the agent")
+	}
+	a.waitNotification("notifications/tools/list_changed", 10*time.Second)
+	if text, errm := a.toolText("sso__echo", map[string]any{"text": "now"}); errm != nil || text != "now" {
+		t.Errorf("sso__echo after login: %q %v", text, errm)
+	}
+}
