@@ -111,6 +111,9 @@ func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, hea
 	if err != nil && !errors.Is(err, ErrNoToken) {
 		return "", fmt.Errorf("%s: %w (%v): run \"bridge login %s\"", s.ID, ErrNeedsLogin, err, login)
 	}
+	if header == "" {
+		return "", fmt.Errorf("%s: %w: the server asks for authorization; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
+	}
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 }
 

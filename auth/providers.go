@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -254,7 +255,7 @@ func microsoftScopes(in []string) []string {
 // ServerLogin is how to log in for a server: its provider's login, or the
 // portal's for a server that uses the portal's auth. It returns the key the
 // token is kept under (the server's ID, or "portal").
-func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *config.Server) (string, *ProviderLogin, error) {
+func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *config.Server, stateDir string) (string, *ProviderLogin, error) {
 	remote, ok := s.Transport()
 	switch {
 	case !ok:
@@ -263,7 +264,21 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 		lo, err := PortalLogin(cfg.Portal.URL)
 		return PortalID, lo, err
 	case s.Auth.Method != config.AuthProvider:
-		return "", nil, fmt.Errorf("%s declares no auth method, so there is nothing to log in to", s.ID)
+		// No annotation: the server's own authorization, if it asks.
+		ch, err := Probe(ctx, client, remote.URL)
+		if errors.Is(err, ErrNoAuthNeeded) {
+			return "", nil, fmt.Errorf("%s answers without a token, so there is nothing to log in to", s.ID)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		lo, err := DiscoverLogin(ctx, client, remote.URL, ch, DiscoveryOptions{
+			ClientID: cfg.Servers[s.ID].ClientID, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: NewRegistrations(stateDir),
+		})
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+		}
+		return s.ID, lo, nil
 	}
 	lo, err := ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
 	if err != nil {

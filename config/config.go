@@ -58,6 +58,9 @@ type Config struct {
 	// Providers configure the bridge's own OAuth client per auth-api-id
 	// (core.auth.github, …), as the organisation registered it.
 	Providers map[string]ProviderConfig `yaml:"providers"`
+	// ClientMetadataURL is the organisation's Client ID Metadata Document
+	// for the bridge, used with authorization servers that accept them.
+	ClientMetadataURL string `yaml:"client_metadata_url"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -97,6 +100,9 @@ type ServerConfig struct {
 	// of these globs; Deny withholds those that match, and wins.
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
+	// ClientID is an OAuth client registered for this server by hand, for
+	// servers that use the MCP authorization spec.
+	ClientID string `yaml:"client_id"`
 }
 
 // ProviderConfig is the bridge's OAuth client at one provider.

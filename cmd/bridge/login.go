@@ -78,5 +78,9 @@ func (c *command) loginOptions(ctx context.Context, cfg *config.Config, client *
 	if !s.Available() {
 		return "", nil, fmt.Errorf("%s is unavailable: %s", s.ID, strings.Join(s.Reasons, "; "))
 	}
-	return auth.ServerLogin(ctx, client, cfg, s)
+	stateDir, err := config.StateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	return auth.ServerLogin(ctx, client, cfg, s, stateDir)
 }

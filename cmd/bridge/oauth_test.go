@@ -201,3 +201,50 @@ func TestLoginToolBringsTheServersToolsIn(t *testing.T) {
 		t.Errorf("sso__echo after login: %q %v", text, errm)
 	}
 }
+
+// TestDiscoveryLoginForAServerThatAnswers401 logs in to a server with no
+// auth annotation through the MCP authorization spec: resource metadata,
+// authorization server metadata, dynamic registration, PKCE and a token
+// bound to the server by RFC 8707, which the server checks.
+func TestDiscoveryLoginForAServerThatAnswers401(t *testing.T) {
+	as := oauthtest.Start(t, oauthtest.Options{})
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "guarded", Transport: upstreamtest.StreamableHTTP})
+	guarded := as.Protect(t, up.StreamableURL, []string{"mcp:tools"})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	t.Setenv("MCP_BRIDGE_STATE_DIR", state)
+	t.Setenv("BROWSER", "fake-browser")
+	must(t, os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(entityYAML("guarded", [2]string{"streamable-http", guarded.URL})), 0o644))
+	cfg := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [guarded]\ntoken_store: file\n"), 0o644))
+
+	// Before a login, serve offers the login tool.
+	a := spawnAgent(t, cfg, state, "--startup-wait", "500ms")
+	a.initialize("2025-11-25")
+	if tools := keys(listTools(a)); len(tools) != 1 || tools[0] != "guarded__login" {
+		t.Fatalf("tools before login: %v", tools)
+	}
+	a.stop()
+
+	code, out, errOut := runBridge(t, "login", "--config", cfg, "guarded")
+	if code != 0 {
+		t.Fatalf("login: %d %s\n%s", code, out, errOut)
+	}
+	if data, err := os.ReadFile(filepath.Join(state, "registrations.json")); err != nil || !strings.Contains(string(data), as.Issuer) {
+		t.Errorf("the dynamic registration was not kept: %s %v", data, err)
+	}
+	origin, _ := auth.Origin(guarded.URL)
+	tok, err := (&auth.Tokens{Secrets: auth.NewFile(state, nil)}).Get(context.Background(), "guarded", origin)
+	if err != nil || tok.Resource != guarded.URL || tok.RefreshToken == "" {
+		t.Fatalf("stored token: %v %v", tok, err)
+	}
+
+	a = spawnAgent(t, cfg, state)
+	a.initialize("2025-11-25")
+	if text, errm := a.toolText("guarded__echo", map[string]any{"text": "bound"}); errm != nil || text != "bound" {
+		t.Fatalf("guarded__echo: %q %v\n%s", text, errm, a.stderr.String())
+	}
+	if n, _ := guarded.Accepted(); n == 0 {
+		t.Error("the protected server accepted no request")
+	}
+}

@@ -102,7 +102,7 @@ func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, lo
 	// The agent's call of a <prefix>__login tool is the user asking to log
 	// in; serve never starts one by itself.
 	opts.Login = func(ctx context.Context, s *config.Server, show func(string)) error {
-		id, lo, err := auth.ServerLogin(ctx, client, cfg, s)
+		id, lo, err := auth.ServerLogin(ctx, client, cfg, s, stateDir)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestParseChallenge(t *testing.T) {
+	c := ParseChallenge([]string{`Basic realm="x"`, `Bearer resource_metadata="https://a.example/.well-known/oauth-protected-resource", scope="read write", error=insufficient_scope`})
+	if c.ResourceMetadata != "https://a.example/.well-known/oauth-protected-resource" || c.Scope != "read write" || c.Error != "insufficient_scope" {
+		t.Errorf("challenge = %+v", c)
+	}
+	if c := ParseChallenge(nil); c.ResourceMetadata != "" {
+		t.Errorf("empty = %+v", c)
+	}
+}
+
+// discoveryServer serves resource and authorization server metadata that
+// each test bends one way.
+func discoveryServer(t *testing.T, prm, asm func(base string) string) *httptest.Server {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/.well-known/oauth-protected-resource"):
+			fmt.Fprint(w, prm(srv.URL))
+		case r.URL.Path == "/.well-known/oauth-authorization-server/as":
+			fmt.Fprint(w, asm(srv.URL))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDiscoverLoginChecks(t *testing.T) {
+	goodPRM := func(b string) string {
+		return fmt.Sprintf(`{"resource":"%s/mcp","authorization_servers":["%s/as"],"scopes_supported":["s1"]}`, b, b)
+	}
+	goodAS := func(b string) string {
+		return fmt.Sprintf(`{"issuer":"%s/as","authorization_endpoint":"%[1]s/as/auth","token_endpoint":"%[1]s/as/token","code_challenge_methods_supported":["S256"]}`, b)
+	}
+	tests := []struct {
+		name     string
+		prm, asm func(string) string
+		ch       *Challenge
+		clientID string
+		err      string
+	}{
+		{"works, with a pre-registered client", goodPRM, goodAS, &Challenge{}, "pre", ""},
+		{"cross-origin metadata", goodPRM, goodAS, &Challenge{ResourceMetadata: "https://evil.example/prm"}, "pre", "on another origin"},
+		{"metadata for another resource", func(b string) string {
+			return fmt.Sprintf(`{"resource":"https://other.example/mcp","authorization_servers":["%s/as"]}`, b)
+		}, goodAS, &Challenge{}, "pre", "not this server"},
+		{"issuer mismatch", goodPRM, func(b string) string {
+			return fmt.Sprintf(`{"issuer":"https://evil.example","authorization_endpoint":"%s/a","token_endpoint":"%[1]s/t","code_challenge_methods_supported":["S256"]}`, b)
+		}, &Challenge{}, "pre", "refusing it"},
+		{"no PKCE", goodPRM, func(b string) string {
+			return fmt.Sprintf(`{"issuer":"%s/as","authorization_endpoint":"%[1]s/a","token_endpoint":"%[1]s/t"}`, b)
+		}, &Challenge{}, "pre", "does not offer PKCE with S256"},
+		{"no way to get a client", goodPRM, goodAS, &Challenge{}, "", "needs a client registered by hand"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := discoveryServer(t, tt.prm, tt.asm)
+			lo, err := DiscoverLogin(context.Background(), srv.Client(), srv.URL+"/mcp", tt.ch, DiscoveryOptions{ClientID: tt.clientID})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo.Resource != srv.URL+"/mcp" || lo.ClientID != "pre" || strings.Join(lo.Scopes, " ") != "s1" || lo.TokenURL != srv.URL+"/as/token" {
+				t.Errorf("login = %+v", lo)
+			}
+		})
+	}
+	// The challenge's scope wins over scopes_supported.
+	srv := discoveryServer(t, goodPRM, goodAS)
+	lo, err := DiscoverLogin(context.Background(), srv.Client(), srv.URL+"/mcp", &Challenge{Scope: "only this"}, DiscoveryOptions{ClientID: "c"})
+	if err != nil || strings.Join(lo.Scopes, " ") != "only this" {
+		t.Errorf("scopes = %v, %v", lo, err)
+	}
+}
