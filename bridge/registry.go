@@ -143,14 +143,6 @@ func (r *Registry) SetLogin(server, title string) []string {
 	return r.rebuild()
 }
 
-// Remove drops a server's lists.
-func (r *Registry) Remove(server string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.lists, server)
-	return r.rebuild()
-}
-
 // Result is the merged result of tools/list, prompts/list, resources/list
 // or resources/templates/list.
 func (r *Registry) Result(method string) []byte {

@@ -63,9 +63,6 @@ func TestRegistryMergesAndRoutes(t *testing.T) {
 	if changed := r.Set("a", r.lists["a"]); len(changed) != 0 {
 		t.Errorf("setting the same lists changed %v", changed)
 	}
-	if changed := r.Remove("b"); !slices.Equal(changed, []string{KindTools, KindResources}) {
-		t.Errorf("Remove changed %v", changed)
-	}
 }
 
 func TestListChangesAreCoalescedAndOnlyForListedKinds(t *testing.T) {

@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -432,213 +429,6 @@ func (u *Upstream) list(ctx context.Context, c *conn, method, key string) ([]jso
 	return nil, fmt.Errorf("%s: more than %d pages", method, maxListPages)
 }
 
-// Call sends a request and returns its raw result. When onProgress is set,
-// the request carries a progress token of the bridge's own, and progress
-// notifications for it are passed to onProgress, all before Call returns.
-// When ctx ends first, the upstream is sent notifications/cancelled.
-func (u *Upstream) Call(ctx context.Context, method string, params json.RawMessage, onProgress func(json.RawMessage)) (json.RawMessage, error) {
-	c, err := u.current()
-	if err != nil {
-		return nil, err
-	}
-	if onProgress != nil {
-		token := fmt.Sprintf("bridge-%d", u.nextID.Add(1))
-		params, err = withProgressToken(params, token)
-		if err != nil {
-			return nil, err
-		}
-		u.progress.Store(token, onProgress)
-		defer u.progress.Delete(token)
-	}
-	return u.callOn(ctx, c, method, params)
-}
-
-// Notify sends a notification to the upstream.
-func (u *Upstream) Notify(ctx context.Context, method string, params json.RawMessage) error {
-	c, err := u.current()
-	if err != nil {
-		return err
-	}
-	return c.t.SendNotification(ctx, notification(method, params))
-}
-
-func (u *Upstream) current() (*conn, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	switch {
-	case u.closed:
-		return nil, ErrClosed
-	case u.conn != nil:
-		return u.conn, nil
-	case u.lastErr != nil:
-		return nil, fmt.Errorf("%w: %w; reconnecting", ErrDown, u.lastErr)
-	}
-	return nil, fmt.Errorf("%w: still connecting", ErrDown)
-}
-
-// callOn sends one request on c, re-initializing once when the server has
-// forgotten the session.
-func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params json.RawMessage) (json.RawMessage, error) {
-	// A call ends with its connection: an SSE transport would otherwise
-	// wait for an answer that can no longer come.
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	unhook := context.AfterFunc(c.ctx, func() { stop(errConnLost) })
-	defer unhook()
-	for attempt := 0; ; attempt++ {
-		c.initMu.Lock()
-		gen := c.initGen
-		c.initMu.Unlock()
-		id := u.nextID.Add(1)
-		resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
-			JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
-		})
-		switch {
-		case err == nil && resp.Error != nil:
-			return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
-		case err == nil:
-			return resp.Result, nil
-		case c.ctx.Err() != nil:
-			return nil, fmt.Errorf("connection lost: %w", context.Cause(c.ctx))
-		case ctx.Err() != nil:
-			u.cancelUpstream(c, id, context.Cause(ctx))
-			return nil, context.Cause(ctx)
-		case attempt == 0 && isUnauthorized(err):
-			retry, aerr := u.reauthorize(ctx, c, err)
-			if !retry {
-				return nil, aerr
-			}
-			continue
-		case errors.Is(err, transport.ErrSessionTerminated) && attempt == 0:
-			u.log.Info("session expired; initializing again")
-			if err := u.reinitialize(ctx, c, gen); err != nil {
-				u.lost(c, err)
-				return nil, err
-			}
-			continue
-		}
-		if connectionBroken(err) {
-			u.lost(c, err)
-			return nil, fmt.Errorf("connection lost: %w", err)
-		}
-		return nil, err
-	}
-}
-
-// reauthorize handles a 401: it asks for a new Authorization header (a
-// refreshed token) and reports whether to retry. Without one, the error
-// says what the user must do.
-func (u *Upstream) reauthorize(ctx context.Context, c *conn, err error) (retry bool, _ error) {
-	if !isUnauthorized(err) {
-		return false, nil
-	}
-	if u.opts.Auth == nil {
-		return false, fmt.Errorf("the server requires authorization (401): %w", err)
-	}
-	h, aerr := u.opts.Auth.Rejected(ctx, u.server, c.url, c.authz.Load().(string))
-	if aerr != nil {
-		return false, aerr
-	}
-	c.authz.Store(h)
-	return true, nil
-}
-
-func isUnauthorized(err error) bool {
-	var ae *transport.AuthorizationRequiredError
-	return errors.As(err, &ae)
-}
-
-// reinitialize runs the handshake again on c unless another call already
-// did since generation gen.
-func (u *Upstream) reinitialize(ctx context.Context, c *conn, gen int) error {
-	c.initMu.Lock()
-	defer c.initMu.Unlock()
-	if c.initGen != gen {
-		return nil
-	}
-	if err := u.initialize(ctx, c); err != nil {
-		return fmt.Errorf("session expired, and initializing again failed: %w", err)
-	}
-	c.initGen++
-	return nil
-}
-
-// cancelUpstream tells the upstream to stop request id; the agent gave up
-// on it or it timed out.
-func (u *Upstream) cancelUpstream(c *conn, id int64, cause error) {
-	params, _ := json.Marshal(map[string]any{"requestId": id, "reason": fmt.Sprint(cause)})
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := c.t.SendNotification(ctx, notification("notifications/cancelled", params)); err != nil {
-			u.log.Debug("notifications/cancelled not delivered", "err", err)
-		}
-	}()
-}
-
-// lost retires connection c and wakes the reconnect loop.
-func (u *Upstream) lost(c *conn, err error) {
-	u.mu.Lock()
-	current := u.conn == c
-	if current {
-		u.conn, u.lastErr = nil, err
-	}
-	u.mu.Unlock()
-	if current {
-		c.cancel(err)
-		go c.close()
-	}
-}
-
-// onNotification handles a notification from the upstream. It runs on the
-// transport's reader, before the response it precedes is delivered, which is
-// what keeps progress ahead of results.
-func (u *Upstream) onNotification(n mcp.JSONRPCNotification) {
-	params, err := json.Marshal(n.Params)
-	if err != nil {
-		return
-	}
-	switch n.Method {
-	case "notifications/progress":
-		var p struct {
-			Token any `json:"progressToken"`
-		}
-		_ = json.Unmarshal(params, &p)
-		if h, ok := u.progress.Load(fmt.Sprint(p.Token)); ok {
-			h.(func(json.RawMessage))(params)
-		}
-	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
-		go u.refreshLists()
-	case "notifications/resources/updated":
-		u.events.upstreamNotification(u, n.Method, params)
-	case "notifications/message":
-		u.log.Debug("log from server", "params", string(params))
-	}
-}
-
-// refreshLists fetches every list again after the server said one changed.
-func (u *Upstream) refreshLists() {
-	c, err := u.current()
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, u.opts.ConnectTimeout)
-	defer cancel()
-	lists, err := c.listAll(ctx, u)
-	if err != nil {
-		u.log.Warn("refreshing lists failed", "err", err)
-		return
-	}
-	u.mu.Lock()
-	if u.conn != c {
-		u.mu.Unlock()
-		return
-	}
-	u.lists = lists
-	u.mu.Unlock()
-	u.events.upstreamListChanged(u, lists)
-}
-
 // Close ends the session (DELETE on streamable HTTP) and stops reconnecting.
 func (u *Upstream) Close() {
 	u.mu.Lock()
@@ -694,55 +484,6 @@ func (u *Upstream) headers(remote config.Remote) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func notification(method string, params json.RawMessage) mcp.JSONRPCNotification {
-	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: method}}
-	var fields map[string]any
-	if len(params) > 0 && json.Unmarshal(params, &fields) == nil {
-		if meta, ok := fields["_meta"].(map[string]any); ok {
-			n.Params.Meta = meta
-			delete(fields, "_meta")
-		}
-		n.Params.AdditionalFields = fields
-	}
-	return n
-}
-
-// withProgressToken sets params._meta.progressToken, keeping the rest.
-func withProgressToken(params json.RawMessage, token string) (json.RawMessage, error) {
-	obj := map[string]json.RawMessage{}
-	if len(params) > 0 && string(params) != "null" {
-		if err := json.Unmarshal(params, &obj); err != nil {
-			return nil, fmt.Errorf("params are not an object: %w", err)
-		}
-	}
-	meta := map[string]json.RawMessage{}
-	if m, ok := obj["_meta"]; ok {
-		_ = json.Unmarshal(m, &meta)
-	}
-	meta["progressToken"], _ = json.Marshal(token)
-	obj["_meta"], _ = json.Marshal(meta)
-	return json.Marshal(obj)
-}
-
-// connectionBroken tells a failure of the connection itself (refused,
-// reset, cut off mid-answer) from an error answer on a working one.
-func connectionBroken(err error) bool {
-	var opErr *net.OpError
-	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
-}
-
-func rawData(v any) json.RawMessage {
-	if v == nil {
-		return nil
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	return raw
 }
 
 // httpClient is the client for upstreams: no overall timeout, which would
