@@ -2,11 +2,14 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 func TestParseChallenge(t *testing.T) {
@@ -87,5 +90,30 @@ func TestDiscoverLoginChecks(t *testing.T) {
 	lo, err := DiscoverLogin(context.Background(), srv.Client(), srv.URL+"/mcp", &Challenge{Scope: "only this"}, DiscoveryOptions{ClientID: "c"})
 	if err != nil || strings.Join(lo.Scopes, " ") != "only this" {
 		t.Errorf("scopes = %v, %v", lo, err)
+	}
+}
+
+func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
+	m := &Manager{Scopes: NewScopes(t.TempDir())}
+	s := server("gh", config.AuthProvider, "")
+	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="invalid_token"`}); err != nil {
+		t.Errorf("a 403 that is not about scope: %v", err)
+	}
+	challenge := []string{`Bearer error="insufficient_scope", scope="repo admin"`}
+	for i := 1; i <= maxStepUps; i++ {
+		err := m.Forbidden(context.Background(), s, "https://x/mcp", challenge)
+		if !errors.Is(err, ErrInsufficientScope) || !strings.Contains(err.Error(), `(repo admin): run "bridge login gh"`) {
+			t.Fatalf("step-up %d: %v", i, err)
+		}
+	}
+	if got := m.Scopes.Required("gh"); strings.Join(got, " ") != "repo admin" {
+		t.Errorf("required scopes = %v", got)
+	}
+	if err := m.Forbidden(context.Background(), s, "https://x/mcp", challenge); err == nil || !strings.Contains(err.Error(), "still refuses after 2 logins") {
+		t.Errorf("past the bound: %v", err)
+	}
+	// A new scope starts the count again.
+	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="write"`}); !strings.Contains(fmt.Sprint(err), "run \"bridge login gh\"") {
+		t.Errorf("a new scope: %v", err)
 	}
 }

@@ -37,7 +37,9 @@ type Manager struct {
 	Refresher func(ctx context.Context, t *Token) (*Token, error)
 	// Locks keep two processes from renewing one token at once.
 	Locks Locks
-	Now   func() time.Time
+	// Scopes remember what servers asked for with insufficient_scope.
+	Scopes *Scopes
+	Now    func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*Token

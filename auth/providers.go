@@ -142,12 +142,7 @@ func ProviderFor(ctx context.Context, client *http.Client, cfg *config.Config, a
 			*override.to = override.v
 		}
 	}
-	scopes := slices.Clone(p.defaultScopes)
-	for _, s := range append(slices.Clone(settings.Scopes), entityScopes...) {
-		if !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
-		}
-	}
+	scopes := union(slices.Clone(p.defaultScopes), append(slices.Clone(settings.Scopes), entityScopes...))
 	if p.scopes != nil {
 		scopes = p.scopes(scopes)
 	}
@@ -278,6 +273,7 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: %w", s.ID, err)
 		}
+		lo.Scopes = union(lo.Scopes, NewScopes(stateDir).Required(s.ID))
 		return s.ID, lo, nil
 	}
 	lo, err := ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
@@ -287,7 +283,18 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 	if lo.Origin, err = Origin(remote.URL); err != nil {
 		return "", nil, err
 	}
+	lo.Scopes = union(lo.Scopes, NewScopes(stateDir).Required(s.ID))
 	return s.ID, lo, nil
+}
+
+// union adds to a what b has that a lacks, in order.
+func union(a, b []string) []string {
+	for _, s := range b {
+		if !slices.Contains(a, s) {
+			a = append(a, s)
+		}
+	}
+	return a
 }
 
 // PortalLogin logs in to a Backstage portal's auth backend as its built-in

@@ -36,6 +36,7 @@ func NewManager(cfg *config.Config, secrets Secrets, client *http.Client) *Manag
 	m := &Manager{Tokens: &Tokens{Secrets: secrets}, Portal: cfg.Portal.URL, PortalTokenEnv: cfg.Portal.TokenEnv}
 	if stateDir, err := config.StateDir(); err == nil {
 		m.Locks = Locks{Dir: filepath.Join(stateDir, "locks")}
+		m.Scopes = NewScopes(stateDir)
 	}
 	m.Refresher = func(ctx context.Context, t *Token) (*Token, error) { return Refresh(ctx, client, t) }
 	return m

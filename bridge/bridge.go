@@ -71,6 +71,10 @@ type Authorizer interface {
 	Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error)
 	// NeedsLogin tells the errors that a login would cure.
 	NeedsLogin(err error) bool
+	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the
+	// error to report, which says what to do when the challenge asks for
+	// more scope, or nil when the 403 is not about the token.
+	Forbidden(ctx context.Context, s *config.Server, remoteURL string, challenge []string) error
 }
 
 // LoginFunc logs the user in to a server, calling show with the URL the

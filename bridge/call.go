@@ -93,6 +93,11 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 			}
 			continue
 		}
+		if ch, ok := c.forbidden.Swap([]string(nil)).([]string); ok && len(ch) > 0 && u.opts.Auth != nil {
+			if ferr := u.opts.Auth.Forbidden(ctx, u.server, c.url, ch); ferr != nil {
+				return nil, ferr
+			}
+		}
 		if connectionBroken(err) {
 			u.lost(c, err)
 			return nil, fmt.Errorf("connection lost: %w", err)

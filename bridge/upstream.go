@@ -92,13 +92,16 @@ type Upstream struct {
 
 // conn is one initialized connection of an upstream.
 type conn struct {
-	t      transport.Interface
-	kind   string // config.RemoteStreamableHTTP or config.RemoteSSE
-	url    string
-	authz  atomic.Value // string: the Authorization header, "" for none
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	caps   struct{ tools, prompts, resources bool }
+	t     transport.Interface
+	kind  string // config.RemoteStreamableHTTP or config.RemoteSSE
+	url   string
+	authz atomic.Value // string: the Authorization header, "" for none
+	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
+	// the Authorizer to read an insufficient_scope challenge from.
+	forbidden atomic.Value
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	caps      struct{ tools, prompts, resources bool }
 	// initMu makes concurrent calls that find the session expired
 	// re-initialize it once.
 	initMu  sync.Mutex
@@ -252,6 +255,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 		}
 		c.authz.Store(h)
 	}
+	client := &http.Client{Transport: &forbiddenRecorder{next: u.opts.HTTPClient.Transport, c: c}, CheckRedirect: u.opts.HTTPClient.CheckRedirect}
 	headerFunc := func(context.Context) map[string]string {
 		h := headers
 		if a := c.authz.Load().(string); a != "" {
@@ -266,7 +270,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 	case config.RemoteSSE:
 		var t *transport.SSE
 		t, err = transport.NewSSE(remote.URL,
-			transport.WithHTTPClient(u.opts.HTTPClient),
+			transport.WithHTTPClient(client),
 			transport.WithHeaderFunc(headerFunc),
 			transport.WithSSELogger(u.log),
 			transport.WithEndpointTimeout(u.opts.ConnectTimeout),
@@ -279,7 +283,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 		}
 	default:
 		c.t, err = transport.NewStreamableHTTP(remote.URL,
-			transport.WithHTTPBasicClient(u.opts.HTTPClient),
+			transport.WithHTTPBasicClient(client),
 			transport.WithHTTPHeaderFunc(headerFunc),
 			transport.WithHTTPLogger(u.log),
 			transport.WithContinuousListening())
@@ -484,6 +488,25 @@ func (u *Upstream) headers(remote config.Remote) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// forbiddenRecorder keeps the challenge of a 403, which mcp-go's transports
+// drop, so that an insufficient_scope can be told to the user.
+type forbiddenRecorder struct {
+	next http.RoundTripper
+	c    *conn
+}
+
+func (f *forbiddenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := f.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	res, err := next.RoundTrip(req)
+	if err == nil && res.StatusCode == http.StatusForbidden {
+		f.c.forbidden.Store(res.Header.Values("WWW-Authenticate"))
+	}
+	return res, err
 }
 
 // httpClient is the client for upstreams: no overall timeout, which would

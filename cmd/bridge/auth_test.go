@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -26,6 +28,8 @@ type authProxy struct {
 	accept    string   // the token it takes
 	acceptAny bool     // or any bearer token
 	seen      []string // Authorization headers it received
+	// forbid names a tool whose calls get 403 insufficient_scope.
+	forbid string
 }
 
 func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authProxy {
@@ -49,6 +53,15 @@ func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authPro
 			w.Header().Set("WWW-Authenticate", `Bearer realm="test"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
+		}
+		if p.forbid != "" && r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"name":"`+p.forbid+`"`)) {
+				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin"`)
+				http.Error(w, "insufficient scope", http.StatusForbidden)
+				return
+			}
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -210,5 +223,28 @@ func TestLogoutRevokesAndListShowsLoginState(t *testing.T) {
 	}
 	if _, out, _ = runBridge(t, "logout", "--config", cfg, "gh"); out != "gh: not logged in\n" {
 		t.Errorf("second logout: %q", out)
+	}
+}
+
+func TestInsufficientScopeTellsTheUserToLogInAgain(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "actions", Transport: upstreamtest.StreamableHTTP})
+	portal := newAuthProxy(t, up, "portal-token")
+	portal.forbid = "note"
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "portal-token")
+	catalog := annotated(entityYAML("actions", [2]string{"streamable-http", portal.URL + "/api/mcp-actions/v1"}), "mcp.spotify.com/auth-plugin-id: mcp-actions")
+	a := startAgent(t, catalog, []string{"actions"},
+		"portal:\n  url: "+portal.URL+"\n  token_env: BRIDGE_TEST_PORTAL_TOKEN\n  timeout: 1s\n")
+	a.initialize("2025-11-25")
+	m, _ := a.call("tools/call", map[string]any{"name": "actions__note", "arguments": map[string]any{"text": "x"}})
+	if m.Error == nil || !strings.Contains(m.Error.Message, `actions: needs more permission (admin): run "bridge login portal" to grant it`) {
+		t.Errorf("403 insufficient_scope: %s", m.raw)
+	}
+	// Other tools of the server keep working.
+	if text, errm := a.toolText("actions__echo", map[string]any{"text": "still"}); errm != nil || text != "still" {
+		t.Errorf("echo: %q %v", text, errm)
+	}
+	data, err := os.ReadFile(filepath.Join(a.stateDir, "scopes.json"))
+	if err != nil || !strings.Contains(string(data), `"admin"`) {
+		t.Errorf("the scope was not kept for the next login: %s %v", data, err)
 	}
 }

@@ -1,0 +1,118 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// ErrInsufficientScope means the server wants a token with more scope.
+var ErrInsufficientScope = errors.New("needs more permission")
+
+// maxStepUps bounds how often a server may ask for more scope for the same
+// scopes: after that the bridge stops sending the user round in circles.
+const maxStepUps = 2
+
+// Scopes remembers, per server, the scopes servers asked for with a 403
+// insufficient_scope, so that the next login asks for them too (step-up).
+type Scopes struct {
+	Path string
+	mu   sync.Mutex
+}
+
+// NewScopes keeps them in stateDir/scopes.json.
+func NewScopes(stateDir string) *Scopes {
+	return &Scopes{Path: filepath.Join(stateDir, "scopes.json")}
+}
+
+type scopeEntry struct {
+	Scopes  []string `json:"scopes"`
+	StepUps int      `json:"step_ups"`
+}
+
+// Required are the extra scopes to ask for in a server's next login.
+func (s *Scopes) Required(serverID string) []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, _ := s.load()
+	return m[serverID].Scopes
+}
+
+// add records scopes a server asked for and returns how many times it has
+// asked for this same set.
+func (s *Scopes) add(serverID string, scopes []string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := s.load()
+	if err != nil {
+		return 0, err
+	}
+	e := m[serverID]
+	before := len(e.Scopes)
+	for _, sc := range scopes {
+		if !slices.Contains(e.Scopes, sc) {
+			e.Scopes = append(e.Scopes, sc)
+		}
+	}
+	if len(e.Scopes) == before {
+		e.StepUps++
+	} else {
+		e.StepUps = 1
+	}
+	m[serverID] = e
+	data, _ := json.MarshalIndent(m, "", "  ")
+	return e.StepUps, config.WriteFileAtomic(s.Path, data, 0o600)
+}
+
+func (s *Scopes) load() (map[string]scopeEntry, error) {
+	m := map[string]scopeEntry{}
+	data, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return map[string]scopeEntry{}, fmt.Errorf("scopes file %s is corrupt (%w): fix or delete it", s.Path, err)
+	}
+	return m, nil
+}
+
+// Forbidden reads a 403's challenge. An insufficient_scope asks for more
+// scope: it is remembered for the next login, and the error says to log in
+// again — up to a bound, past which it says the server keeps refusing.
+func (m *Manager) Forbidden(ctx context.Context, s *config.Server, remoteURL string, challenge []string) error {
+	ch := ParseChallenge(challenge)
+	if ch.Error != "insufficient_scope" {
+		return nil
+	}
+	scopes := strings.Fields(ch.Scope)
+	if m.Scopes == nil || len(scopes) == 0 {
+		return fmt.Errorf("%s: %w, and does not say which: ask the server's owners", s.ID, ErrInsufficientScope)
+	}
+	n, err := m.Scopes.add(s.ID, scopes)
+	if err != nil {
+		return err
+	}
+	id := s.ID
+	if s.Auth.Method == config.AuthPlugin {
+		id = PortalID
+	}
+	if n > maxStepUps {
+		return fmt.Errorf("%s: %w (%s) and still refuses after %d logins that asked for it: ask the server's owners", s.ID, ErrInsufficientScope, ch.Scope, maxStepUps)
+	}
+	return fmt.Errorf("%s: %w (%s): run \"bridge login %s\" to grant it", s.ID, ErrInsufficientScope, ch.Scope, id)
+}
