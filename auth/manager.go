@@ -145,6 +145,20 @@ func (m *Manager) pluginAllowed(s *config.Server, remoteURL string) error {
 	return nil
 }
 
+// PortalLoginToken is the user's stored portal login token, "" when there is
+// none: the same token that goes to the portal's plugins reads its catalog.
+func (m *Manager) PortalLoginToken(ctx context.Context) string {
+	origin, err := Origin(m.Portal)
+	if err != nil {
+		return ""
+	}
+	t, err := m.token(ctx, PortalID, origin)
+	if err != nil {
+		return ""
+	}
+	return t.AccessToken
+}
+
 func (m *Manager) portalAuthorization(ctx context.Context) (string, error) {
 	origin, err := Origin(m.Portal)
 	if err != nil {

@@ -51,6 +51,9 @@ type CatalogOptions struct {
 	// PreferCache reads a portal from its cache when there is one, and
 	// refreshes the cache in the background.
 	PreferCache bool
+	// PortalLogin gives the user's portal login token ("" for none); the
+	// token in portal.token_env is the fallback.
+	PortalLogin func(ctx context.Context) string
 }
 
 // ErrNoCatalog means no catalog source is configured.
@@ -170,6 +173,7 @@ func (c *Config) portalSource(opts CatalogOptions) (*portalSource, error) {
 		cache:    snapshotCache{dir: dir, now: now},
 
 		preferCache: opts.PreferCache,
+		login:       opts.PortalLogin,
 	}, nil
 }
 

@@ -39,9 +39,12 @@ const (
 type portalSource struct {
 	url      string // base URL, no trailing slash
 	tokenEnv string
-	timeout  time.Duration
-	client   *http.Client
-	cache    snapshotCache
+	// login gives the user's portal login token, "" for none; it is tried
+	// before tokenEnv.
+	login   func(ctx context.Context) string
+	timeout time.Duration
+	client  *http.Client
+	cache   snapshotCache
 	// preferCache answers from the cache when there is one and refreshes
 	// it in the background, for a start-up that must not wait on the portal.
 	preferCache bool
@@ -132,7 +135,10 @@ func (p *portalSource) get(ctx context.Context, path string, q url.Values) (*pag
 	}
 	req.Header.Set("Accept", "application/json")
 	token := ""
-	if p.tokenEnv != "" {
+	if p.login != nil {
+		token = p.login(ctx)
+	}
+	if token == "" && p.tokenEnv != "" {
 		token = os.Getenv(p.tokenEnv)
 	}
 	if token != "" {
@@ -172,7 +178,7 @@ func (p *portalSource) statusError(status int, body []byte, sentToken bool) erro
 	var todo string
 	switch {
 	case status == http.StatusUnauthorized && !sentToken && p.tokenEnv == "":
-		todo = "the portal needs a token: set portal.token_env in the config to the name of an environment variable that holds one"
+		todo = "the portal needs a token: run \"bridge login portal\", or set portal.token_env in the config to the name of an environment variable that holds one"
 	case status == http.StatusUnauthorized && !sentToken:
 		todo = fmt.Sprintf("the portal needs a token: $%s is empty", p.tokenEnv)
 	case status == http.StatusUnauthorized:

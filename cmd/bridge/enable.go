@@ -87,7 +87,7 @@ func disableVerb() *verb {
 				id := name
 				if !slices.Contains(cfg.Enabled, name) {
 					if cat == nil && catErr == nil {
-						cat, catErr = config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: cmd.catalog})
+						cat, catErr = config.LoadCatalog(ctx, cfg, cmd.catalogOptions(cfg, false))
 					}
 					if catErr != nil {
 						errs = append(errs, fmt.Errorf("%q is not enabled, and the catalog cannot be read to look it up: %w", name, catErr))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config/backstagetest"
 )
 
@@ -55,5 +56,31 @@ func TestListFromPortalWorksOffline(t *testing.T) {
 	}
 	if strings.Contains(errOut+out2, srv.Token) {
 		t.Error("the token appears in the output")
+	}
+}
+
+// TestPortalLoginReadsTheCatalog: the token of "bridge login portal" reads
+// the catalog, with no static token configured.
+func TestPortalLoginReadsTheCatalog(t *testing.T) {
+	srv := backstagetest.New(t, []json.RawMessage{backstagetest.MCPServerEntity("default", "docs", "https://docs.example.com/mcp")})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("portal:\n  url: "+srv.URL+"\ntoken_store: file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	t.Setenv("MCP_BRIDGE_STATE_DIR", state)
+	code, _, errOut := runBridge(t, "list", "--config", cfg)
+	if code != 0 || !strings.Contains(errOut, `run "bridge login portal"`) {
+		t.Errorf("without a login: %d %s", code, errOut)
+	}
+	origin, _ := auth.Origin(srv.URL)
+	tokens := &auth.Tokens{Secrets: auth.NewFile(state, nil)}
+	if err := tokens.Save(context.Background(), auth.PortalID, &auth.Token{AccessToken: srv.Token, Origin: origin}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runBridge(t, "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "docs ") || strings.Contains(errOut, "401") {
+		t.Errorf("with a portal login: %d\n%s\n%s", code, out, errOut)
 	}
 }

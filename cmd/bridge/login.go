@@ -67,7 +67,7 @@ func (c *command) loginOptions(ctx context.Context, cfg *config.Config, client *
 		lo, err := auth.PortalLogin(cfg.Portal.URL)
 		return auth.PortalID, lo, err
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog, PreferCache: true})
+	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return "", nil, err
 	}

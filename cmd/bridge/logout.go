@@ -72,7 +72,7 @@ func (c *command) tokenOrigins(ctx context.Context, cfg *config.Config, name str
 		}
 		return auth.PortalID, []string{origin}, nil
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog, PreferCache: true})
+	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return "", nil, err
 	}

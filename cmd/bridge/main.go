@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config"
 )
 
@@ -179,6 +181,20 @@ func (c *command) loadConfig() (*config.Config, error) {
 	return config.Load(c.cfgPath)
 }
 
+// catalogOptions are how the verbs read the catalog: the --catalog files,
+// or the configured sources with the user's portal login (kept in the
+// keychain, or the token file) for the portal.
+func (c *command) catalogOptions(cfg *config.Config, preferCache bool) config.CatalogOptions {
+	return config.CatalogOptions{Files: c.catalog, PreferCache: preferCache, PortalLogin: func(ctx context.Context) string {
+		stateDir, err := config.StateDir()
+		if err != nil {
+			return ""
+		}
+		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return auth.NewManager(cfg, auth.StoreFor(cfg, stateDir, c.insecure, auth.KeychainTimeout, log), nil).PortalLoginToken(ctx)
+	}}
+}
+
 // loadCatalog reads the config and every catalog source it names, or only
 // the --catalog files.
 func (c *command) loadCatalog(ctx context.Context) (*config.Config, *config.Catalog, error) {
@@ -186,7 +202,7 @@ func (c *command) loadCatalog(ctx context.Context) (*config.Config, *config.Cata
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog})
+	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, false))
 	if err != nil {
 		return nil, nil, err
 	}

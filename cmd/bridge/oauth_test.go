@@ -134,7 +134,7 @@ func TestDeviceLoginAgainstARealAuthorizationServer(t *testing.T) {
 	}
 }
 
-// TestTwoProcessesRenewOneTokenWithoutRevokingIt runs two bridges at once
+// TestTwoProcessesRenewOneTokenWithoutRevokingIt runs two "bridge serve" at once
 // with an expired token, against a server that rotates refresh tokens and
 // revokes the grant when a spent one is reused.
 func TestTwoProcessesRenewOneTokenWithoutRevokingIt(t *testing.T) {
@@ -147,24 +147,17 @@ func TestTwoProcessesRenewOneTokenWithoutRevokingIt(t *testing.T) {
 	tok.Expiry = time.Now().Add(-time.Minute)
 	must(t, tokens.Save(context.Background(), "sso", tok))
 
-	exe, err := exec.LookPath("bridge")
-	must(t, err)
+	// Two agents start the bridge at the same moment; both find the token
+	// expired.
+	agents := []*agent{spawnAgent(t, o.cfg, o.state), spawnAgent(t, o.cfg, o.state)}
 	var wg sync.WaitGroup
-	outs := make([]string, 2)
-	for i := range outs {
-		wg.Go(func() {
-			cmd := exec.Command(exe, "tools", "--config", o.cfg)
-			out, err := cmd.CombinedOutput()
-			outs[i] = string(out)
-			if err != nil {
-				outs[i] += "\n" + err.Error()
-			}
-		})
+	for _, a := range agents {
+		wg.Go(func() { a.initialize("2025-11-25") })
 	}
 	wg.Wait()
-	for i, out := range outs {
-		if !strings.Contains(out, "sso__echo") {
-			t.Errorf("bridge %d:\n%s", i, out)
+	for i, a := range agents {
+		if text, errm := a.toolText("sso__echo", map[string]any{"text": "both"}); errm != nil || text != "both" {
+			t.Errorf("bridge %d: %q %v\n%s", i, text, errm, a.stderr.String())
 		}
 	}
 	// The grant survived: the refresh token now stored still works.

@@ -70,7 +70,7 @@ func (c *command) enabledServers(ctx context.Context, log *slog.Logger) (*config
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, config.CatalogOptions{Files: c.catalog, PreferCache: true})
+	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return nil, nil, err
 	}
