@@ -78,8 +78,9 @@ type Authorizer interface {
 }
 
 // LoginFunc logs the user in to a server, calling show with the URL the
-// user must visit; it returns once the token is stored.
-type LoginFunc func(ctx context.Context, s *config.Server, show func(url string)) error
+// user must visit; show reports whether the agent showed it, so that the
+// login need not open a browser. It returns once the token is stored.
+type LoginFunc func(ctx context.Context, s *config.Server, show func(url string) (shown bool)) error
 
 // Defaults for Options.
 const (

@@ -111,15 +111,39 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 		return nil, &routeError{codeInvalidRequest, fmt.Sprintf("a login to %s is already in progress: finish it in the browser", server)}
 	}
 	defer mu.(*sync.Mutex).Unlock()
-	show := func(url string) {
+	loginCtx, cancelLogin := context.WithCancelCause(ctx)
+	defer cancelLogin(nil)
+	show := func(url string) bool {
 		s.log.Info("login: visit this URL", "server", server, "url", url)
 		if token != nil {
 			msg, _ := json.Marshal(map[string]any{"progressToken": token, "progress": 0,
 				"message": "Log in to " + server + " in the browser: " + url})
 			s.writeNotification("notifications/progress", msg)
 		}
+		if !s.urlElicitation.Load() {
+			return false
+		}
+		// The agent shows the URL (URL-mode elicitation); a user who
+		// declines ends the login.
+		go func() {
+			res, err := s.request(loginCtx, "elicitation/create", map[string]any{
+				"mode": "url", "url": url, "elicitationId": fmt.Sprintf("login-%s-%d", server, time.Now().UnixNano()),
+				"message": "Log in to " + server + " so that the bridge can use its tools.",
+			})
+			var answer struct {
+				Action string `json:"action"`
+			}
+			if err == nil && json.Unmarshal(res, &answer) == nil && answer.Action != "accept" {
+				cancelLogin(fmt.Errorf("the user chose %s", answer.Action))
+			}
+		}()
+		return true
 	}
-	if err := s.b.opts.Login(ctx, u.server, show); err != nil {
+	err := s.b.opts.Login(loginCtx, u.server, show)
+	if cause := context.Cause(loginCtx); err != nil && cause != nil && ctx.Err() == nil {
+		err = cause
+	}
+	if err != nil {
 		return toolText(fmt.Sprintf("Login to %s failed: %v", server, err), true), nil
 	}
 	u.Wake()

@@ -70,6 +70,12 @@ type stdioServer struct {
 	handlers sync.WaitGroup
 	ready    atomic.Bool // the agent sent notifications/initialized
 
+	// urlElicitation: the agent can show the user a URL (elicitation in
+	// URL mode), so a login need not open a browser itself.
+	urlElicitation atomic.Bool
+	nextReq        atomic.Int64
+	pendingReqs    sync.Map // request id (raw JSON text) → chan message
+
 	pmu     sync.Mutex
 	listed  map[string]bool // kinds the agent has listed: only their changes matter
 	pending map[string]bool
@@ -95,11 +101,14 @@ func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	return s
 }
 
-// message is an incoming JSON-RPC message.
+// message is an incoming JSON-RPC message: a request, a notification, or a
+// response to a request of the bridge's.
 type message struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *RPCError       `json:"error"`
 }
 
 func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
@@ -183,9 +192,12 @@ func (s *stdioServer) handle(line []byte) {
 	}
 	isRequest := len(m.ID) > 0 && string(m.ID) != "null"
 	if m.Method == "" {
-		return // a response to a request of ours; none are sent yet
+		s.answered(m)
+		return
 	}
 	switch m.Method {
+	case "initialize":
+		s.noteClient(m.Params)
 	case "notifications/initialized":
 		s.ready.Store(true)
 		s.flushChanges()
@@ -215,6 +227,49 @@ func (s *stdioServer) handle(line []byte) {
 			s.writeResult(m.ID, result)
 		}
 	})
+}
+
+// noteClient records what the agent can do, from its initialize.
+func (s *stdioServer) noteClient(params json.RawMessage) {
+	var p struct {
+		Capabilities struct {
+			Elicitation *struct {
+				URL json.RawMessage `json:"url"`
+			} `json:"elicitation"`
+		} `json:"capabilities"`
+	}
+	if json.Unmarshal(params, &p) == nil && p.Capabilities.Elicitation != nil && len(p.Capabilities.Elicitation.URL) > 0 {
+		s.urlElicitation.Store(true)
+	}
+}
+
+// request sends a request to the agent and waits for its answer.
+func (s *stdioServer) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	id := fmt.Sprintf(`"bridge-%d"`, s.nextReq.Add(1))
+	ch := make(chan message, 1)
+	s.pendingReqs.Store(id, ch)
+	defer s.pendingReqs.Delete(id)
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	s.write([]byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `","params":` + string(p) + `}`))
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, m.Error
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// answered delivers the agent's response to a request of the bridge's.
+func (s *stdioServer) answered(m message) {
+	if ch, ok := s.pendingReqs.Load(string(m.ID)); ok {
+		ch.(chan message) <- m
+	}
 }
 
 // handleByMCP lets mcp-go answer: initialize, ping, logging/setLevel and

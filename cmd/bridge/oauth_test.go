@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,5 +242,56 @@ func TestDiscoveryLoginForAServerThatAnswers401(t *testing.T) {
 	}
 	if n, _ := guarded.Accepted(); n == 0 {
 		t.Error("the protected server accepted no request")
+	}
+}
+
+// TestLoginToolUsesURLElicitation: an agent that can show a URL
+// (elicitation in URL mode) is asked to, and the bridge opens no browser.
+func TestLoginToolUsesURLElicitation(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	marker := filepath.Join(o.dir, "browser-opened")
+	t.Setenv("BROWSER", "touch "+marker)
+	a := spawnAgent(t, o.cfg, o.state, "--startup-wait", "300ms")
+	var init json.RawMessage
+	a.result("initialize", map[string]any{"protocolVersion": "2025-11-25",
+		"capabilities": map[string]any{"elicitation": map[string]any{"url": map[string]any{}}},
+		"clientInfo":   map[string]any{"name": "e2e", "version": "1"}}, &init)
+	a.notify("notifications/initialized", map[string]any{})
+	listTools(a)
+	id := a.request("tools/call", map[string]any{"name": "sso__login", "arguments": map[string]any{}})
+	deadline := time.After(30 * time.Second)
+	elicited := false
+	for {
+		select {
+		case m := <-a.msgs:
+			if m.Method == "elicitation/create" {
+				var p struct{ Mode, URL string }
+				must(t, json.Unmarshal(m.Params, &p))
+				if p.Mode != "url" || !strings.HasPrefix(p.URL, o.as.Issuer) {
+					t.Fatalf("elicitation: %s", m.raw)
+				}
+				elicited = true
+				go func() {
+					jar, _ := cookiejar.New(nil)
+					if res, err := (&http.Client{Jar: jar}).Get(p.URL); err == nil {
+						res.Body.Close()
+					}
+				}()
+				a.send(map[string]any{"jsonrpc": "2.0", "id": json.RawMessage(m.ID), "result": map[string]any{"action": "accept"}})
+				continue
+			}
+			if m.Method != "" || string(m.ID) != fmt.Sprint(id) {
+				continue
+			}
+			if !elicited || m.Error != nil || !strings.Contains(firstText(t, m.Result), "Logged in to sso") {
+				t.Fatalf("login: elicited %v, %s", elicited, m.raw)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the bridge opened a browser although the agent showed the URL")
+			}
+			return
+		case <-deadline:
+			t.Fatal("no answer to the login")
+		}
 	}
 }

@@ -101,13 +101,18 @@ func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, lo
 	opts.Auth = auth.NewManager(cfg, secrets, client)
 	// The agent's call of a <prefix>__login tool is the user asking to log
 	// in; serve never starts one by itself.
-	opts.Login = func(ctx context.Context, s *config.Server, show func(string)) error {
+	opts.Login = func(ctx context.Context, s *config.Server, show func(string) bool) error {
 		id, lo, err := auth.ServerLogin(ctx, client, cfg, s, stateDir)
 		if err != nil {
 			return err
 		}
 		lo.HTTP = client
-		lo.Browser = func(u string) error { show(u); return auth.OpenBrowser(u) }
+		lo.Browser = func(u string) error {
+			if show(u) {
+				return nil // the agent shows it to the user
+			}
+			return auth.OpenBrowser(u)
+		}
 		tok, err := auth.Login(ctx, lo.LoginOptions)
 		if err != nil {
 			return err
