@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -192,5 +193,62 @@ func TestProviderFor(t *testing.T) {
 				t.Errorf("auth %s, scopes %q", lo.AuthURL, strings.Join(lo.Scopes, " "))
 			}
 		})
+	}
+}
+
+// TestPortalLoginUsesTheAuthBackendAndItsCLIClient logs in to a stand-in
+// for a portal's auth backend: its endpoints, its built-in CLI client id
+// (a Client ID Metadata Document URL), PKCE and a loopback redirect.
+func TestPortalLoginUsesTheAuthBackendAndItsCLIClient(t *testing.T) {
+	as := fakeAS(t)
+	var clientIDs []string
+	var mu sync.Mutex
+	portal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		clientIDs = append(clientIDs, r.FormValue("client_id"))
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/api/auth/v1/authorize":
+			http.Redirect(w, r, as.URL+"/authorize?"+r.URL.RawQuery, http.StatusFound)
+		case "/api/auth/v1/token":
+			r.URL.Path = "/token"
+			req, _ := http.NewRequest(http.MethodPost, as.URL+"/token", strings.NewReader(r.Form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer res.Body.Close()
+			w.WriteHeader(res.StatusCode)
+			io.Copy(w, res.Body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer portal.Close()
+	lo, err := PortalLogin(portal.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.Browser = func(u string) error { go follow(u); return nil }
+	lo.Timeout = 10 * time.Second
+	tok, err := Login(context.Background(), lo.LoginOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := portal.URL + "/api/auth/.well-known/oauth-client/cli.json"
+	if tok.Origin != portal.URL || tok.ClientID != want || tok.RevokeURL != portal.URL+"/api/auth/v1/revoke" {
+		t.Errorf("token = %+v", tok)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range clientIDs {
+		if id != want {
+			t.Errorf("client id sent: %q, want the portal's CLI client %q", id, want)
+		}
+	}
+	if _, err := PortalLogin(""); err == nil {
+		t.Error("a portal login without a portal")
 	}
 }
