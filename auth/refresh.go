@@ -37,39 +37,6 @@ func (e *OAuthError) Unwrap() error {
 	return nil
 }
 
-// postJSON posts a form and returns the JSON answer, for endpoints whose
-// answer is not a token (device authorization).
-func postJSON(ctx context.Context, client *http.Client, endpoint string, form url.Values) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", endpoint, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", endpoint, err)
-	}
-	var e struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return nil, &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description}
-	}
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", endpoint, res.Status)
-	}
-	return body, nil
-}
-
 // errNoAccessToken is a 200 without a token: an error from a token
 // endpoint, success from a revocation endpoint.
 var errNoAccessToken = errors.New("the answer has no access_token")
@@ -120,22 +87,9 @@ func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error)
 // postForm posts to a token endpoint and reads its answer, turning OAuth
 // errors into messages a person can act on. Tokens never appear in them.
 func postForm(ctx context.Context, client *http.Client, endpoint string, form url.Values) (*tokenResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	res, body, err := post(ctx, client, endpoint, form)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, err)
+		return nil, fmt.Errorf("token endpoint %w", err)
 	}
 	var tr tokenResponse
 	jsonErr := json.Unmarshal(body, &tr)
@@ -155,4 +109,47 @@ func postForm(ctx context.Context, client *http.Client, endpoint string, form ur
 		return nil, fmt.Errorf("token endpoint %s: %w", endpoint, errNoAccessToken)
 	}
 	return &tr, nil
+}
+
+// postJSON posts a form and returns the JSON answer, for endpoints whose
+// answer is not a token (device authorization).
+func postJSON(ctx context.Context, client *http.Client, endpoint string, form url.Values) (json.RawMessage, error) {
+	res, body, err := post(ctx, client, endpoint, form)
+	if err != nil {
+		return nil, err
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return nil, &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description}
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", endpoint, res.Status)
+	}
+	return body, nil
+}
+
+// post sends a form to an OAuth endpoint, asking for JSON, and reads at
+// most 1 MiB of the answer.
+func post(ctx context.Context, client *http.Client, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	return res, body, nil
 }
