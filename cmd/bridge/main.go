@@ -13,6 +13,7 @@
 //	login     log in to a server or the portal
 //	logout    delete a server's token from the keychain
 //	serve     serve the enabled servers' tools to an agent over stdio
+//	setup     add the bridge to an agent's MCP configuration
 //	tools     list the tools exactly as the agent sees them
 //	trust     accept a server's current tool definitions
 //	version   print the version
@@ -62,7 +63,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), loginVerb(), logoutVerb(), serveVerb(), toolsVerb(), trustVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.
