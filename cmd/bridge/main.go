@@ -10,6 +10,7 @@
 //	list      what the catalog offers, and what is enabled
 //	enable    enable servers for this user
 //	disable   disable servers again
+//	doctor    check everything, and say how to fix what is broken
 //	login     log in to a server or the portal
 //	logout    delete a server's token from the keychain
 //	serve     serve the enabled servers' tools to an agent over stdio
@@ -63,7 +64,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), doctorVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.
