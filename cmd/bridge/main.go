@@ -10,6 +10,7 @@
 //	list      what the catalog offers, and what is enabled
 //	enable    enable servers for this user
 //	disable   disable servers again
+//	completion print a shell completion script
 //	doctor    check everything, and say how to fix what is broken
 //	login     log in to a server or the portal
 //	logout    delete a server's token from the keychain
@@ -64,7 +65,7 @@ type verb struct {
 }
 
 func verbs() []*verb {
-	return []*verb{listVerb(), enableVerb(), disableVerb(), doctorVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
+	return []*verb{listVerb(), enableVerb(), disableVerb(), completionVerb(), doctorVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
 // command is one invocation: its flags, arguments and output streams.
@@ -155,7 +156,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Verbs:")
 	for _, v := range verbs() {
-		fmt.Fprintf(w, "  %-9s %s\n", v.name, v.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", v.name, v.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'bridge <verb> --help' for a verb's flags.")
