@@ -174,6 +174,7 @@ func codeLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 	if err := browser(authURL); err != nil {
 		fmt.Fprintf(o.Out, "(could not open a browser: %v)\n", err)
 	}
+	fmt.Fprintf(o.Out, "Waiting for the login to finish in the browser (giving up after %s)…\n", o.Timeout)
 	var res result
 	select {
 	case res = <-got:
@@ -234,6 +235,7 @@ func deviceLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 	if d.VerificationURIComplete != "" {
 		fmt.Fprintf(o.Out, "(or visit %s)\n", d.VerificationURIComplete)
 	}
+	fmt.Fprintf(o.Out, "Waiting for the code to be entered (giving up after %s)…\n", o.Timeout)
 	interval := time.Duration(max(d.Interval, 1)) * time.Second
 	poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {d.DeviceCode}, "client_id": {o.ClientID}}
 	if o.ClientSecret != "" {

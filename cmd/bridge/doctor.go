@@ -61,11 +61,7 @@ func doctorVerb() *verb {
 			if len(cmd.args) > 0 {
 				return usagef("doctor takes no arguments")
 			}
-			var progress io.Writer = io.Discard
-			if !asJSON {
-				progress = cmd.stderr
-			}
-			findings := cmd.diagnose(ctx, wait, progress)
+			findings := cmd.diagnose(ctx, wait, asJSON)
 			failed := 0
 			for _, f := range findings {
 				if f.Status == "fail" {
@@ -91,10 +87,17 @@ func doctorVerb() *verb {
 
 // diagnose runs every check, going on after failures so that the user
 // sees everything that is wrong at once.
-func (c *command) diagnose(ctx context.Context, wait time.Duration, progress io.Writer) []finding {
+func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) []finding {
 	var out []finding
 	add := func(f finding) { out = append(out, f) }
-	step := func(what string) { fmt.Fprintf(progress, "checking %s…\n", what) }
+	done := func() {}
+	step := func(what string) {
+		done()
+		if !quiet {
+			done = c.progress("checking " + what)
+		}
+	}
+	defer func() { done() }()
 
 	step("the config file")
 	cfg, err := c.loadConfig()

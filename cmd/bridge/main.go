@@ -205,7 +205,12 @@ func (c *command) loadCatalog(ctx context.Context) (*config.Config, *config.Cata
 	if err != nil {
 		return nil, nil, err
 	}
+	done := func() {}
+	if cfg.Portal.URL != "" && len(c.catalog) == 0 {
+		done = c.progress("reading the catalog from " + cfg.Portal.URL)
+	}
 	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, false))
+	done()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// progress shows that something slow is under way: a spinner on a
+// terminal, one plain line otherwise (logs, CI). The function returned
+// ends it.
+func (c *command) progress(what string) func() {
+	f, ok := c.stderr.(*os.File)
+	if !ok || !isTerminal(f) {
+		fmt.Fprintf(c.stderr, "%s…\n", what)
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		frames := `|/-\`
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(f, "\r%c %s…", frames[i%len(frames)], what)
+			select {
+			case <-done:
+				fmt.Fprintf(f, "\r\033[K")
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
