@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -250,12 +249,13 @@ func withProgressToken(params json.RawMessage, token string) (json.RawMessage, e
 	return json.Marshal(obj)
 }
 
-// connectionBroken tells a failure of the connection itself (refused,
-// reset, cut off mid-answer) from an error answer on a working one.
+// connectionBroken tells a failure to reach the server (refused, reset,
+// no route) from an error answer on a working one. An answer cut short is
+// not counted: it looks the same as a malformed one, and if the server is
+// gone the next request finds out.
 func connectionBroken(err error) bool {
 	var opErr *net.OpError
-	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func rawData(v any) json.RawMessage {

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+)
+
+// faultyServer is a hand-made MCP server over streamable HTTP whose tool
+// calls go wrong on purpose: 500s, broken JSON, broken SSE, and a 50 MB
+// result. Real MCP servers cannot be made to misbehave like this.
+func faultyServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(body, &req) != nil || len(req.ID) == 0 {
+			w.WriteHeader(http.StatusAccepted) // notifications
+			return
+		}
+		reply := func(result string) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, req.ID, result)
+		}
+		switch req.Method {
+		case "initialize":
+			reply(`{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"faulty","version":"1"}}`)
+		case "tools/list":
+			reply(`{"tools":[{"name":"status500","inputSchema":{"type":"object"}},{"name":"badjson","inputSchema":{"type":"object"}},` +
+				`{"name":"badsse","inputSchema":{"type":"object"}},{"name":"huge","inputSchema":{"type":"object"}},{"name":"fine","inputSchema":{"type":"object"}}]}`)
+		case "tools/call":
+			switch req.Params.Name {
+			case "status500":
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			case "badjson":
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(w, `{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":{"content":[`)
+			case "badsse":
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprint(w, "event: message\ndata: {not json at all\n\n")
+			case "huge":
+				text := strings.Repeat("x", 50<<20)
+				reply(`{"content":[{"type":"text","text":"` + text + `"}]}`)
+			default:
+				reply(`{"content":[{"type":"text","text":"fine"}]}`)
+			}
+		default:
+			reply(`{}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestFaultsFromAServerCostOnlyThatCall(t *testing.T) {
+	bad := faultyServer(t)
+	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "", "--call-timeout", "5s")
+	a.initialize("2025-11-25")
+	listTools(a)
+	for _, tool := range []string{"status500", "badjson", "badsse"} {
+		start := time.Now()
+		m, _ := a.call("tools/call", map[string]any{"name": "faulty__" + tool, "arguments": map[string]any{}})
+		if m.Error == nil || !strings.Contains(m.Error.Message, "faulty") {
+			t.Errorf("%s: %s", tool, m.raw)
+		}
+		if d := time.Since(start); d > 6*time.Second {
+			t.Errorf("%s took %s", tool, d)
+		}
+		if text, errm := a.toolText("faulty__fine", map[string]any{}); errm != nil || text != "fine" {
+			t.Fatalf("after %s the server no longer works: %q %v", tool, text, errm)
+		}
+	}
+	// A 50 MB result passes through whole.
+	m, _ := a.call("tools/call", map[string]any{"name": "faulty__huge", "arguments": map[string]any{}})
+	if m.Error != nil || len(firstText(t, m.Result)) != 50<<20 {
+		t.Errorf("50 MB result: error %v, %d bytes", m.Error, len(m.raw))
+	}
+}
+
+func TestBadInputFromTheAgentIsAnsweredNotFatal(t *testing.T) {
+	a := startAgent(t, "", nil, "")
+	a.initialize("2025-11-25")
+	if _, err := io.WriteString(a.stdin, "{this is not json\n"); err != nil {
+		t.Fatal(err)
+	}
+	m := <-a.msgs
+	if m.Error == nil || m.Error.Code != -32700 {
+		t.Errorf("malformed JSON: %s", m.raw)
+	}
+	// An oversized message is refused whole, and the next one still works.
+	big := `{"jsonrpc":"2.0","id":99,"method":"ping","params":{"pad":"` + strings.Repeat("p", 33<<20) + `"}}` + "\n"
+	if _, err := io.WriteString(a.stdin, big); err != nil {
+		t.Fatal(err)
+	}
+	m = <-a.msgs
+	if m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, "larger than") {
+		t.Errorf("oversized: %s", m.raw)
+	}
+	m2, _ := a.call("no/such/method", map[string]any{})
+	if m2.Error == nil || m2.Error.Code != -32601 {
+		t.Errorf("unknown method: %s", m2.raw)
+	}
+	if p, _ := a.call("ping", nil); p.Error != nil {
+		t.Errorf("ping after bad input: %s", p.raw)
+	}
+}
+
+func TestManyCallsLoseNothing(t *testing.T) {
+	f := startFleet(t)
+	a := startAgent(t, f.catalog, servers, "")
+	a.initialize("2025-11-25")
+	listTools(a)
+	for i := range 1000 {
+		want := fmt.Sprintf("seq-%d", i)
+		if text, errm := a.toolText(servers[i%3]+"__echo", map[string]any{"text": want}); errm != nil || text != want {
+			t.Fatalf("call %d: %q %v", i, text, errm)
+		}
+	}
+	// 200 at once, each with progress: every answer arrives, and each
+	// call's progress comes before its own answer, in order.
+	ids := map[string]int{}
+	for i := range 200 {
+		ids[fmt.Sprint(a.request("tools/call", map[string]any{"name": servers[i%3] + "__progress",
+			"arguments": map[string]any{"steps": 3, "delay_ms": 0}, "_meta": map[string]any{"progressToken": fmt.Sprintf("c%d", i)}}))] = i
+	}
+	seen := map[string]int{} // token → last progress
+	answered := 0
+	deadline := time.After(60 * time.Second)
+	for answered < 200 {
+		select {
+		case m := <-a.msgs:
+			if m.Method == "notifications/progress" {
+				var p struct {
+					Token    string  `json:"progressToken"`
+					Progress float64 `json:"progress"`
+				}
+				must(t, json.Unmarshal(m.Params, &p))
+				if int(p.Progress) != seen[p.Token]+1 {
+					t.Fatalf("progress for %s out of order: %v after %d", p.Token, p.Progress, seen[p.Token])
+				}
+				seen[p.Token] = int(p.Progress)
+				continue
+			}
+			i, ok := ids[string(m.ID)]
+			if !ok || m.Error != nil {
+				t.Fatalf("unexpected: %s", m.raw)
+			}
+			if seen[fmt.Sprintf("c%d", i)] != 3 {
+				t.Fatalf("call %d answered after %d of 3 progress notifications", i, seen[fmt.Sprintf("c%d", i)])
+			}
+			answered++
+		case <-deadline:
+			t.Fatalf("%d of 200 concurrent calls answered", answered)
+		}
+	}
+}
+
+func TestSIGTERMDuringCallsShutsDownCleanly(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "alpha", Transport: upstreamtest.StreamableHTTP})
+	a := startAgent(t, entityYAML("alpha", [2]string{"streamable-http", up.StreamableURL}), []string{"alpha"}, "")
+	a.initialize("2025-11-25")
+	listTools(a)
+	for range 5 {
+		a.request("tools/call", map[string]any{"name": "alpha__wait", "arguments": map[string]any{"seconds": 30}})
+	}
+	waitFor(t, func() bool { return up.Stats().ToolCalls >= 5 })
+	start := time.Now()
+	must(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-a.exited:
+		if a.err != nil {
+			t.Errorf("exit after SIGTERM: %v", a.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bridge did not exit on SIGTERM")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	if up.Stats().Deletes == 0 {
+		t.Error("the session was not deleted")
+	}
+}
+
+func TestRequestsJustBeforeEOFAreAnswered(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "alpha", Transport: upstreamtest.StreamableHTTP})
+	a := startAgent(t, entityYAML("alpha", [2]string{"streamable-http", up.StreamableURL}), []string{"alpha"}, "")
+	a.initialize("2025-11-25")
+	listTools(a)
+	ping := a.request("ping", nil)
+	call := a.request("tools/call", map[string]any{"name": "alpha__echo", "arguments": map[string]any{"text": "last"}})
+	a.stdin.Close()
+	got := map[string]bool{}
+	for m := range a.msgs {
+		got[string(m.ID)] = true
+	}
+	if !got[fmt.Sprint(ping)] || !got[fmt.Sprint(call)] {
+		t.Errorf("answers before exit: %v", got)
+	}
+}
