@@ -71,7 +71,7 @@ func faultyServer(t *testing.T) *httptest.Server {
 
 func TestFaultsFromAServerCostOnlyThatCall(t *testing.T) {
 	bad := faultyServer(t)
-	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "", "--call-timeout", "5s")
+	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "")
 	a.initialize("2025-11-25")
 	listTools(a)
 	for _, tool := range []string{"status500", "badjson", "badsse"} {
