@@ -246,8 +246,15 @@ func TestDiscoveryLoginForAServerThatAnswers401(t *testing.T) {
 }
 
 // TestLoginToolUsesURLElicitation: an agent that can show a URL
-// (elicitation in URL mode) is asked to, and the bridge opens no browser.
+// (elicitation in URL mode) is asked to, and the bridge opens no browser;
+// a user who declines ends the login at once.
 func TestLoginToolUsesURLElicitation(t *testing.T) {
+	for _, action := range []string{"accept", "decline"} {
+		t.Run(action, func(t *testing.T) { elicitLogin(t, action) })
+	}
+}
+
+func elicitLogin(t *testing.T, action string) {
 	o := newOAuthSetup(t, oauthtest.Options{})
 	marker := filepath.Join(o.dir, "browser-opened")
 	t.Setenv("BROWSER", "touch "+marker)
@@ -271,19 +278,25 @@ func TestLoginToolUsesURLElicitation(t *testing.T) {
 					t.Fatalf("elicitation: %s", m.raw)
 				}
 				elicited = true
-				go func() {
-					jar, _ := cookiejar.New(nil)
-					if res, err := (&http.Client{Jar: jar}).Get(p.URL); err == nil {
-						res.Body.Close()
-					}
-				}()
-				a.send(map[string]any{"jsonrpc": "2.0", "id": json.RawMessage(m.ID), "result": map[string]any{"action": "accept"}})
+				if action == "accept" {
+					go func() {
+						jar, _ := cookiejar.New(nil)
+						if res, err := (&http.Client{Jar: jar}).Get(p.URL); err == nil {
+							res.Body.Close()
+						}
+					}()
+				}
+				a.send(map[string]any{"jsonrpc": "2.0", "id": json.RawMessage(m.ID), "result": map[string]any{"action": action}})
 				continue
 			}
 			if m.Method != "" || string(m.ID) != fmt.Sprint(id) {
 				continue
 			}
-			if !elicited || m.Error != nil || !strings.Contains(firstText(t, m.Result), "Logged in to sso") {
+			want := "Logged in to sso"
+			if action == "decline" {
+				want = "Login to sso failed: the user chose decline"
+			}
+			if !elicited || m.Error != nil || !strings.Contains(firstText(t, m.Result), want) {
 				t.Fatalf("login: elicited %v, %s", elicited, m.raw)
 			}
 			if _, err := os.Stat(marker); err == nil {
