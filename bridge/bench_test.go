@@ -1,0 +1,90 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+	"github.com/mcp-bridge/bridge/config"
+)
+
+// Benchmarks of one tools/call of echo, through the bridge (in-process,
+// over pipes, as an agent would) and directly to the same upstream, for
+// three result sizes. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench Call -benchmem
+//
+// The difference between the two is what the bridge adds to a call.
+var benchSizes = []int{100, 10 << 10, 1 << 20}
+
+func BenchmarkCallDirect(b *testing.B) {
+	up := upstreamtest.Start(b, upstreamtest.Options{Name: "bench", Transport: upstreamtest.StreamableHTTP})
+	tr, err := transport.NewStreamableHTTP(up.StreamableURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	ctx := context.Background()
+	if err := tr.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcp.NewRequestId(0), Method: "initialize",
+		Params: map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "b", "version": "1"}}}); err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range benchSizes {
+		text := strings.Repeat("x", size)
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for i := 0; b.Loop(); i++ {
+				resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcp.NewRequestId(int64(i + 1)), Method: "tools/call",
+					Params: map[string]any{"name": "echo", "arguments": map[string]any{"text": text}}})
+				if err != nil || resp.Error != nil {
+					b.Fatal(err, resp)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCallBridge(b *testing.B) {
+	up := upstreamtest.Start(b, upstreamtest.Options{Name: "bench", Transport: upstreamtest.StreamableHTTP})
+	br := New([]*config.Server{testServer("bench", config.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	go func() { _ = Serve(context.Background(), br, inR, outW); outW.Close() }()
+	defer inW.Close()
+	replies := bufio.NewReaderSize(outR, 4<<20)
+	roundTrip := func(line string) string {
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			b.Fatal(err)
+		}
+		reply, err := replies.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		return reply
+	}
+	roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
+	if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !strings.Contains(r, "bench__echo") {
+		b.Fatalf("tools/list: %.200s", r)
+	}
+	for _, size := range benchSizes {
+		call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"` + strings.Repeat("x", size) + `"}}}`
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if r := roundTrip(call); !strings.Contains(r, `"result"`) {
+					b.Fatalf("call: %.200s", r)
+				}
+			}
+		})
+	}
+}
