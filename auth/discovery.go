@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -232,14 +231,8 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := map[string]string{}
-	data, err := os.ReadFile(r.Path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(data, &m); err != nil {
-			return "", fmt.Errorf("registrations file %s is corrupt (%w): fix or delete it", r.Path, err)
-		}
-	case !errors.Is(err, os.ErrNotExist):
-		return "", err
+	if err := config.ReadStateFile(r.Path, &m, "fix or delete it"); err != nil {
+		return "", fmt.Errorf("registrations file %w", err)
 	}
 	if id, ok := m[issuer]; ok {
 		return id, nil
@@ -273,8 +266,7 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 		return "", fmt.Errorf("registering at %s: %s %s %s", endpoint, res.Status, reg.Error, reg.Desc)
 	}
 	m[issuer] = reg.ClientID
-	out, _ := json.MarshalIndent(m, "", "  ")
-	if err := config.WriteFileAtomic(r.Path, out, 0o600); err != nil {
+	if err := config.WriteStateFile(r.Path, m); err != nil {
 		return "", err
 	}
 	return reg.ClientID, nil

@@ -2,11 +2,8 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,21 +69,13 @@ func (s *Scopes) add(serverID string, scopes []string) (int, error) {
 		e.StepUps = 1
 	}
 	m[serverID] = e
-	data, _ := json.MarshalIndent(m, "", "  ")
-	return e.StepUps, config.WriteFileAtomic(s.Path, data, 0o600)
+	return e.StepUps, config.WriteStateFile(s.Path, m)
 }
 
 func (s *Scopes) load() (map[string]scopeEntry, error) {
 	m := map[string]scopeEntry{}
-	data, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
-		return m, err
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return map[string]scopeEntry{}, fmt.Errorf("scopes file %s is corrupt (%w): fix or delete it", s.Path, err)
+	if err := config.ReadStateFile(s.Path, &m, "fix or delete it"); err != nil {
+		return map[string]scopeEntry{}, fmt.Errorf("scopes file %w", err)
 	}
 	return m, nil
 }

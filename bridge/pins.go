@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -145,27 +143,16 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 }
 
 func (p *Pins) load(serverID string) (*pinFile, error) {
-	path := p.Path(serverID)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &pinFile{}, nil
+	f := &pinFile{}
+	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
+	if err := config.ReadStateFile(p.Path(serverID), f, remedy); err != nil {
+		return nil, fmt.Errorf("pin file %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("pin file %s: %w", path, err)
-	}
-	var f pinFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("pin file %s is corrupt (%w): fix or delete it, then run \"bridge trust %s\"", path, err, serverID)
-	}
-	return &f, nil
+	return f, nil
 }
 
 func (p *Pins) save(serverID string, f *pinFile) error {
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := config.WriteFileAtomic(p.Path(serverID), data, 0o600); err != nil {
+	if err := config.WriteStateFile(p.Path(serverID), f); err != nil {
 		return fmt.Errorf("saving pins: %w", err)
 	}
 	return nil

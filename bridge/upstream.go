@@ -286,6 +286,9 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 			transport.WithHTTPBasicClient(client),
 			transport.WithHTTPHeaderFunc(headerFunc),
 			transport.WithHTTPLogger(u.log),
+			// Deprecated for the stateless 2026 protocol; the bridge pins
+			// 2025-11-25, where this GET stream is how list_changed and
+			// resources/updated arrive outside a call.
 			transport.WithContinuousListening())
 	}
 	if err != nil {

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,4 +47,31 @@ func StateDir() (string, error) {
 
 func stateDirError(err error) error {
 	return fmt.Errorf("no folder for state: %w; set %s", err, EnvStateDir)
+}
+
+// ReadStateFile reads a JSON file of the state folder into v. A missing
+// file leaves v as it was; one that cannot be read or parsed is an error
+// that names it and says what to do (remedy), and is never reset.
+func ReadStateFile(path string, v any, remedy string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s is corrupt (%w): %s", path, err, remedy)
+	}
+	return nil
+}
+
+// WriteStateFile writes v to a file of the state folder as indented JSON,
+// atomically, readable by the user alone.
+func WriteStateFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return WriteFileAtomic(path, data, 0o600)
 }

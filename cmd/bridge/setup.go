@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -158,11 +157,8 @@ func newSetupRecord() (*setupRecord, error) {
 		return nil, err
 	}
 	r := &setupRecord{path: filepath.Join(dir, "setup.json"), created: map[string]string{}}
-	data, err := os.ReadFile(r.path)
-	if err == nil {
-		if err := json.Unmarshal(data, &r.created); err != nil {
-			return nil, fmt.Errorf("%s is corrupt (%w): fix or delete it", r.path, err)
-		}
+	if err := config.ReadStateFile(r.path, &r.created, "fix or delete it"); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -173,7 +169,4 @@ func (r *setupRecord) set(path, what string) { r.created[path] = what }
 
 func (r *setupRecord) forget(path string) { delete(r.created, path) }
 
-func (r *setupRecord) save() error {
-	data, _ := json.MarshalIndent(r.created, "", "  ")
-	return config.WriteFileAtomic(r.path, data, 0o600)
-}
+func (r *setupRecord) save() error { return config.WriteStateFile(r.path, r.created) }
