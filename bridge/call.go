@@ -65,6 +65,9 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		gen := c.initGen
 		c.initMu.Unlock()
 		id := u.nextID.Add(1)
+		// On a 401 this is the header refused: a concurrent call may have
+		// renewed c.authz since, and that new one is not to be renewed again.
+		sent := c.authz.Load().(string)
 		resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
 			JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
 		})
@@ -79,7 +82,7 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 			u.cancelUpstream(c, id, context.Cause(ctx))
 			return nil, context.Cause(ctx)
 		case attempt == 0 && isUnauthorized(err):
-			retry, aerr := u.reauthorize(ctx, c, err)
+			retry, aerr := u.reauthorize(ctx, c, err, sent)
 			if !retry {
 				return nil, aerr
 			}
@@ -105,17 +108,17 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 	}
 }
 
-// reauthorize handles a 401: it asks for a new Authorization header (a
-// refreshed token) and reports whether to retry. Without one, the error
-// says what the user must do.
-func (u *Upstream) reauthorize(ctx context.Context, c *conn, err error) (retry bool, _ error) {
+// reauthorize handles a 401 to a request sent with Authorization header sent:
+// it asks for a new header (a refreshed token) and reports whether to retry.
+// Without one, the error says what the user must do.
+func (u *Upstream) reauthorize(ctx context.Context, c *conn, err error, sent string) (retry bool, _ error) {
 	if !isUnauthorized(err) {
 		return false, nil
 	}
 	if u.opts.Auth == nil {
 		return false, fmt.Errorf("the server requires authorization (401): %w", err)
 	}
-	h, aerr := u.opts.Auth.Rejected(ctx, u.server, c.url, c.authz.Load().(string))
+	h, aerr := u.opts.Auth.Rejected(ctx, u.server, c.url, sent)
 	if aerr != nil {
 		return false, aerr
 	}

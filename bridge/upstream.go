@@ -299,7 +299,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 	startCtx, stop := context.WithTimeout(cctx, u.opts.ConnectTimeout)
 	defer stop()
 	err = u.start(startCtx, c)
-	if retry, aerr := u.reauthorize(startCtx, c, err); retry {
+	if retry, aerr := u.reauthorize(startCtx, c, err, c.authz.Load().(string)); retry {
 		err = u.start(startCtx, c)
 	} else if aerr != nil {
 		err = aerr

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ func (g *generation) intercept(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Header.Get(server.HeaderKeySessionID) != "" || r.URL.Query().Get("sessionId") != "" {
+			defer g.calls.handling(r)()
+		}
 		msgs := parseMessages(body)
 		g.srv.stats.messages(msgs)
 		rpcErrorID, isRPCError := rpcErrorCall(msgs)
@@ -211,4 +215,48 @@ func (m *sessionIDs) forgetAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.live)
+}
+
+// connKey is the context key of a request's connection (withConn).
+type connKey struct{}
+
+// withConn is the http.Server's ConnContext: it lets a handler find its
+// request's connection.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// calls are the connections of the session requests being handled, so that
+// ExpireSessionsDroppingCalls can cut them off.
+type calls struct {
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+// handling records r's connection until the returned func is called.
+func (cs *calls) handling(r *http.Request) (done func()) {
+	c, ok := r.Context().Value(connKey{}).(net.Conn)
+	if !ok {
+		return func() {}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.conns == nil {
+		cs.conns = map[net.Conn]bool{}
+	}
+	cs.conns[c] = true
+	return func() {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		delete(cs.conns, c)
+	}
+}
+
+// drop closes the connection of every request being handled.
+func (cs *calls) drop() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for c := range cs.conns {
+		_ = c.Close()
+	}
 }

@@ -2,6 +2,7 @@ package upstreamtest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -124,6 +125,51 @@ func TestExpireSessions(t *testing.T) {
 			t.Fatalf("new session: %q", got)
 		}
 	})
+}
+
+// TestExpireSessionsDroppingCalls: ExpireSessions lets a streamable HTTP
+// request already being handled finish; ExpireSessionsDroppingCalls cuts it
+// off without an answer.
+func TestExpireSessionsDroppingCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		expire  func(*Server)
+		seconds float64 // how long the call in flight waits
+		drops   bool
+	}{
+		{"ExpireSessions", (*Server).ExpireSessions, 1, false},
+		{"ExpireSessionsDroppingCalls", (*Server).ExpireSessionsDroppingCalls, 30, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := Start(t, Options{Transport: StreamableHTTP})
+			c := dial(t, s, StreamableHTTP, nil)
+			type answer struct {
+				res *mcp.CallToolResult
+				err error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				res, err := c.call(10*time.Second, "wait", map[string]any{"seconds": tc.seconds}, "")
+				done <- answer{res, err}
+			}()
+			eventually(t, "the wait call", func() bool { return s.Stats().ToolCalls == 1 })
+			tc.expire(s)
+			got := <-done
+			switch {
+			case tc.drops && got.err == nil:
+				t.Fatalf("the dropped call was answered: %v", got.res)
+			case tc.drops && errors.Is(got.err, context.DeadlineExceeded):
+				t.Fatalf("the call was not dropped: it ran until the client gave up")
+			case !tc.drops && (got.err != nil || text(t, got.res) != "waited"):
+				t.Fatalf("the call in flight: %v %v", got.res, got.err)
+			}
+			c2 := dial(t, s, StreamableHTTP, nil)
+			if got := text(t, call(t, c2, "echo", map[string]any{"text": "new"}, "")); got != "new" {
+				t.Fatalf("new session: %q", got)
+			}
+		})
+	}
 }
 
 func TestNotifications(t *testing.T) {

@@ -3,8 +3,9 @@
 //
 // A Server speaks streamable HTTP, the old HTTP+SSE transport, or both, offers
 // a fixed catalogue of tools, a prompt and resources (see catalog.go), and can
-// be killed, restarted on the same port, made to forget its sessions, or made
-// to send list_changed and resources/updated notifications.
+// be killed, restarted on the same port, made to forget its sessions (with or
+// without the requests they have in flight), or made to send list_changed and
+// resources/updated notifications.
 //
 // The server never loses or reorders a progress notification, so a test that
 // sees one missing or out of order has found a bug in the bridge. mcp-go alone
@@ -152,11 +153,24 @@ func (s *Server) Restart() {
 
 // ExpireSessions makes the server forget every session, as a server does when
 // it restarts or times sessions out. Streamable HTTP: the next request with an
-// old Mcp-Session-Id gets 404 and listening GET streams end. HTTP+SSE: the
-// event streams end and POSTs for the old sessions get 400.
+// old Mcp-Session-Id gets 404 and listening GET streams end, but requests
+// already being handled finish and are answered. HTTP+SSE: the event streams
+// end and POSTs for the old sessions get 400.
 func (s *Server) ExpireSessions() {
 	if g := s.generation(); g != nil {
 		g.expireSessions()
+	}
+}
+
+// ExpireSessionsDroppingCalls is ExpireSessions for a server that loses its
+// requests along with its sessions: it also closes the connection of every
+// request of a session still being handled, so that a streamable HTTP request
+// ends without an answer. (Over HTTP+SSE answers go on the event stream,
+// which ExpireSessions ends already.)
+func (s *Server) ExpireSessionsDroppingCalls() {
+	if g := s.generation(); g != nil {
+		g.expireSessions()
+		g.calls.drop()
 	}
 }
 
@@ -222,6 +236,7 @@ type generation struct {
 	subs       subscriptions
 	ln         net.Listener
 	http       *http.Server
+	calls      calls         // requests of sessions being handled
 	killed     atomic.Bool   // set first thing by kill
 	stop       chan struct{} // closed by kill, so blocked handlers give up
 }
@@ -249,7 +264,7 @@ func (s *Server) start(addr string) (*generation, error) {
 		mux.Handle("/sse", g.sse)
 		mux.Handle("/message", g.sse)
 	}
-	g.http = &http.Server{Handler: g.intercept(mux), ReadHeaderTimeout: 10 * time.Second}
+	g.http = &http.Server{Handler: g.intercept(mux), ReadHeaderTimeout: 10 * time.Second, ConnContext: withConn}
 	// Serve only returns once kill closes the server.
 	go func() { _ = g.http.Serve(ln) }()
 	return g, nil

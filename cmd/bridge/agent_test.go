@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,9 @@ func (a *agent) stop() {
 	}
 }
 
+// pid is the bridge process's id, for tests that look at its resources.
+func (a *agent) pid() int { return a.cmd.Process.Pid }
+
 // restart stops the bridge and starts it again with the same config and
 // state, as a new agent session would.
 func (a *agent) restart() *agent {
@@ -189,6 +193,40 @@ func (a *agent) await(id int, timeout time.Duration) (rpcMessage, []rpcMessage) 
 			a.t.Fatalf("no response to %d within %s", id, timeout)
 		}
 	}
+}
+
+// awaitAll reads until each of ids is answered, in whatever order. It
+// returns the answers by id and, for each, the notifications that came
+// before it.
+func (a *agent) awaitAll(timeout time.Duration, ids ...int) (answers map[int]rpcMessage, notes map[int][]rpcMessage) {
+	a.t.Helper()
+	want := map[string]int{}
+	for _, id := range ids {
+		want[fmt.Sprint(id)] = id
+	}
+	answers, notes = map[int]rpcMessage{}, map[int][]rpcMessage{}
+	var seen []rpcMessage
+	deadline := time.After(timeout)
+	for len(answers) < len(want) {
+		select {
+		case m, ok := <-a.msgs:
+			if !ok {
+				a.t.Fatalf("the bridge closed stdout with %d of %d responses outstanding", len(want)-len(answers), len(want))
+			}
+			if m.Method != "" {
+				seen = append(seen, m)
+				continue
+			}
+			id, ok := want[string(m.ID)]
+			if !ok {
+				a.t.Fatalf("unexpected response: %s", m.raw)
+			}
+			answers[id], notes[id] = m, slices.Clone(seen)
+		case <-deadline:
+			a.t.Fatalf("%d of %d responses missing after %s", len(want)-len(answers), len(want), timeout)
+		}
+	}
+	return answers, notes
 }
 
 // call sends a request and waits for its response.
