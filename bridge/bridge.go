@@ -239,6 +239,8 @@ func (b *Bridge) Close(ctx context.Context) {
 	for _, u := range b.upstreams {
 		wg.Go(u.Close)
 	}
+	// Pin files still being written are finished too.
+	wg.Go(b.Registry.pins.Wait)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 // This file holds what happens on a live connection: calls, retries after
@@ -68,14 +71,12 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		// On a 401 this is the header refused: a concurrent call may have
 		// renewed c.authz since, and that new one is not to be renewed again.
 		sent := c.authz.Load().(string)
-		resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
-			JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
-		})
+		res, err := u.send(ctx, c, id, method, params)
 		switch {
-		case err == nil && resp.Error != nil:
-			return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
+		case isRPCError(err):
+			return nil, err
 		case err == nil:
-			return resp.Result, nil
+			return res, nil
 		case c.ctx.Err() != nil:
 			return nil, fmt.Errorf("connection lost: %w", context.Cause(c.ctx))
 		case ctx.Err() != nil:
@@ -106,6 +107,27 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		}
 		return nil, err
 	}
+}
+
+// send sends one request on c: on streamable HTTP by the bridge itself
+// (post.go), otherwise, or when post says so, through mcp-go's transport.
+func (u *Upstream) send(ctx context.Context, c *conn, id int64, method string, params json.RawMessage) (json.RawMessage, error) {
+	if c.kind != config.RemoteSSE && c.client != nil {
+		res, err := u.post(ctx, c, id, method, params)
+		if !errors.Is(err, errDelegate) {
+			return res, err
+		}
+	}
+	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case resp.Error != nil:
+		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
+	}
+	return resp.Result, nil
 }
 
 // reauthorize handles a 401 to a request sent with Authorization header sent:
@@ -173,27 +195,22 @@ func (u *Upstream) lost(c *conn, err error) {
 	}
 }
 
-// onNotification handles a notification from the upstream. It runs on the
-// transport's reader, before the response it precedes is delivered, which is
-// what keeps progress ahead of results.
-func (u *Upstream) onNotification(n mcp.JSONRPCNotification) {
-	params, err := json.Marshal(n.Params)
-	if err != nil {
-		return
-	}
-	switch n.Method {
+// notified handles a notification from the upstream. It runs on the
+// reader of the stream it came on, before the response it precedes is
+// delivered, which is what keeps progress ahead of results.
+func (u *Upstream) notified(method string, params json.RawMessage) {
+	switch method {
 	case "notifications/progress":
-		var p struct {
-			Token any `json:"progressToken"`
-		}
-		_ = json.Unmarshal(params, &p)
-		if h, ok := u.progress.Load(fmt.Sprint(p.Token)); ok {
-			h.(func(json.RawMessage))(params)
+		var token string
+		if raw, ok, _ := lookup(params, "progressToken"); ok && json.Unmarshal(raw, &token) == nil {
+			if h, ok := u.progress.Load(token); ok {
+				h.(func(json.RawMessage))(params)
+			}
 		}
 	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
 		go u.refreshLists()
 	case "notifications/resources/updated":
-		u.events.upstreamNotification(u, n.Method, params)
+		u.events.upstreamNotification(u, method, params)
 	case "notifications/message":
 		u.log.Debug("log from server", "params", string(params))
 	}
@@ -237,19 +254,23 @@ func notification(method string, params json.RawMessage) mcp.JSONRPCNotification
 
 // withProgressToken sets params._meta.progressToken, keeping the rest.
 func withProgressToken(params json.RawMessage, token string) (json.RawMessage, error) {
-	obj := map[string]json.RawMessage{}
-	if len(params) > 0 && string(params) != "null" {
-		if err := json.Unmarshal(params, &obj); err != nil {
-			return nil, fmt.Errorf("params are not an object: %w", err)
+	if len(bytes.TrimSpace(params)) == 0 || string(params) == "null" {
+		params = json.RawMessage("{}")
+	}
+	tok, _ := json.Marshal(token)
+	meta, ok, err := lookup(params, "_meta")
+	if err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	if ok && len(meta) > 0 && meta[0] == '{' {
+		meta, err = setMember(meta, "progressToken", tok)
+		if err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
 		}
+	} else {
+		meta = append(append([]byte(`{"progressToken":`), tok...), '}')
 	}
-	meta := map[string]json.RawMessage{}
-	if m, ok := obj["_meta"]; ok {
-		_ = json.Unmarshal(m, &meta)
-	}
-	meta["progressToken"], _ = json.Marshal(token)
-	obj["_meta"], _ = json.Marshal(meta)
-	return json.Marshal(obj)
+	return setMember(params, "_meta", meta)
 }
 
 // connectionBroken tells a failure to reach the server (refused, reset,

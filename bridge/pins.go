@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,11 +21,21 @@ import (
 // server's tools are listed, so that a server that later redefines a tool,
 // or adds one, is caught. It also keeps what was last seen of each server,
 // so that "bridge list" can tell what is withheld without connecting.
+//
+// Files are written in the background, one writer per server: each write
+// is synced to disk, and at start-up a sync per server, one after another,
+// would hold up every server's tools. Until a write is done, the process
+// reads what it wrote from memory.
 type Pins struct {
 	dir string // empty: nothing is pinned
 	now func() time.Time
+	log *slog.Logger
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	unsaved map[string]*pinFile // server ID → its file, not yet on disk; never changed once here
+	writing map[string]bool     // server ID → a writer is at work
+	errs    map[string]error    // server ID → how its last write failed
+	writes  sync.WaitGroup
 }
 
 // pinFile is one server's file in the pins folder.
@@ -47,7 +59,8 @@ var pinnedParts = []string{"description", "inputSchema", "outputSchema", "annota
 
 // NewPins keeps pins in stateDir/pins; an empty stateDir pins nothing.
 func NewPins(stateDir string) *Pins {
-	p := &Pins{now: time.Now}
+	p := &Pins{now: time.Now, log: slog.New(slog.DiscardHandler),
+		unsaved: map[string]*pinFile{}, writing: map[string]bool{}, errs: map[string]error{}}
 	if stateDir != "" {
 		p.dir = filepath.Join(stateDir, "pins")
 	}
@@ -87,14 +100,30 @@ func (p *Pins) Review(serverID string, tools []json.RawMessage) ([]ToolFacts, er
 		}
 		return facts, err
 	}
-	if file.Trusted == nil {
-		file.Trusted = prints // trust on first use
+	trusted := file.Trusted
+	if trusted == nil {
+		trusted = prints // trust on first use
 	}
 	for i := range facts {
-		facts[i].Change = compare(file.Trusted[facts[i].Name], prints[facts[i].Name])
+		facts[i].Change = compare(trusted[facts[i].Name], prints[facts[i].Name])
 	}
-	file.Seen = &Seen{At: p.now().UTC(), Tools: facts}
-	return facts, p.save(serverID, file)
+	now := p.now().UTC()
+	if file.Trusted != nil && file.Seen != nil && now.Sub(file.Seen.At) < seenRefresh && sameFacts(file.Seen.Tools, facts) {
+		return facts, nil
+	}
+	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: now, Tools: facts}})
+	return facts, nil
+}
+
+// seenRefresh is how old what was seen may grow before an unchanged
+// listing is written again: every start-up rewriting every server's file
+// would be work for nothing.
+const seenRefresh = 10 * time.Minute
+
+func sameFacts(a, b []ToolFacts) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 // Trust pins the tools as they are now, replacing earlier pins. It returns
@@ -104,7 +133,6 @@ func (p *Pins) Trust(serverID string, tools []json.RawMessage) (changed int, err
 		return 0, errors.New("no state folder for pins")
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	file, err := p.load(serverID)
 	if err != nil {
 		file = &pinFile{} // the user asked to trust what is there now
@@ -122,9 +150,12 @@ func (p *Pins) Trust(serverID string, tools []json.RawMessage) (changed int, err
 		}
 		facts = append(facts, f)
 	}
-	file.Trusted = trusted
-	file.Seen = &Seen{At: p.now().UTC(), Tools: facts}
-	return changed, p.save(serverID, file)
+	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: p.now().UTC(), Tools: facts}})
+	p.mu.Unlock()
+	p.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return changed, p.errs[serverID]
 }
 
 // Seen returns what a server offered when last listed, with changes as of
@@ -142,7 +173,12 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 	return file.Seen, nil
 }
 
+// load reads a server's pin file, or what is about to be written to it.
+// p.mu is held.
 func (p *Pins) load(serverID string) (*pinFile, error) {
+	if f, ok := p.unsaved[serverID]; ok {
+		return f, nil
+	}
 	f := &pinFile{}
 	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
 	if err := config.ReadStateFile(p.Path(serverID), f, remedy); err != nil {
@@ -150,6 +186,45 @@ func (p *Pins) load(serverID string) (*pinFile, error) {
 	}
 	return f, nil
 }
+
+// saveSoon has f written as the server's file. p.mu is held.
+func (p *Pins) saveSoon(serverID string, f *pinFile) {
+	p.unsaved[serverID] = f
+	if p.writing[serverID] {
+		return // the writer at work takes it next
+	}
+	p.writing[serverID] = true
+	p.writes.Add(1)
+	go p.writeOut(serverID)
+}
+
+// writeOut writes a server's file until nothing newer is waiting.
+func (p *Pins) writeOut(serverID string) {
+	defer p.writes.Done()
+	for {
+		p.mu.Lock()
+		f, ok := p.unsaved[serverID]
+		if !ok {
+			delete(p.writing, serverID)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		err := p.save(serverID, f)
+		p.mu.Lock()
+		if p.unsaved[serverID] == f {
+			delete(p.unsaved, serverID)
+		}
+		p.errs[serverID] = err
+		p.mu.Unlock()
+		if err != nil {
+			p.log.Error("pins", "server", serverID, "err", err)
+		}
+	}
+}
+
+// Wait waits until every pin file is written.
+func (p *Pins) Wait() { p.writes.Wait() }
 
 func (p *Pins) save(serverID string, f *pinFile) error {
 	if err := config.WriteStateFile(p.Path(serverID), f); err != nil {

@@ -174,7 +174,7 @@ func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
 	if clean == *item.Description {
 		return raw
 	}
-	out, err := replaceString(raw, "description", clean)
+	out, err := setString(raw, "description", clean)
 	if err != nil {
 		return raw
 	}

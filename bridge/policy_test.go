@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcp-bridge/bridge/config"
 )
@@ -125,6 +126,14 @@ func TestPinsTrustOnFirstUseThenCatchChanges(t *testing.T) {
 	if facts, _ = p.Review("srv", v2); facts[1].Change != "" || facts[2].Change != "" {
 		t.Errorf("after trust: %+v", facts)
 	}
+	// Files are written in the background; once written, another process
+	// reads the same.
+	p.Wait()
+	q := NewPins(dir)
+	if facts, err = q.Review("srv", v2); err != nil || facts[1].Change != "" || facts[2].Change != "" {
+		t.Errorf("read back from disk: %+v, %v", facts, err)
+	}
+	q.Wait()
 }
 
 func TestCorruptPinFileIsNamedAndWithholds(t *testing.T) {
@@ -138,6 +147,7 @@ func TestCorruptPinFileIsNamedAndWithholds(t *testing.T) {
 	if len(facts) != 1 || facts[0].Change == "" || !(Policy{}).Judge(facts[0]).Withheld() {
 		t.Errorf("tools of a server with a corrupt pin file: %+v", facts)
 	}
+	p.Wait()
 	if data, _ := os.ReadFile(p.Path("srv")); string(data) != "{broken" {
 		t.Error("the corrupt file was overwritten")
 	}
@@ -173,5 +183,44 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPinsRewriteWhatWasSeenOnlyWhenItChangesOrAges(t *testing.T) {
+	dir := t.TempDir()
+	p := NewPins(dir)
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	tools := []json.RawMessage{json.RawMessage(`{"name":"a"}`)}
+	seenAt := func() time.Time {
+		t.Helper()
+		p.Wait()
+		seen, err := NewPins(dir).Seen("srv")
+		if err != nil || seen == nil {
+			t.Fatalf("seen = %v, %v", seen, err)
+		}
+		return seen.At
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		tools   []json.RawMessage
+		written bool
+	}{
+		{0, tools, true},               // first listing
+		{time.Minute, tools, false},    // unchanged and recent
+		{9 * time.Minute, tools, true}, // unchanged, but ten minutes old
+		{time.Second, append(tools, json.RawMessage(`{"name":"b"}`)), true}, // changed
+	} {
+		now = now.Add(step.advance)
+		before := time.Time{}
+		if _, err := os.Stat(p.Path("srv")); err == nil {
+			before = seenAt()
+		}
+		if _, err := p.Review("srv", step.tools); err != nil {
+			t.Fatal(err)
+		}
+		if got := seenAt(); got.Equal(now) != step.written || (!step.written && !got.Equal(before)) {
+			t.Errorf("after %s: seen at %s, now %s; want written %v", step.advance, got, now, step.written)
+		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -31,9 +31,8 @@ type Registry struct {
 	maxDesc  int
 
 	mu      sync.RWMutex
-	lists   map[string]Lists                // server ID → its lists
-	facts   map[string]map[string]ToolFacts // server ID → tool name → facts
-	login   map[string]bool                 // servers offered as a login tool only
+	lists   map[string]Lists // server ID → its lists
+	parts   map[string]*part // server ID → its share of the merged lists
 	tools   map[string]Exposed
 	prompts map[string]Exposed
 	owners  map[string]string // resource URI → server ID
@@ -63,6 +62,21 @@ type template struct {
 	tmpl   *uritemplate.Template
 }
 
+// part is one server's share of the merged lists, made ready when its
+// lists arrive, so that merging is only putting parts side by side: a
+// fleet of servers arriving one by one costs each server's work once.
+type part struct {
+	tools, prompts []Exposed
+	resources      []resource
+	templates      []template
+	templateItems  []json.RawMessage
+}
+
+type resource struct {
+	uri string
+	raw json.RawMessage
+}
+
 // RegistryOptions configure a Registry.
 type RegistryOptions struct {
 	// Prefixes override servers' prefixes; a nil entry means none.
@@ -87,12 +101,12 @@ func NewRegistry(ids []string, o RegistryOptions) *Registry {
 	if o.Pins == nil {
 		o.Pins = NewPins("")
 	}
+	o.Pins.log = o.Log
 	if o.MaxDescriptionLength <= 0 {
 		o.MaxDescriptionLength = DefaultMaxDescriptionLength
 	}
 	r := &Registry{namer: n, prefixes: n.Prefixes(ids, o.Prefixes), log: o.Log, policies: o.Policies,
-		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, facts: map[string]map[string]ToolFacts{},
-		login: map[string]bool{}}
+		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, parts: map[string]*part{}}
 	r.rebuild()
 	return r
 }
@@ -111,11 +125,10 @@ func (r *Registry) Set(server string, l Lists) []string {
 			r.log.Warn("tool definition differs from the trusted one", "server", server, "tool", f.Name, "change", f.Change)
 		}
 	}
+	p := r.prepare(server, l, byName, false)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lists[server] = l
-	r.facts[server] = byName
-	r.login[server] = false
+	r.lists[server], r.parts[server] = l, p
 	return r.rebuild()
 }
 
@@ -135,11 +148,11 @@ func (r *Registry) SetLogin(server, title string) []string {
 		"inputSchema": map[string]any{"type": "object", "properties": map[string]any{}},
 		"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
 	})
+	l := Lists{Tools: []json.RawMessage{tool}}
+	p := r.prepare(server, l, nil, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lists[server] = Lists{Tools: []json.RawMessage{tool}}
-	r.facts[server] = nil
-	r.login[server] = true
+	r.lists[server], r.parts[server] = l, p
 	return r.rebuild()
 }
 
@@ -205,51 +218,68 @@ func (r *Registry) ResourceServer(uri string) (string, bool) {
 	return "", false
 }
 
-// rebuild derives the merged lists from r.lists; r.mu is held.
-func (r *Registry) rebuild() []string {
-	servers := slices.Sorted(func(yield func(string) bool) {
-		for s := range r.lists {
-			if !yield(s) {
-				return
-			}
+// prepare makes a server's part of the merged lists: every item named,
+// cleaned and judged. facts are its tools' facts by name; login says the
+// server is offered as its login tool only.
+func (r *Registry) prepare(s string, l Lists, facts map[string]ToolFacts, login bool) *part {
+	p := &part{
+		tools:   r.expose(s, KindTools, l.Tools, facts, login),
+		prompts: r.expose(s, KindPrompts, l.Prompts, nil, false),
+	}
+	for _, raw := range l.Resources {
+		uri, err := lookupString(raw, "uri")
+		if err != nil || uri == "" {
+			r.log.Warn("resource without a uri ignored", "server", s)
+			continue
 		}
-	})
-	tools, toolItems := r.expose(servers, KindTools, func(l Lists) []json.RawMessage { return l.Tools })
-	prompts, promptItems := r.expose(servers, KindPrompts, func(l Lists) []json.RawMessage { return l.Prompts })
+		p.resources = append(p.resources, resource{uri, cleanDescription(raw, r.maxDesc)})
+	}
+	for _, raw := range l.Templates {
+		text, err := lookupString(raw, "uriTemplate")
+		if err != nil || text == "" {
+			continue
+		}
+		tmpl, err := uritemplate.New(text)
+		if err != nil {
+			r.log.Warn("resource template ignored", "server", s, "template", text, "err", err)
+			continue
+		}
+		p.templates = append(p.templates, template{server: s, tmpl: tmpl})
+		p.templateItems = append(p.templateItems, cleanDescription(raw, r.maxDesc))
+	}
+	return p
+}
+
+// rebuild merges the servers' parts, in the order of their IDs; r.mu is
+// held. It returns the kinds whose merged list changed.
+func (r *Registry) rebuild() []string {
+	servers := slices.Sorted(maps.Keys(r.parts))
+	tools, prompts := map[string]Exposed{}, map[string]Exposed{}
 	owners := map[string]string{}
-	var resItems, tmplItems []json.RawMessage
+	var toolItems, promptItems, resItems, tmplItems []json.RawMessage
 	var tmpls []template
 	for _, s := range servers {
-		for _, raw := range r.lists[s].Resources {
-			var res struct {
-				URI string `json:"uri"`
+		p := r.parts[s]
+		for _, e := range p.tools {
+			tools[e.Name] = e
+			if !e.Verdict.Withheld() {
+				toolItems = append(toolItems, e.raw)
 			}
-			if json.Unmarshal(raw, &res) != nil || res.URI == "" {
-				r.log.Warn("resource without a uri ignored", "server", s)
-				continue
-			}
-			if first, ok := owners[res.URI]; ok {
-				r.log.Warn("resource offered twice; the first server keeps it", "uri", res.URI, "kept", first, "ignored", s)
-				continue
-			}
-			owners[res.URI] = s
-			resItems = append(resItems, cleanDescription(raw, r.maxDesc))
 		}
-		for _, raw := range r.lists[s].Templates {
-			var t struct {
-				URITemplate string `json:"uriTemplate"`
-			}
-			if json.Unmarshal(raw, &t) != nil || t.URITemplate == "" {
-				continue
-			}
-			tmpl, err := uritemplate.New(t.URITemplate)
-			if err != nil {
-				r.log.Warn("resource template ignored", "server", s, "template", t.URITemplate, "err", err)
-				continue
-			}
-			tmpls = append(tmpls, template{server: s, tmpl: tmpl})
-			tmplItems = append(tmplItems, cleanDescription(raw, r.maxDesc))
+		for _, e := range p.prompts {
+			prompts[e.Name] = e
+			promptItems = append(promptItems, e.raw)
 		}
+		for _, res := range p.resources {
+			if first, ok := owners[res.uri]; ok {
+				r.log.Warn("resource offered twice; the first server keeps it", "uri", res.uri, "kept", first, "ignored", s)
+				continue
+			}
+			owners[res.uri] = s
+			resItems = append(resItems, res.raw)
+		}
+		tmpls = append(tmpls, p.templates...)
+		tmplItems = append(tmplItems, p.templateItems...)
 	}
 	results := map[string][]byte{
 		KindTools:     listResult("tools", toolItems),
@@ -267,61 +297,56 @@ func (r *Registry) rebuild() []string {
 	return slices.Compact(changed)
 }
 
-// expose names the items of one kind of every server, in server order, and
-// returns them all by name with the raw items of those the agent may see.
-// Every tool is named, withheld or not, so that names never shift when a
-// rule changes.
-func (r *Registry) expose(servers []string, kind string, items func(Lists) []json.RawMessage) (map[string]Exposed, []json.RawMessage) {
-	byName := map[string]Exposed{}
-	var out []json.RawMessage
-	for _, s := range servers {
-		var originals []string
-		var entries []Exposed
-		for _, raw := range items(r.lists[s]) {
-			var item struct {
-				Name        string `json:"name"`
-				Annotations struct {
-					ReadOnlyHint bool `json:"readOnlyHint"`
-				} `json:"annotations"`
-			}
-			if err := json.Unmarshal(raw, &item); err != nil || item.Name == "" {
-				r.log.Warn("item without a name ignored", "server", s)
-				continue
-			}
-			if slices.Contains(originals, item.Name) {
-				r.log.Warn("name listed twice by one server; the first is kept", "server", s, "name", item.Name)
-				continue
-			}
-			originals = append(originals, item.Name)
-			entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.Annotations.ReadOnlyHint, raw: raw})
+// expose names one server's items of one kind, cleans them, and judges
+// its tools. Every tool is named, withheld or not, so that names never
+// shift when a rule changes.
+func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[string]ToolFacts, login bool) []Exposed {
+	var originals []string
+	var entries []Exposed
+	for _, raw := range items {
+		var item struct {
+			Name        string `json:"name"`
+			Annotations struct {
+				ReadOnlyHint bool `json:"readOnlyHint"`
+			} `json:"annotations"`
 		}
-		names := r.namer.Names(s, r.prefixes[s], originals)
-		for _, e := range entries {
-			e.Name = names[e.Original]
-			raw, err := replaceString(e.raw, "name", e.Name)
-			if err != nil {
-				continue
-			}
-			e.raw = cleanDescription(raw, r.maxDesc)
-			switch {
-			case kind == KindTools && r.login[s]:
-				e.Login = true
-			case kind == KindTools:
-				facts := r.facts[s][e.Original]
-				e.Change = facts.Change
-				p, ok := r.policies[s]
-				if !ok {
-					p = Policy{Server: s}
-				}
-				e.Verdict = p.Judge(facts)
-			}
-			byName[e.Name] = e
-			if !e.Verdict.Withheld() {
-				out = append(out, e.raw)
-			}
+		if err := json.Unmarshal(raw, &item); err != nil || item.Name == "" {
+			r.log.Warn("item without a name ignored", "server", s)
+			continue
 		}
+		if slices.Contains(originals, item.Name) {
+			r.log.Warn("name listed twice by one server; the first is kept", "server", s, "name", item.Name)
+			continue
+		}
+		originals = append(originals, item.Name)
+		entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.Annotations.ReadOnlyHint, raw: raw})
 	}
-	return byName, out
+	names := r.namer.Names(s, r.prefixes[s], originals)
+	out := entries[:0]
+	for _, e := range entries {
+		e.Name = names[e.Original]
+		raw, err := setString(e.raw, "name", e.Name)
+		if err != nil {
+			continue
+		}
+		if e.raw, err = oneLine(cleanDescription(raw, r.maxDesc)); err != nil {
+			continue
+		}
+		switch {
+		case kind == KindTools && login:
+			e.Login = true
+		case kind == KindTools:
+			f := facts[e.Original]
+			e.Change = f.Change
+			p, ok := r.policies[s]
+			if !ok {
+				p = Policy{Server: s}
+			}
+			e.Verdict = p.Judge(f)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func cmpExposed(a, b Exposed) int {
@@ -340,7 +365,8 @@ func cmpExposed(a, b Exposed) int {
 	return 0
 }
 
-// listResult writes {"<key>":[items…]} with each item's bytes as they are.
+// listResult writes {"<key>":[items…]} with each item's bytes as they are
+// (each on one line already).
 func listResult(key string, items []json.RawMessage) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `{"%s":[`, key)
@@ -348,40 +374,8 @@ func listResult(key string, items []json.RawMessage) []byte {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if err := json.Compact(&b, it); err != nil {
-			b.Write(it)
-		}
+		b.Write(it)
 	}
 	b.WriteString("]}")
 	return b.Bytes()
-}
-
-// replaceString sets the string value of a top-level key of a JSON object,
-// leaving every other byte of the object as it was.
-func replaceString(obj json.RawMessage, key, value string) (json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		if t != key {
-			continue
-		}
-		end := int(dec.InputOffset())
-		start := end - len(v)
-		enc, _ := json.Marshal(value)
-		out := make([]byte, 0, len(obj)+len(enc))
-		out = append(out, obj[:start]...)
-		out = append(out, enc...)
-		return append(out, obj[end:]...), nil
-	}
-	return nil, io.ErrUnexpectedEOF
 }

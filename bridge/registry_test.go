@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-func TestReplaceStringKeepsEveryOtherByte(t *testing.T) {
+func TestSetStringKeepsEveryOtherByte(t *testing.T) {
 	in := `{ "inputSchema" : {"type":"object",  "x-k": [1, 2]},
 	  "name":"orig" , "title": "T", "_meta": {"name": "inner"} }`
-	out, err := replaceString(json.RawMessage(in), "name", "srv__orig")
+	out, err := setString(json.RawMessage(in), "name", "srv__orig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestReplaceStringKeepsEveryOtherByte(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
-	if _, err := replaceString(json.RawMessage(`[1]`), "name", "x"); err == nil {
+	if _, err := setString(json.RawMessage(`[1]`), "name", "x"); err == nil {
 		t.Error("a list was accepted as an object")
 	}
 }

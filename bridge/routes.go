@@ -57,24 +57,25 @@ func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage,
 // server under its original name.
 func namedRoute(kind string) routeFunc {
 	return func(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
-		var p struct {
-			Name string `json:"name"`
-		}
-		if err := json.Unmarshal(m.Params, &p); err != nil || p.Name == "" {
+		name, err := lookupString(m.Params, "name")
+		switch {
+		case errors.Is(err, errAmbiguous):
+			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is given more than once"}
+		case err != nil || name == "":
 			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is missing"}
 		}
 		lookup, what := s.b.Registry.Tool, "tool"
 		if kind == KindPrompts {
 			lookup, what = s.b.Registry.Prompt, "prompt"
 		}
-		e, ok := lookup(p.Name)
+		e, ok := lookup(name)
 		if !ok {
 			// An agent that calls before listing gets the one wait too.
 			if !s.b.WaitStartup(ctx) {
-				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, p.Name)}
+				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, name)}
 			}
-			if e, ok = lookup(p.Name); !ok {
-				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, p.Name, what)}
+			if e, ok = lookup(name); !ok {
+				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, name, what)}
 			}
 		}
 		start := time.Now()
@@ -82,11 +83,11 @@ func namedRoute(kind string) routeFunc {
 			return s.login(ctx, e.Server, progressToken(m.Params))
 		}
 		if e.Verdict.Withheld() {
-			err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", p.Name, e.Verdict.Reason)}
+			err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", name, e.Verdict.Reason)}
 			s.audit(ctx, e, start, m.Params, nil, err)
 			return nil, err
 		}
-		params, err := replaceString(m.Params, "name", e.Original)
+		params, err := setString(m.Params, "name", e.Original)
 		if err != nil {
 			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
 		}
@@ -200,17 +201,18 @@ func (s *stdioServer) audit(ctx context.Context, e Exposed, start time.Time, par
 // uriRoute forwards resources/read, subscribe and unsubscribe to the server
 // that owns the URI.
 func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
-	var p struct {
-		URI string `json:"uri"`
-	}
-	if err := json.Unmarshal(m.Params, &p); err != nil || p.URI == "" {
+	uri, err := lookupString(m.Params, "uri")
+	switch {
+	case errors.Is(err, errAmbiguous):
+		return nil, &routeError{codeInvalidParams, m.Method + ": params.uri is given more than once"}
+	case err != nil || uri == "":
 		return nil, &routeError{codeInvalidParams, m.Method + ": params.uri is missing"}
 	}
-	server, ok := s.b.Registry.ResourceServer(p.URI)
+	server, ok := s.b.Registry.ResourceServer(uri)
 	if !ok {
 		s.b.WaitStartup(ctx)
-		if server, ok = s.b.Registry.ResourceServer(p.URI); !ok {
-			return nil, &routeError{codeResourceNotFound, fmt.Sprintf("unknown resource %q: no enabled server offers it", p.URI)}
+		if server, ok = s.b.Registry.ResourceServer(uri); !ok {
+			return nil, &routeError{codeResourceNotFound, fmt.Sprintf("unknown resource %q: no enabled server offers it", uri)}
 		}
 	}
 	return s.forward(ctx, server, m.Method, m.Params)
@@ -238,7 +240,7 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 		if agentToken == nil {
 			return
 		}
-		if p, err := setField(p, "progressToken", agentToken); err == nil {
+		if p, err := setMember(p, "progressToken", agentToken); err == nil {
 			s.writeNotification("notifications/progress", p)
 		}
 	}
@@ -255,23 +257,13 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 
 // progressToken is params._meta.progressToken as raw JSON, or nil.
 func progressToken(params json.RawMessage) json.RawMessage {
-	var p struct {
-		Meta struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-		} `json:"_meta"`
-	}
-	if json.Unmarshal(params, &p) != nil || len(p.Meta.ProgressToken) == 0 || string(p.Meta.ProgressToken) == "null" {
+	meta, ok, err := lookup(params, "_meta")
+	if err != nil || !ok || len(meta) == 0 || meta[0] != '{' {
 		return nil
 	}
-	return p.Meta.ProgressToken
-}
-
-// setField sets a top-level field of a JSON object to raw JSON.
-func setField(obj json.RawMessage, key string, value json.RawMessage) (json.RawMessage, error) {
-	m := map[string]json.RawMessage{}
-	if err := json.Unmarshal(obj, &m); err != nil {
-		return nil, err
+	token, ok, err := lookup(meta, "progressToken")
+	if err != nil || !ok || string(token) == "null" {
+		return nil
 	}
-	m[key] = value
-	return json.Marshal(m)
+	return token
 }

@@ -12,9 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 )
 
 // JSON-RPC error codes the bridge answers with.
@@ -57,8 +54,6 @@ func Serve(ctx context.Context, b *Bridge, in io.Reader, out io.Writer) error {
 type stdioServer struct {
 	b   *Bridge
 	log *slog.Logger
-	mcp *server.MCPServer
-	ses *session
 
 	wmu sync.Mutex
 	w   *bufio.Writer
@@ -86,18 +81,8 @@ func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stdioServer{
 		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
-		ses: &session{ch: make(chan mcp.JSONRPCNotification, 64)}, pending: map[string]bool{}, listed: map[string]bool{},
+		pending: map[string]bool{}, listed: map[string]bool{},
 	}
-	// mcp-go answers the handshake, ping and logging/setLevel and rejects
-	// unknown methods; the bridge handles everything it forwards itself, raw.
-	s.mcp = server.NewMCPServer("mcp-bridge", b.opts.Version,
-		server.WithToolCapabilities(true),
-		server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(true, true),
-		server.WithInstructions("Tools of the MCP servers enabled in the Software Catalog, each named after its server: server__tool."),
-	)
-	_ = s.mcp.RegisterSession(ctx, s.ses)
-	go s.drainSession()
 	return s
 }
 
@@ -111,8 +96,54 @@ type message struct {
 	Error  *RPCError       `json:"error"`
 }
 
+// parseMessage reads a message without copying its params or result.
+func parseMessage(line []byte) (message, error) {
+	var m message
+	var ms []member
+	var err error
+	if json.Valid(line) {
+		ms, err = members(line)
+	}
+	if ms == nil || err != nil {
+		// Not an object: encoding/json says what is wrong, or takes it
+		// for an empty message as it always has.
+		err := json.Unmarshal(line, &m)
+		return m, err
+	}
+	for _, f := range ms {
+		raw := json.RawMessage(line[f.start:f.end])
+		switch {
+		case f.matches("id"):
+			m.ID = raw
+		case f.matches("method"):
+			m.Method = ""
+			if string(raw) != "null" {
+				if err := json.Unmarshal(raw, &m.Method); err != nil {
+					return m, fmt.Errorf("method is not a string")
+				}
+			}
+		case f.matches("params"):
+			m.Params = raw
+		case f.matches("result"):
+			m.Result = raw
+		case f.matches("error"):
+			m.Error = nil
+			if err := json.Unmarshal(raw, &m.Error); err != nil {
+				return m, fmt.Errorf("error: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// readLoop reads messages until in ends or ctx is done. Each is handled on
+// the goroutine that read it: a hand-over to another would cost a thread
+// wake-up per message.
 func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
-	lines := make(chan []byte)
+	var (
+		mu      sync.Mutex // held while a message is handled
+		stopped bool       // no more handling: shutting down
+	)
 	errc := make(chan error, 1)
 	go func() {
 		r := bufio.NewReaderSize(in, 64<<10)
@@ -126,25 +157,26 @@ func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
 				errc <- err
 				return
 			}
-			select {
-			case lines <- line:
-			case <-s.ctx.Done():
-				return
+			mu.Lock()
+			if !stopped {
+				s.handle(line)
 			}
+			mu.Unlock()
 		}
 	}()
-	for {
-		select {
-		case line := <-lines:
-			s.handle(line)
-		case err := <-errc:
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("reading from the agent: %w", err)
-		case <-ctx.Done():
+	defer func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+	}()
+	select {
+	case err := <-errc:
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		return fmt.Errorf("reading from the agent: %w", err)
+	case <-ctx.Done():
+		return nil
 	}
 }
 
@@ -185,8 +217,8 @@ func (s *stdioServer) handle(line []byte) {
 	if len(line) == 0 {
 		return
 	}
-	var m message
-	if err := json.Unmarshal(line, &m); err != nil {
+	m, err := parseMessage(line)
+	if err != nil {
 		s.writeError(json.RawMessage("null"), codeParseError, "parse error: "+err.Error(), nil)
 		return
 	}
@@ -208,7 +240,7 @@ func (s *stdioServer) handle(line []byte) {
 	}
 	route, forwarded := routes[m.Method]
 	if !forwarded || !isRequest {
-		s.handleByMCP(line)
+		s.answerOwn(m)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
@@ -272,22 +304,6 @@ func (s *stdioServer) answered(m message) {
 	}
 }
 
-// handleByMCP lets mcp-go answer: initialize, ping, logging/setLevel and
-// methods the bridge does not know.
-func (s *stdioServer) handleByMCP(line []byte) {
-	ctx := s.mcp.WithContext(s.ctx, s.ses)
-	resp := s.mcp.HandleMessage(ctx, line)
-	if resp == nil {
-		return
-	}
-	data, err := json.Marshal(resp)
-	if err != nil {
-		s.log.Error("encoding a response", "err", err)
-		return
-	}
-	s.write(data)
-}
-
 // cancelled handles notifications/cancelled from the agent.
 func (s *stdioServer) cancelled(params json.RawMessage) {
 	var p struct {
@@ -349,19 +365,6 @@ func (s *stdioServer) notify(method string, params json.RawMessage) {
 	s.writeNotification(method, params)
 }
 
-func (s *stdioServer) drainSession() {
-	for {
-		select {
-		case n := <-s.ses.ch:
-			if data, err := json.Marshal(n); err == nil {
-				s.write(data)
-			}
-		case <-s.ctx.Done():
-			return
-		}
-	}
-}
-
 // shutdown cancels what is in flight and closes every upstream's session,
 // giving up after a second so that the agent is never kept waiting.
 func (s *stdioServer) shutdown() {
@@ -387,10 +390,13 @@ func (s *stdioServer) shutdown() {
 	}
 }
 
-func (s *stdioServer) write(data []byte) {
+// write sends one message, given in parts, as one line.
+func (s *stdioServer) write(parts ...[]byte) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.w.Write(data)
+	for _, p := range parts {
+		s.w.Write(p)
+	}
 	s.w.WriteByte('\n')
 	if err := s.w.Flush(); err != nil {
 		s.log.Debug("writing to the agent", "err", err)
@@ -400,18 +406,15 @@ func (s *stdioServer) write(data []byte) {
 // writeResult writes a response whose result is raw JSON, compacted so that
 // it stays one line, its content otherwise as the server sent it.
 func (s *stdioServer) writeResult(id, result json.RawMessage) {
-	var b bytes.Buffer
-	b.WriteString(`{"jsonrpc":"2.0","id":`)
-	b.Write(id)
-	b.WriteString(`,"result":`)
 	if len(result) == 0 {
-		b.WriteString("{}")
-	} else if err := json.Compact(&b, result); err != nil {
+		result = json.RawMessage("{}")
+	}
+	result, err := oneLine(result)
+	if err != nil {
 		s.writeError(id, codeInternal, "the server's result is not valid JSON", nil)
 		return
 	}
-	b.WriteByte('}')
-	s.write(b.Bytes())
+	s.write([]byte(`{"jsonrpc":"2.0","id":`), id, []byte(`,"result":`), result, []byte("}"))
 }
 
 func (s *stdioServer) writeError(id json.RawMessage, code int, msg string, data json.RawMessage) {
@@ -445,21 +448,12 @@ func (s *stdioServer) writeNotification(method string, params json.RawMessage) {
 	b.Write(m)
 	if len(params) > 0 {
 		b.WriteString(`,"params":`)
-		if err := json.Compact(&b, params); err != nil {
+		params, err := oneLine(params)
+		if err != nil {
 			return
 		}
+		b.Write(params)
 	}
 	b.WriteByte('}')
 	s.write(b.Bytes())
 }
-
-// session is the one agent session, as mcp-go's server sees it.
-type session struct {
-	ch     chan mcp.JSONRPCNotification
-	inited atomic.Bool
-}
-
-func (s *session) Initialize()                                         { s.inited.Store(true) }
-func (s *session) Initialized() bool                                   { return s.inited.Load() }
-func (s *session) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.ch }
-func (s *session) SessionID() string                                   { return "stdio" }

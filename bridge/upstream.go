@@ -92,10 +92,15 @@ type Upstream struct {
 
 // conn is one initialized connection of an upstream.
 type conn struct {
-	t     transport.Interface
-	kind  string // config.RemoteStreamableHTTP or config.RemoteSSE
-	url   string
-	authz atomic.Value // string: the Authorization header, "" for none
+	t    transport.Interface
+	kind string // config.RemoteStreamableHTTP or config.RemoteSSE
+	url  string
+	// client and headers are what requests to the server are sent with;
+	// version is the protocol version agreed at initialize.
+	client  *http.Client
+	headers func(context.Context) map[string]string
+	version string
+	authz   atomic.Value // string: the Authorization header, "" for none
 	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
 	// the Authorizer to read an insufficient_scope challenge from.
 	forbidden atomic.Value
@@ -265,6 +270,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 		}
 		return h
 	}
+	c.client, c.headers = client, headerFunc
 	var err error
 	switch remote.Type {
 	case config.RemoteSSE:
@@ -295,7 +301,11 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 		cancel(err)
 		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
 	}
-	c.t.SetNotificationHandler(u.onNotification)
+	c.t.SetNotificationHandler(func(n mcp.JSONRPCNotification) {
+		if params, err := json.Marshal(n.Params); err == nil {
+			u.notified(n.Method, params)
+		}
+	})
 	startCtx, stop := context.WithTimeout(cctx, u.opts.ConnectTimeout)
 	defer stop()
 	err = u.start(startCtx, c)
@@ -364,6 +374,7 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) error {
 	if hc, ok := c.t.(transport.HTTPConnection); ok {
 		hc.SetProtocolVersion(result.ProtocolVersion)
 	}
+	c.version = result.ProtocolVersion
 	c.caps.tools = len(result.Capabilities.Tools) > 0
 	c.caps.prompts = len(result.Capabilities.Prompts) > 0
 	c.caps.resources = len(result.Capabilities.Resources) > 0

@@ -119,12 +119,13 @@ func TestChangedToolIsWithheldUntilTrusted(t *testing.T) {
 		t.Errorf("changed tool called: %s", m.raw)
 	}
 	t.Setenv("MCP_BRIDGE_STATE_DIR", a.stateDir)
-	_, out, _ := runBridge(t, "list", "--config", a.cfgPath)
-	for _, want := range []string{"flagged: echo is changed: description since trusted", "flagged: extra is new since trusted", "untrusted 2"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("list lacks %q:\n%s", want, out)
-		}
-	}
+	// serve writes what it saw in the background, a moment later.
+	wants := []string{"flagged: echo is changed: description since trusted", "flagged: extra is new since trusted", "untrusted 2"}
+	var out string
+	waitFor(t, func() bool {
+		_, out, _ = runBridge(t, "list", "--config", a.cfgPath)
+		return !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(out, w) })
+	})
 	_, out, _ = runBridge(t, "tools", "--config", a.cfgPath)
 	if !regexpMatch(`(?m)^alpha__echo +alpha +echo +yes +withheld: untrusted \[changed: description\]$`, out) {
 		t.Errorf("tools:\n%s", out)

@@ -57,7 +57,7 @@ func serveVerb() *verb {
 				opts.CallTimeout = callTimeout
 			}
 			log.Info("serving", "servers", len(servers))
-			return bridge.Serve(ctx, bridge.New(servers, opts), os.Stdin, cmd.stdout)
+			return bridge.Serve(ctx, bridge.New(servers, opts), agentInput(), cmd.stdout)
 		},
 	}
 }

@@ -1,0 +1,54 @@
+package bridge
+
+import (
+	"encoding/json"
+	"slices"
+)
+
+// The bridge answers the handshake, ping, and methods it does not know
+// itself. It speaks the protocol up to 2025-11-25, the last revision with
+// the initialize handshake, which is what it speaks with its servers too.
+
+// protocolVersions are the revisions the bridge speaks, newest first.
+var protocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+const codeMethodNotFound = -32601
+
+const instructions = "Tools of the MCP servers enabled in the Software Catalog, each named after its server: server__tool."
+
+// answerOwn answers a message no route forwards: initialize and ping, and
+// an error for any other request. Other notifications need nothing.
+func (s *stdioServer) answerOwn(m message) {
+	if len(m.ID) == 0 || string(m.ID) == "null" {
+		return
+	}
+	switch m.Method {
+	case "initialize":
+		s.writeResult(m.ID, s.initializeResult(m.Params))
+	case "ping":
+		s.writeResult(m.ID, json.RawMessage("{}"))
+	default:
+		s.writeError(m.ID, codeMethodNotFound, "method not found: "+m.Method, nil)
+	}
+}
+
+// initializeResult agrees on the version the agent asks for, when the
+// bridge speaks it, and otherwise offers the newest it speaks.
+func (s *stdioServer) initializeResult(params json.RawMessage) json.RawMessage {
+	asked, _ := lookupString(params, "protocolVersion")
+	version := protocolVersions[0]
+	if slices.Contains(protocolVersions, asked) {
+		version = asked
+	}
+	out, _ := json.Marshal(map[string]any{
+		"protocolVersion": version,
+		"capabilities": map[string]any{
+			"tools":     map[string]any{"listChanged": true},
+			"prompts":   map[string]any{"listChanged": true},
+			"resources": map[string]any{"listChanged": true, "subscribe": true},
+		},
+		"serverInfo":   map[string]any{"name": "mcp-bridge", "version": s.b.opts.Version},
+		"instructions": instructions,
+	})
+	return out
+}

@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream string
+		want         []sseEvent
+	}{
+		{"one event", "data: {\"a\":1}\n\n", []sseEvent{{data: []byte(`{"a":1}`)}}},
+		{"lines joined", "event: message\ndata: one\ndata:two\n\n", []sseEvent{{name: "message", data: []byte("one\ntwo")}}},
+		{"CRLF", "id: 7\r\ndata: x\r\n\r\n", []sseEvent{{id: "7", data: []byte("x")}}},
+		{"comments and unknown fields", ": ping\nfoo: bar\ndata: x\n\n", []sseEvent{{data: []byte("x")}}},
+		{"id carries over", "id: 1\ndata: a\n\ndata: b\n\n", []sseEvent{{id: "1", data: []byte("a")}, {id: "1", data: []byte("b")}}},
+		{"retry", "retry: 250\ndata: a\n\n", []sseEvent{{data: []byte("a"), retry: 250 * time.Millisecond}}},
+		{"no data, no event", "event: x\nid: 2\n\ndata: a\n\n", []sseEvent{{id: "2", data: []byte("a")}}},
+		{"cut off at the end", "data: a\n\ndata: b", []sseEvent{{data: []byte("a")}}},
+		{"long line", "data: " + strings.Repeat("y", 100<<10) + "\n\n", []sseEvent{{data: []byte(strings.Repeat("y", 100<<10))}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []sseEvent
+			err := readEvents(strings.NewReader(tc.stream), func(ev sseEvent) bool { got = append(got, ev); return true })
+			if err != nil || !slices.EqualFunc(got, tc.want, sameEvent) {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	// Handling stops when asked to.
+	n := 0
+	_ = readEvents(strings.NewReader("data: a\n\ndata: b\n\n"), func(sseEvent) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("%d events after stop", n)
+	}
+}
+
+func sameEvent(a, b sseEvent) bool {
+	return a.name == b.name && a.id == b.id && string(a.data) == string(b.data) && a.retry == b.retry
+}
+
+func TestAnswerFor(t *testing.T) {
+	for _, tc := range []struct {
+		data, want string
+		err        string
+	}{
+		{`{"jsonrpc":"2.0","id":5,"result":{"ok":true}}`, `{"ok":true}`, ""},
+		{`{"jsonrpc":"2.0","id":"5","result":[]}`, `[]`, ""},
+		{`{"jsonrpc":"2.0","id":5.0,"result":1}`, `1`, ""},
+		{`{"jsonrpc":"2.0","id":5,"error":{"code":-32001,"message":"no","data":{"x":1}}}`, "", "no (code -32001)"},
+		{`{"jsonrpc":"2.0","id":6,"result":{}}`, "", "the answer is to request 6, not 5"},
+		{`{"jsonrpc":"2.0","id":5}`, "", "neither result nor error"},
+		{`{"jsonrpc":"2.0","id":5,"result":{"a":tru}}`, "", "not valid JSON"},
+		{`[1]`, "", "not a JSON-RPC response"},
+	} {
+		got, err := answerFor([]byte(tc.data), "5")
+		if string(got) != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("answerFor(%s) = %s, %v; want %s, %q", tc.data, got, err, tc.want, tc.err)
+		}
+	}
+	_, err := answerFor([]byte(`{"id":5,"error":{"code":1,"message":"m","data":[2]}}`), "5")
+	var rpc *RPCError
+	if !errors.As(err, &rpc) || rpc.Code != 1 || string(rpc.Data) != "[2]" {
+		t.Errorf("error answer: %#v", err)
+	}
+}
+
+// TestPostPicksAnAnswerUpAgain: a server that ends an answer's event stream
+// after an event ID, before the answer, is asked again from that ID, and
+// the progress on the way arrives once each, in order.
+func TestPostPicksAnAnswerUpAgain(t *testing.T) {
+	var resumedFrom []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch r.Method {
+		case http.MethodPost:
+			body, _ := io.ReadAll(r.Body)
+			if !strings.Contains(string(body), `"id":9`) || r.Header.Get("Mcp-Protocol-Version") != "2025-11-25" || r.Header.Get("X-Team") != "blue" {
+				http.Error(w, "unexpected request: "+string(body), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprint(w, "id: e1\nretry: 10\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"p\",\"progress\":1}}\n\n")
+		case http.MethodGet:
+			resumedFrom = append(resumedFrom, r.Header.Get("Last-Event-ID"))
+			fmt.Fprint(w, "id: e2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"p\",\"progress\":2}}\n\n")
+			fmt.Fprint(w, "id: e3\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"done\":true}}\n\n")
+		}
+	}))
+	defer srv.Close()
+	u := &Upstream{log: slog.New(slog.DiscardHandler)}
+	var progress []string
+	u.progress.Store("p", func(p json.RawMessage) { progress = append(progress, string(p)) })
+	c := &conn{url: srv.URL, client: srv.Client(), version: "2025-11-25",
+		headers: func(context.Context) map[string]string { return map[string]string{"X-Team": "blue"} }}
+	res, err := u.post(context.Background(), c, 9, "tools/call", json.RawMessage(`{"name":"x"}`))
+	if err != nil || string(res) != `{"done":true}` {
+		t.Fatalf("post = %s, %v", res, err)
+	}
+	if !slices.Equal(resumedFrom, []string{"e1"}) {
+		t.Errorf("resumed from %q", resumedFrom)
+	}
+	if len(progress) != 2 || !strings.Contains(progress[0], `"progress":1`) || !strings.Contains(progress[1], `"progress":2`) {
+		t.Errorf("progress = %q", progress)
+	}
+}
+
+// FuzzSSE reads arbitrary streams: nothing panics, and data never holds a
+// line end of the stream's own.
+func FuzzSSE(f *testing.F) {
+	for _, seed := range []string{
+		"data: {\"a\":1}\n\n", "id: 1\r\ndata: a\r\ndata: b\r\n\r\n", ": c\nretry: x\nevent: e\n\n",
+		"data", "\n\n\n", "data: a\rb\n\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		_ = readEvents(strings.NewReader(string(stream)), func(ev sseEvent) bool {
+			for _, line := range strings.Split(string(ev.data), "\n") {
+				if strings.HasSuffix(line, "\r") {
+					t.Fatalf("data line %q keeps its CR (stream %q)", line, stream)
+				}
+			}
+			return true
+		})
+	})
+}

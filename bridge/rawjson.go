@@ -1,0 +1,258 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// This file reads and edits the top level of JSON objects in place. A call's
+// params and result can be megabytes of arguments and content the bridge has
+// no business decoding: it only needs a few small members, and to change
+// one or two. Walking the top level and copying spans costs one quick pass;
+// decoding and encoding again costs several slow ones.
+//
+// Keys match the way encoding/json matches struct fields, without regard to
+// case (bytes.EqualFold), because that is how a Go server will read them. A
+// key given more than once in that sense is ambiguous: the bridge and the
+// server could act on different values.
+
+var (
+	errNotObject = errors.New("not a JSON object")
+	errAmbiguous = errors.New("key given more than once")
+)
+
+// member is one top-level member of an object: its key as written (quotes
+// and escapes included) and where its value starts and ends.
+type member struct {
+	key        []byte
+	start, end int
+}
+
+// matches reports whether the member's key is name, ignoring case.
+func (m member) matches(name string) bool {
+	key := m.key[1 : len(m.key)-1]
+	if bytes.IndexByte(key, '\\') < 0 {
+		return bytes.EqualFold(key, []byte(name))
+	}
+	var s string
+	return json.Unmarshal(m.key, &s) == nil && bytes.EqualFold([]byte(s), []byte(name))
+}
+
+// members lists the top-level members of obj. It checks the structure it
+// walks, but not every value: obj should already be known to be JSON.
+func members(obj []byte) ([]member, error) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, errNotObject
+	}
+	var out []member
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return out, trailing(obj, i+1)
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return nil, errNotObject
+		}
+		keyEnd, err := skipString(obj, i)
+		if err != nil {
+			return nil, err
+		}
+		key := obj[i:keyEnd]
+		i = skipSpace(obj, keyEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, errNotObject
+		}
+		start := skipSpace(obj, i+1)
+		end, err := skipValue(obj, start)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, member{key: key, start: start, end: end})
+		i = skipSpace(obj, end)
+		switch {
+		case i < len(obj) && obj[i] == ',':
+			i = skipSpace(obj, i+1)
+		case i < len(obj) && obj[i] == '}':
+			return out, trailing(obj, i+1)
+		default:
+			return nil, errNotObject
+		}
+	}
+}
+
+// lookup returns the raw value of obj's member name, if it has one.
+func lookup(obj []byte, name string) (json.RawMessage, bool, error) {
+	ms, err := members(obj)
+	if err != nil {
+		return nil, false, err
+	}
+	found := -1
+	for k, m := range ms {
+		if m.matches(name) {
+			if found >= 0 {
+				return nil, false, fmt.Errorf("%q: %w", name, errAmbiguous)
+			}
+			found = k
+		}
+	}
+	if found < 0 {
+		return nil, false, nil
+	}
+	return json.RawMessage(obj[ms[found].start:ms[found].end]), true, nil
+}
+
+// lookupString returns the string value of obj's member name, or "".
+func lookupString(obj []byte, name string) (string, error) {
+	raw, ok, err := lookup(obj, name)
+	if err != nil || !ok {
+		return "", err
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%q is not a string", name)
+	}
+	return s, nil
+}
+
+// setMember returns obj with member name set to the raw JSON value: in
+// place of the first member of that name, which every other one of that
+// name gives way to, or first when there is none. Every other byte stays.
+func setMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
+	ms, err := members(obj)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(obj)+len(name)+len(value)+4)
+	from, set := 0, false
+	for k, m := range ms {
+		if !m.matches(name) {
+			continue
+		}
+		if !set {
+			out = append(out, obj[from:m.start]...)
+			out = append(out, value...)
+			from, set = m.end, true
+			continue
+		}
+		// Drop a later duplicate with the comma before it.
+		cut := ms[k-1].end
+		out = append(out, obj[from:cut]...)
+		from = m.end
+	}
+	if set {
+		return append(out, obj[from:]...), nil
+	}
+	open := bytes.IndexByte(obj, '{') + 1
+	out = append(out, obj[:open]...)
+	key, _ := json.Marshal(name)
+	out = append(out, key...)
+	out = append(out, ':')
+	out = append(out, value...)
+	if len(ms) > 0 {
+		out = append(out, ',')
+	}
+	return append(out, obj[open:]...), nil
+}
+
+// setString is setMember with a string value.
+func setString(obj []byte, name, value string) (json.RawMessage, error) {
+	enc, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	return setMember(obj, name, enc)
+}
+
+// oneLine returns JSON text without the line breaks it may have between
+// tokens (a string cannot hold one raw), so that it fits in one stdio
+// message. Text without any is returned as it is.
+func oneLine(raw []byte) ([]byte, error) {
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+		return raw, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// trailing checks that nothing but space follows position i.
+func trailing(b []byte, i int) error {
+	if skipSpace(b, i) != len(b) {
+		return errNotObject
+	}
+	return nil
+}
+
+// skipString returns the end of the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	i++
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return 0, errNotObject
+		}
+		i += q
+		escapes := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			escapes++
+		}
+		i++
+		if escapes%2 == 0 {
+			return i, nil
+		}
+	}
+}
+
+// skipValue returns the end of the value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errNotObject
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, err := skipString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, nil
+				}
+			}
+		}
+		return 0, errNotObject
+	}
+	start := i
+scalar:
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			break scalar
+		}
+	}
+	if i == start {
+		return 0, errNotObject
+	}
+	return i, nil
+}

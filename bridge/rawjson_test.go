@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestLookup(t *testing.T) {
+	for _, tc := range []struct {
+		obj, key, want string
+		found          bool
+		err            error
+	}{
+		{obj: `{"name":"a","arguments":{"name":"inner"}}`, key: "name", want: `"a"`, found: true},
+		{obj: ` { "x" : [1, {"name": 2}] ,"name" : "b" } `, key: "name", want: `"b"`, found: true},
+		{obj: `{"NAME":"a"}`, key: "name", want: `"a"`, found: true},
+		{obj: `{"n\u0061me":"a"}`, key: "name", want: `"a"`, found: true},
+		{obj: `{"text":"say \"name\": \\","n":-1.5e3}`, key: "n", want: `-1.5e3`, found: true},
+		{obj: `{"_meta":null}`, key: "_meta", want: `null`, found: true},
+		{obj: `{}`, key: "name"},
+		{obj: `{"arguments":{}}`, key: "name"},
+		{obj: `{"name":"a","Name":"b"}`, key: "name", err: errAmbiguous},
+		{obj: `{"name":"a","name":"b"}`, key: "name", err: errAmbiguous},
+		// The Kelvin sign folds to k, as encoding/json would match it.
+		{obj: `{"k":1,"\u212a":2}`, key: "k", err: errAmbiguous},
+		{obj: `[1]`, key: "name", err: errNotObject},
+		{obj: `{"name":"a"`, key: "name", err: errNotObject},
+		{obj: `{"name":"a"} x`, key: "name", err: errNotObject},
+		{obj: ``, key: "name", err: errNotObject},
+	} {
+		got, found, err := lookup([]byte(tc.obj), tc.key)
+		if !errors.Is(err, tc.err) || found != tc.found || string(got) != tc.want {
+			t.Errorf("lookup(%s, %q) = %s, %v, %v; want %s, %v, %v", tc.obj, tc.key, got, found, err, tc.want, tc.found, tc.err)
+		}
+	}
+}
+
+func TestSetMember(t *testing.T) {
+	for _, tc := range []struct{ obj, key, value, want string }{
+		{`{"name":"a__b", "arguments":{"x":1}}`, "name", `"b"`, `{"name":"b", "arguments":{"x":1}}`},
+		{`{"arguments":{"x":1}}`, "_meta", `{"progressToken":"t"}`, `{"_meta":{"progressToken":"t"},"arguments":{"x":1}}`},
+		{`{ }`, "_meta", `1`, `{"_meta":1 }`},
+		{`{"a":1,"_meta":{"k":2},"b":3}`, "_meta", `{}`, `{"a":1,"_meta":{},"b":3}`},
+		// Every other spelling of the key gives way to the one set.
+		{`{"name":"x","a":1,"NAME":"y","b":2}`, "name", `"z"`, `{"name":"z","a":1,"b":2}`},
+		{`{"Name":"x","name":"y"}`, "name", `"z"`, `{"Name":"z"}`},
+	} {
+		got, err := setMember([]byte(tc.obj), tc.key, []byte(tc.value))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("setMember(%s, %q, %s) = %s, %v; want %s", tc.obj, tc.key, tc.value, got, err, tc.want)
+		}
+	}
+	if _, err := setMember([]byte(`"x"`), "name", []byte(`1`)); !errors.Is(err, errNotObject) {
+		t.Errorf("a string was taken for an object: %v", err)
+	}
+}
+
+func TestWithProgressToken(t *testing.T) {
+	for _, tc := range []struct{ params, want string }{
+		{``, `{"_meta":{"progressToken":"t"}}`},
+		{`null`, `{"_meta":{"progressToken":"t"}}`},
+		{`{"name":"x"}`, `{"_meta":{"progressToken":"t"},"name":"x"}`},
+		{`{"name":"x","_meta":{"progressToken":7,"other":true}}`, `{"name":"x","_meta":{"progressToken":"t","other":true}}`},
+		{`{"_meta":"odd"}`, `{"_meta":{"progressToken":"t"}}`},
+	} {
+		got, err := withProgressToken(json.RawMessage(tc.params), "t")
+		if err != nil || string(got) != tc.want {
+			t.Errorf("withProgressToken(%s) = %s, %v; want %s", tc.params, got, err, tc.want)
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	in := "{\n  \"text\": \"a\\nb\",\r\n  \"n\": [1,\n 2]\n}"
+	got, err := oneLine([]byte(in))
+	if err != nil || string(got) != `{"text":"a\nb","n":[1,2]}` {
+		t.Errorf("oneLine = %s, %v", got, err)
+	}
+	flat := []byte(`{"a": "kept as it is"}`)
+	if got, _ := oneLine(flat); &got[0] != &flat[0] {
+		t.Error("text without line breaks was copied")
+	}
+}
+
+// FuzzRawJSON checks the in-place reader and editor against encoding/json
+// on any valid JSON object: the same members, and edits that decode to
+// what they should.
+func FuzzRawJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"a","arguments":{"name":"inner","list":[1,"]",{"}":null}]}}`,
+		`{"a":"\\\"","b":"\u0022","_meta":{"progressToken":1}}`,
+		`{"NAME":1,"x":true}`, `{}`, `{ "k" : -0.5e-3 , "s":"\\\\" }`,
+	} {
+		f.Add([]byte(seed), "name")
+	}
+	f.Fuzz(func(t *testing.T, obj []byte, key string) {
+		var want map[string]json.RawMessage
+		if !json.Valid(obj) || json.Unmarshal(obj, &want) != nil || want == nil {
+			// Not an object: the walker checks structure only, and
+			// must simply not panic.
+			_, _ = members(obj)
+			return
+		}
+		ms, err := members(obj)
+		if err != nil {
+			t.Fatalf("members(%s): %v", obj, err)
+		}
+		for _, m := range ms {
+			var k string
+			if err := json.Unmarshal(m.key, &k); err != nil {
+				t.Fatalf("key %s of %s: %v", m.key, obj, err)
+			}
+			if !json.Valid(obj[m.start:m.end]) {
+				t.Fatalf("value %q of %s is not JSON", obj[m.start:m.end], obj)
+			}
+		}
+		got, found, err := lookup(obj, key)
+		if err == nil && found {
+			if exact, ok := want[key]; ok && !reflect.DeepEqual([]byte(exact), []byte(got)) {
+				t.Fatalf("lookup(%s, %q) = %s, want %s", obj, key, got, exact)
+			}
+		}
+		edited, err := setMember(obj, key, []byte(`"set"`))
+		if err != nil {
+			t.Fatalf("setMember(%s, %q): %v", obj, key, err)
+		}
+		if !json.Valid(edited) {
+			t.Fatalf("setMember(%s, %q) = %s: not JSON", obj, key, edited)
+		}
+		value, found, err := lookup(edited, key)
+		if err != nil || !found || string(value) != `"set"` {
+			t.Fatalf("after setMember(%s, %q) = %s: lookup gives %s, %v, %v", obj, key, edited, value, found, err)
+		}
+	})
+}

@@ -1,0 +1,6 @@
+package main
+
+import "os"
+
+// agentInput is stdin: Windows pipes are read as they are.
+func agentInput() *os.File { return os.Stdin }
