@@ -1,0 +1,273 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// caller makes one MCP request and returns its raw result.
+type caller interface {
+	call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+const protocolVersion = "2025-11-25"
+
+var initializeParams = json.RawMessage(`{"protocolVersion":"` + protocolVersion + `","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}`)
+
+// direct is an MCP client talking to one upstream itself, with mcp-go's
+// streamable HTTP transport and a connection pool as large as the bridge's.
+type direct struct {
+	t    *transport.StreamableHTTP
+	next atomic.Int64
+}
+
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}
+
+// dialDirect connects to url and runs the handshake.
+func dialDirect(ctx context.Context, url string, client *http.Client) (*direct, error) {
+	t, err := transport.NewStreamableHTTP(url, transport.WithHTTPBasicClient(client))
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Start(ctx); err != nil {
+		return nil, err
+	}
+	d := &direct{t: t}
+	if _, err := d.call(ctx, "initialize", initializeParams); err != nil {
+		d.close()
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	if err := t.SendNotification(ctx, mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{Method: "notifications/initialized"}}); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *direct) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	resp, err := d.t.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION,
+		ID: mcp.NewRequestId(d.next.Add(1)), Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("%s: error %d: %s", method, resp.Error.Code, resp.Error.Message)
+	}
+	return resp.Result, nil
+}
+
+func (d *direct) close() { _ = d.t.Close() }
+
+// agent runs "bridge serve" and speaks to it over stdio, as a desktop agent
+// does: one JSON-RPC message per line, any number of requests in flight.
+type agent struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	wmu     sync.Mutex
+	next    atomic.Int64
+	waiting sync.Map // id → chan reply
+	exited  chan struct{}
+	stderr  *tailBuffer
+	err     error
+}
+
+type reply struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// fleetConfig writes a catalog of ups and a config that enables them all
+// into dir, and returns the config's path.
+func fleetConfig(dir string, ups []*upstream) (string, error) {
+	var cat strings.Builder
+	var ids []string
+	for _, u := range ups {
+		fmt.Fprintf(&cat, `apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: %s
+  annotations:
+    mcp.spotify.com/schema-version: '2025-09-29'
+spec:
+  type: mcp-server
+  lifecycle: production
+  owner: bench
+  definition: |
+    name: com.example/%s
+    description: A benchmark server.
+    version: 1.0.0
+    remotes:
+      - type: streamable-http
+        url: %s
+---
+`, u.name, u.name, u.url)
+		ids = append(ids, u.name)
+	}
+	catPath := filepath.Join(dir, "catalog.yaml")
+	if err := os.WriteFile(catPath, []byte(cat.String()), 0o644); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf("catalog:\n  files: [%s]\nenabled: [%s]\nserve:\n  startup_wait: 10s\n", catPath, strings.Join(ids, ", "))
+	cfgPath := filepath.Join(dir, "config.yaml")
+	return cfgPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
+}
+
+// startAgent starts the bridge binary exe with a config file and state
+// folder. It does not send anything yet.
+func startAgent(exe, cfgPath, stateDir string) (*agent, error) {
+	cmd := exec.Command(exe, "serve", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir)
+	a := &agent{cmd: cmd, exited: make(chan struct{}), stderr: &tailBuffer{max: 4 << 10}}
+	cmd.Stderr = a.stderr
+	var err error
+	if a.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the bridge: %w", err)
+	}
+	go a.read(stdout)
+	go func() { a.err = cmd.Wait(); close(a.exited) }()
+	return a, nil
+}
+
+// initialize runs the handshake.
+func (a *agent) initialize(ctx context.Context) error {
+	if _, err := a.call(ctx, "initialize", initializeParams); err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	return a.send([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+}
+
+func (a *agent) read(stdout io.Reader) {
+	r := bufio.NewReaderSize(stdout, 64<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			break
+		}
+		var head struct {
+			ID *int64 `json:"id"`
+		}
+		if json.Unmarshal(line, &head) != nil || head.ID == nil {
+			continue // a notification
+		}
+		if ch, ok := a.waiting.LoadAndDelete(*head.ID); ok {
+			var rep reply
+			if err := json.Unmarshal(line, &rep); err != nil {
+				rep.Error = &struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				}{0, "bad reply: " + err.Error()}
+			}
+			ch.(chan reply) <- rep
+		}
+	}
+	// The bridge is gone: whoever still waits hears so.
+	a.waiting.Range(func(id, ch any) bool {
+		a.waiting.Delete(id)
+		close(ch.(chan reply))
+		return true
+	})
+}
+
+func (a *agent) send(line []byte) error {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	_, err := a.stdin.Write(append(line, '\n'))
+	return err
+}
+
+func (a *agent) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	id := a.next.Add(1)
+	ch := make(chan reply, 1)
+	a.waiting.Store(id, ch)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":%q`, id, method)
+	if len(params) > 0 {
+		b.WriteString(`,"params":`)
+		b.Write(params)
+	}
+	b.WriteByte('}')
+	if err := a.send(b.Bytes()); err != nil {
+		a.waiting.Delete(id)
+		return nil, fmt.Errorf("writing to the bridge: %w", err)
+	}
+	select {
+	case rep, ok := <-ch:
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("the bridge exited: %s", a.stderr.String())
+		case rep.Error != nil:
+			return nil, fmt.Errorf("%s: error %d: %s", method, rep.Error.Code, rep.Error.Message)
+		}
+		return rep.Result, nil
+	case <-ctx.Done():
+		a.waiting.Delete(id)
+		return nil, ctx.Err()
+	}
+}
+
+// stop closes stdin, as an agent does, and waits for the bridge to exit.
+func (a *agent) stop() error {
+	_ = a.stdin.Close()
+	<-a.exited
+	var exit *exec.ExitError
+	if errors.As(a.err, &exit) {
+		return fmt.Errorf("the bridge exited with %v: %s", a.err, a.stderr.String())
+	}
+	return a.err
+}
+
+func (a *agent) pid() int { return a.cmd.Process.Pid }
+
+// tailBuffer keeps the last max bytes written to it: the end of the
+// bridge's log, for an error message.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
+}
