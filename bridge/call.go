@@ -9,11 +9,6 @@ import (
 	"net"
 	"syscall"
 	"time"
-
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
-
-	"github.com/mcp-bridge/bridge/config"
 )
 
 // This file holds what happens on a live connection: calls, retries after
@@ -71,7 +66,7 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		// On a 401 this is the header refused: a concurrent call may have
 		// renewed c.authz since, and that new one is not to be renewed again.
 		sent := c.authz.Load().(string)
-		res, err := u.send(ctx, c, id, method, params)
+		res, err := c.w.call(ctx, id, method, params)
 		switch {
 		case isRPCError(err):
 			return nil, err
@@ -88,7 +83,7 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 				return nil, aerr
 			}
 			continue
-		case errors.Is(err, transport.ErrSessionTerminated) && attempt == 0:
+		case errors.Is(err, errSessionExpired) && attempt == 0:
 			u.log.Info("session expired; initializing again")
 			if err := u.reinitialize(ctx, c, gen); err != nil {
 				u.lost(c, err)
@@ -107,27 +102,6 @@ func (u *Upstream) callOn(ctx context.Context, c *conn, method string, params js
 		}
 		return nil, err
 	}
-}
-
-// send sends one request on c: on streamable HTTP by the bridge itself
-// (post.go), otherwise, or when post says so, through mcp-go's transport.
-func (u *Upstream) send(ctx context.Context, c *conn, id int64, method string, params json.RawMessage) (json.RawMessage, error) {
-	if c.kind != config.RemoteSSE && c.client != nil {
-		res, err := u.post(ctx, c, id, method, params)
-		if !errors.Is(err, errDelegate) {
-			return res, err
-		}
-	}
-	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
-		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method, Params: params,
-	})
-	switch {
-	case err != nil:
-		return nil, err
-	case resp.Error != nil:
-		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
-	}
-	return resp.Result, nil
 }
 
 // reauthorize handles a 401 to a request sent with Authorization header sent:
@@ -149,8 +123,8 @@ func (u *Upstream) reauthorize(ctx context.Context, c *conn, err error, sent str
 }
 
 func isUnauthorized(err error) bool {
-	var ae *transport.AuthorizationRequiredError
-	return errors.As(err, &ae)
+	var ue *unauthorizedError
+	return errors.As(err, &ue)
 }
 
 // reinitialize runs the handshake again on c unless another call already
@@ -175,7 +149,7 @@ func (u *Upstream) cancelUpstream(c *conn, id int64, cause error) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := c.t.SendNotification(ctx, notification("notifications/cancelled", params)); err != nil {
+		if err := c.w.notify(ctx, "notifications/cancelled", params); err != nil {
 			u.log.Debug("notifications/cancelled not delivered", "err", err)
 		}
 	}()
@@ -237,19 +211,6 @@ func (u *Upstream) refreshLists() {
 	u.lists = lists
 	u.mu.Unlock()
 	u.events.upstreamListChanged(u, lists)
-}
-
-func notification(method string, params json.RawMessage) mcp.JSONRPCNotification {
-	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: method}}
-	var fields map[string]any
-	if len(params) > 0 && json.Unmarshal(params, &fields) == nil {
-		if meta, ok := fields["_meta"].(map[string]any); ok {
-			n.Params.Meta = meta
-			delete(fields, "_meta")
-		}
-		n.Params.AdditionalFields = fields
-	}
-	return n
 }
 
 // withProgressToken sets params._meta.progressToken, keeping the rest.

@@ -10,21 +10,19 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
-
 	"github.com/mcp-bridge/bridge/config"
 )
 
-// UpstreamProtocolVersion is the protocol the bridge speaks to remotes: the
-// last one with an initialize handshake, pinned so that mcp-go does not
-// probe the stateless draft first.
-const UpstreamProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+// UpstreamProtocolVersion is the protocol the bridge asks remotes for: the
+// last one with an initialize handshake. It accepts any it speaks itself
+// (protocolVersions).
+const UpstreamProtocolVersion = "2025-11-25"
 
 // Errors of an upstream.
 var (
@@ -92,15 +90,10 @@ type Upstream struct {
 
 // conn is one initialized connection of an upstream.
 type conn struct {
-	t    transport.Interface
-	kind string // config.RemoteStreamableHTTP or config.RemoteSSE
-	url  string
-	// client and headers are what requests to the server are sent with;
-	// version is the protocol version agreed at initialize.
-	client  *http.Client
-	headers func(context.Context) map[string]string
-	version string
-	authz   atomic.Value // string: the Authorization header, "" for none
+	w     wire
+	kind  string // config.RemoteStreamableHTTP or config.RemoteSSE
+	url   string
+	authz atomic.Value // string: the Authorization header, "" for none
 	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
 	// the Authorizer to read an insufficient_scope challenge from.
 	forbidden atomic.Value
@@ -237,7 +230,7 @@ func (u *Upstream) connect(ctx context.Context) (*conn, Lists, error) {
 		return nil, Lists{}, err
 	}
 	c, lists, err := u.connectTo(ctx, remote, headers)
-	if fb, ok := u.server.Fallback(); ok && errors.Is(err, transport.ErrLegacySSEServer) {
+	if fb, ok := u.server.Fallback(); ok && errors.Is(err, errLegacySSE) {
 		u.log.Info("streamable HTTP refused; trying SSE", "url", fb.URL)
 		headers, herr := u.headers(fb)
 		if herr != nil {
@@ -270,45 +263,16 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 		}
 		return h
 	}
-	c.client, c.headers = client, headerFunc
-	var err error
+	l := link{client: client, headers: headerFunc, log: u.log, notify: u.notified, life: cctx}
 	switch remote.Type {
 	case config.RemoteSSE:
-		var t *transport.SSE
-		t, err = transport.NewSSE(remote.URL,
-			transport.WithHTTPClient(client),
-			transport.WithHeaderFunc(headerFunc),
-			transport.WithSSELogger(u.log),
-			transport.WithEndpointTimeout(u.opts.ConnectTimeout),
-			// The bridge's own per-call timeout governs; this only
-			// backstops a call whose context has no deadline.
-			transport.WithResponseTimeout(24*time.Hour))
-		if err == nil {
-			t.SetConnectionLostHandler(func(err error) { c.cancel(fmt.Errorf("SSE stream ended: %w", err)) })
-			c.t = t
-		}
+		c.w = &legacySSE{link: l, url: remote.URL, lost: func(err error) { c.cancel(fmt.Errorf("SSE stream ended: %w", err)) }}
 	default:
-		c.t, err = transport.NewStreamableHTTP(remote.URL,
-			transport.WithHTTPBasicClient(client),
-			transport.WithHTTPHeaderFunc(headerFunc),
-			transport.WithHTTPLogger(u.log),
-			// Deprecated for the stateless 2026 protocol; the bridge pins
-			// 2025-11-25, where this GET stream is how list_changed and
-			// resources/updated arrive outside a call.
-			transport.WithContinuousListening())
+		c.w = &streamable{link: l, url: remote.URL}
 	}
-	if err != nil {
-		cancel(err)
-		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
-	}
-	c.t.SetNotificationHandler(func(n mcp.JSONRPCNotification) {
-		if params, err := json.Marshal(n.Params); err == nil {
-			u.notified(n.Method, params)
-		}
-	})
 	startCtx, stop := context.WithTimeout(cctx, u.opts.ConnectTimeout)
 	defer stop()
-	err = u.start(startCtx, c)
+	err := u.start(startCtx, c)
 	if retry, aerr := u.reauthorize(startCtx, c, err, c.authz.Load().(string)); retry {
 		err = u.start(startCtx, c)
 	} else if aerr != nil {
@@ -326,18 +290,11 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 	return c, lists, nil
 }
 
-// start opens the transport and initializes. The transport lives on c.ctx:
-// an SSE stream opened with the short start context would end with it.
+// start opens the connection and initializes. An SSE stream lives on
+// c.ctx: opened with the short start context it would end with it.
 func (u *Upstream) start(ctx context.Context, c *conn) error {
-	errc := make(chan error, 1)
-	go func() { errc <- c.t.Start(c.ctx) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return err
-		}
-	case <-ctx.Done():
-		return fmt.Errorf("no answer within %s", u.opts.ConnectTimeout)
+	if err := c.w.open(ctx); err != nil {
+		return err
 	}
 	return u.initialize(ctx, c)
 }
@@ -348,14 +305,10 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) error {
 		"capabilities":    map[string]any{},
 		"clientInfo":      map[string]any{"name": "mcp-bridge", "version": u.opts.Version},
 	}
-	resp, err := c.t.SendRequest(ctx, transport.JSONRPCRequest{
-		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(u.nextID.Add(1)), Method: "initialize", Params: params,
-	})
+	raw, _ := json.Marshal(params)
+	res, err := c.w.call(ctx, u.nextID.Add(1), "initialize", raw)
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
-	}
-	if resp.Error != nil {
-		return fmt.Errorf("initialize: %w", &RPCError{Code: resp.Error.Code, Message: resp.Error.Message})
 	}
 	var result struct {
 		ProtocolVersion string `json:"protocolVersion"`
@@ -365,23 +318,17 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) error {
 			Resources json.RawMessage `json:"resources"`
 		} `json:"capabilities"`
 	}
-	if err := json.Unmarshal(resp.Result, &result); err != nil {
+	if err := json.Unmarshal(res, &result); err != nil {
 		return fmt.Errorf("initialize: the answer is not an initialize result: %w", err)
 	}
-	if !mcp.IsValidProtocolVersion(result.ProtocolVersion) || mcp.IsModernProtocol(result.ProtocolVersion) {
+	if !slices.Contains(protocolVersions, result.ProtocolVersion) {
 		return fmt.Errorf("initialize: the server speaks protocol %q, which this bridge does not", result.ProtocolVersion)
 	}
-	if hc, ok := c.t.(transport.HTTPConnection); ok {
-		hc.SetProtocolVersion(result.ProtocolVersion)
-	}
-	c.version = result.ProtocolVersion
 	c.caps.tools = len(result.Capabilities.Tools) > 0
 	c.caps.prompts = len(result.Capabilities.Prompts) > 0
 	c.caps.resources = len(result.Capabilities.Resources) > 0
-	err = c.t.SendNotification(ctx, mcp.JSONRPCNotification{
-		JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: "notifications/initialized"},
-	})
-	if err != nil {
+	c.w.initialized(result.ProtocolVersion)
+	if err := c.w.notify(ctx, "notifications/initialized", nil); err != nil {
 		return fmt.Errorf("notifications/initialized: %w", err)
 	}
 	return nil
@@ -468,7 +415,7 @@ func (u *Upstream) Close() {
 
 func (c *conn) close() {
 	c.cancel(ErrClosed)
-	_ = c.t.Close()
+	c.w.close()
 }
 
 // headers are the remote's headers from server.json, valued from the config

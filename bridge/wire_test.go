@@ -76,10 +76,10 @@ func TestAnswerFor(t *testing.T) {
 	}
 }
 
-// TestPostPicksAnAnswerUpAgain: a server that ends an answer's event stream
+// TestStreamablePicksAnAnswerUpAgain: a server that ends an answer's event stream
 // after an event ID, before the answer, is asked again from that ID, and
 // the progress on the way arrives once each, in order.
-func TestPostPicksAnAnswerUpAgain(t *testing.T) {
+func TestStreamablePicksAnAnswerUpAgain(t *testing.T) {
 	var resumedFrom []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -98,14 +98,15 @@ func TestPostPicksAnAnswerUpAgain(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	u := &Upstream{log: slog.New(slog.DiscardHandler)}
 	var progress []string
-	u.progress.Store("p", func(p json.RawMessage) { progress = append(progress, string(p)) })
-	c := &conn{url: srv.URL, client: srv.Client(), version: "2025-11-25",
-		headers: func(context.Context) map[string]string { return map[string]string{"X-Team": "blue"} }}
-	res, err := u.post(context.Background(), c, 9, "tools/call", json.RawMessage(`{"name":"x"}`))
+	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: context.Background(),
+		headers: func(context.Context) map[string]string { return map[string]string{"X-Team": "blue"} },
+		notify:  func(method string, p json.RawMessage) { progress = append(progress, method+" "+string(p)) }}
+	s := &streamable{link: l, url: srv.URL}
+	s.version.Store("2025-11-25")
+	res, err := s.call(context.Background(), 9, "tools/call", json.RawMessage(`{"name":"x"}`))
 	if err != nil || string(res) != `{"done":true}` {
-		t.Fatalf("post = %s, %v", res, err)
+		t.Fatalf("call = %s, %v", res, err)
 	}
 	if !slices.Equal(resumedFrom, []string{"e1"}) {
 		t.Errorf("resumed from %q", resumedFrom)

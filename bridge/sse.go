@@ -1,0 +1,87 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+)
+
+// The event streams of both transports: text/event-stream, read here.
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	name, id string
+	data     []byte
+	retry    time.Duration
+}
+
+// readEvents reads a text/event-stream and hands each event to handle,
+// until handle returns false or the stream ends (nil at a clean end).
+func readEvents(r io.Reader, handle func(sseEvent) bool) error {
+	br := bufio.NewReaderSize(r, 32<<10)
+	var ev sseEvent
+	var data [][]byte // the event's data lines
+
+	for {
+		line, err := readSSELine(br)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if len(line) == 0 {
+			if data != nil {
+				// One line, the usual case, is passed as it is.
+				if len(data) == 1 {
+					ev.data = data[0]
+				} else {
+					ev.data = bytes.Join(data, []byte("\n"))
+				}
+				if !handle(ev) {
+					return nil
+				}
+			}
+			ev, data = sseEvent{id: ev.id}, nil
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			data = append(data, value)
+		case "event":
+			ev.name = string(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				ev.id = string(value)
+			}
+		case "retry":
+			if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
+				ev.retry = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+}
+
+// readSSELine reads one line without its end (\n or \r\n), into memory
+// of its own. A line cut off by the end of the stream still counts.
+func readSSELine(br *bufio.Reader) ([]byte, error) {
+	var pieces [][]byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		pieces = append(pieces, bytes.Clone(chunk))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		chunk = joinPieces(pieces)
+		if err != nil && (len(chunk) == 0 || !errors.Is(err, io.EOF)) {
+			return nil, err
+		}
+		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		return bytes.TrimSuffix(chunk, []byte("\r")), nil
+	}
+}

@@ -1,0 +1,342 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// A wire carries one connection's messages to and from its server:
+// streamable HTTP (streamable.go) or, for older servers, HTTP with SSE
+// (legacysse.go). The bridge speaks both itself. A request's params go out
+// as the agent wrote them and its result comes back as a slice of what the
+// server sent, checked once; a general-purpose client re-encodes the one
+// and decodes and copies the other, which cost the bridge tens of
+// milliseconds on a megabyte result, several times a large result's size
+// in memory, and a quarter of its start-up in package initialization.
+type wire interface {
+	// open starts the connection; an SSE stream lives on until the
+	// connection's context ends.
+	open(ctx context.Context) error
+	// call sends a request and returns its result, or an *RPCError.
+	call(ctx context.Context, id int64, method string, params json.RawMessage) (json.RawMessage, error)
+	// notify sends a notification.
+	notify(ctx context.Context, method string, params json.RawMessage) error
+	// initialized is told that the handshake is done, at the protocol
+	// version agreed.
+	initialized(version string)
+	// close ends the session.
+	close()
+}
+
+// Errors of a wire.
+var (
+	// errSessionExpired: the server answered 404 to a request of a
+	// session it no longer knows.
+	errSessionExpired = errors.New("the server no longer knows the session (404)")
+	// errLegacySSE: the server refused initialize over streamable HTTP as
+	// a server that speaks only SSE does.
+	errLegacySSE = errors.New("streamable HTTP refused")
+	errOtherID   = errors.New("the answer is to request")
+)
+
+// unauthorizedError is a 401.
+type unauthorizedError struct{}
+
+func (*unauthorizedError) Error() string { return "the server answered 401 Unauthorized" }
+
+// link is what every HTTP request to a server is sent with, and where its
+// notifications go.
+type link struct {
+	client  *http.Client
+	headers func(context.Context) map[string]string // configured and Authorization
+	log     *slog.Logger
+	notify  func(method string, params json.RawMessage)
+	life    context.Context // the connection's: streams live on it
+	session atomic.Value    // string: streamable HTTP's Mcp-Session-Id
+	version atomic.Value    // string: the protocol version agreed
+}
+
+// request sends one HTTP request with the session's headers; lastEventID,
+// when set, asks for an event stream to go on after that event.
+func (l *link) request(ctx context.Context, method, url string, body []byte, accept, lastEventID string) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	if s, _ := l.session.Load().(string); s != "" {
+		req.Header.Set("Mcp-Session-Id", s)
+	}
+	if v, _ := l.version.Load().(string); v != "" {
+		req.Header.Set("Mcp-Protocol-Version", v)
+	}
+	for k, v := range l.headers(ctx) {
+		req.Header.Set(k, v)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", accept)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	return l.client.Do(req)
+}
+
+// post sends one JSON-RPC message and checks the status: 401 and 404 are
+// errors of their own; another failure says what the server answered.
+func (l *link) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	resp, err := l.request(ctx, http.MethodPost, url, body, "application/json, text/event-stream", "")
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusAccepted:
+		return resp, nil
+	case http.StatusUnauthorized:
+		resp.Body.Close()
+		return nil, &unauthorizedError{}
+	}
+	return resp, &statusError{resp: resp}
+}
+
+// statusError is an answer with another status; its body may hold a
+// JSON-RPC error.
+type statusError struct{ resp *http.Response }
+
+func (e *statusError) Error() string { return "the server answered " + e.resp.Status }
+
+// failure reads what a failed answer says, and closes it.
+func (e *statusError) failure(id string) error {
+	defer e.resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(e.resp.Body, 64<<10))
+	if id != "" {
+		if _, err := answerFor(data, id); isRPCError(err) {
+			return err
+		}
+	}
+	if text := bytes.TrimSpace(data); len(text) > 0 {
+		return fmt.Errorf("the server answered %s: %.200s", e.resp.Status, text)
+	}
+	return e
+}
+
+// drain reads and closes a body the bridge has no use for, so that its
+// connection can be used again.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+}
+
+func requestBody(id int64, method string, params json.RawMessage) []byte {
+	var b bytes.Buffer
+	b.Grow(len(params) + len(method) + 64)
+	b.WriteString(`{"jsonrpc":"2.0"`)
+	if id != 0 {
+		b.WriteString(`,"id":`)
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteString(`,"method":`)
+	m, _ := json.Marshal(method)
+	b.Write(m)
+	if len(params) > 0 {
+		b.WriteString(`,"params":`)
+		b.Write(params)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// serverMessage is one message from a server: a response (no method), a
+// notification (no id) or a request.
+type serverMessage struct {
+	method     string
+	id, params json.RawMessage
+}
+
+func (m serverMessage) isResponse() bool     { return m.method == "" }
+func (m serverMessage) isNotification() bool { return len(m.id) == 0 || string(m.id) == "null" }
+
+func parseServerMessage(data []byte) (serverMessage, error) {
+	var m serverMessage
+	if !json.Valid(data) {
+		return m, errors.New("the server sent a message that is not valid JSON")
+	}
+	ms, err := members(data)
+	if err != nil {
+		return m, errors.New("the server sent a message that is not a JSON-RPC object")
+	}
+	for _, f := range ms {
+		v := data[f.start:f.end]
+		switch {
+		case f.matches("method"):
+			_ = json.Unmarshal(v, &m.method)
+		case f.matches("id"):
+			m.id = v
+		case f.matches("params"):
+			m.params = v
+		}
+	}
+	return m, nil
+}
+
+// handle deals with a notification or a request from the server: a
+// notification goes to the connection, a request is refused, answered on
+// url (the bridge takes no requests from servers).
+func (l *link) handle(m serverMessage, url string) {
+	if m.isNotification() {
+		l.notify(m.method, m.params)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(l.life), 5*time.Second)
+		defer cancel()
+		msg, _ := json.Marshal("the bridge takes no requests from servers: " + m.method)
+		body := []byte(`{"jsonrpc":"2.0","id":` + string(m.id) + `,"error":{"code":-32601,"message":` + string(msg) + `}}`)
+		if resp, err := l.post(ctx, url, body); err == nil {
+			drain(resp)
+		} else if se := (*statusError)(nil); errors.As(err, &se) {
+			drain(se.resp)
+		}
+		l.log.Debug("refused a request from the server", "method", m.method)
+	}()
+}
+
+// answerFor reads a JSON-RPC response to request id from data: its result,
+// or its error as an *RPCError.
+func answerFor(data []byte, id string) (json.RawMessage, error) {
+	if !json.Valid(data) {
+		return nil, errors.New("the answer is not valid JSON")
+	}
+	var gotID, result, rpcErr json.RawMessage
+	ms, err := members(data)
+	if err != nil {
+		return nil, fmt.Errorf("the answer is not a JSON-RPC response: %w", err)
+	}
+	for _, m := range ms {
+		v := json.RawMessage(data[m.start:m.end])
+		switch {
+		case m.matches("id"):
+			gotID = v
+		case m.matches("result"):
+			result = v
+		case m.matches("error"):
+			rpcErr = v
+		}
+	}
+	if !sameID(gotID, id) {
+		return nil, fmt.Errorf("%w %s, not %s", errOtherID, gotID, id)
+	}
+	if len(rpcErr) > 0 && string(rpcErr) != "null" {
+		e := &RPCError{}
+		if err := json.Unmarshal(rpcErr, e); err != nil {
+			return nil, fmt.Errorf("the answer's error is malformed: %w", err)
+		}
+		return nil, e
+	}
+	if len(result) == 0 {
+		return nil, errors.New("the answer has neither result nor error")
+	}
+	return result, nil
+}
+
+// sameID compares a response's id with a request's numeric id; a server
+// may give it back as a number in another form or as a string.
+func sameID(raw json.RawMessage, id string) bool {
+	if string(raw) == id {
+		return true
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		f, err := n.Float64()
+		want, _ := strconv.ParseFloat(id, 64)
+		return err == nil && f == want
+	}
+	var s string
+	return json.Unmarshal(raw, &s) == nil && s == id
+}
+
+// idKey is a response's id as the text of the request's numeric id.
+func idKey(raw json.RawMessage) string {
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		if f, err := n.Float64(); err == nil && f == float64(int64(f)) {
+			return strconv.FormatInt(int64(f), 10)
+		}
+		return n.String()
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+func isRPCError(err error) bool {
+	var rpc *RPCError
+	return errors.As(err, &rpc)
+}
+
+// readBody reads a whole body into one buffer of its size. A buffer that
+// doubles as it fills would briefly hold three times the body (old, new,
+// and the garbage before); pieces joined once at the end hold two.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < 1<<31 {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	var pieces [][]byte
+	for size := 16 << 10; ; size = min(2*size, 1<<20) {
+		buf := make([]byte, size)
+		n, err := io.ReadFull(resp.Body, buf)
+		pieces = append(pieces, buf[:n])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return joinPieces(pieces), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// joinPieces puts pieces together in one buffer of their size; one piece
+// is returned as it is.
+func joinPieces(pieces [][]byte) []byte {
+	if len(pieces) == 1 {
+		return pieces[0]
+	}
+	n := 0
+	for _, p := range pieces {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range pieces {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(min(d, 10*time.Second))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
