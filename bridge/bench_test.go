@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -87,4 +88,31 @@ func BenchmarkCallBridge(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRegistrySet is the work of one server's arrival: pins reviewed,
+// 20 tools named, cleaned and judged, the merged list rebuilt, with 9
+// servers there already. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench RegistrySet -benchmem
+func BenchmarkRegistrySet(b *testing.B) {
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, fmt.Sprintf("s%02d", i))
+	}
+	tools := make([]json.RawMessage, 20)
+	for k := range tools {
+		tools[k] = json.RawMessage(fmt.Sprintf(`{"name":"tool_%02d","description":"Tool %d: looks something up by its identifier and returns what is known about it, in a few lines of text.","inputSchema":{"type":"object","properties":{"id":{"type":"string","description":"the identifier to look up"},"limit":{"type":"number","description":"at most this many lines"},"verbose":{"type":"boolean","description":"include every field"}},"required":["id"]},"annotations":{"readOnlyHint":true}}`, k, k))
+	}
+	pins := NewPins(b.TempDir())
+	r := NewRegistry(ids, RegistryOptions{Pins: pins})
+	for _, id := range ids[1:] {
+		r.Set(id, Lists{Tools: tools})
+	}
+	r.Set(ids[0], Lists{Tools: tools})
+	pins.Wait()
+	for b.Loop() {
+		r.Set(ids[0], Lists{Tools: tools})
+	}
+	pins.Wait()
 }

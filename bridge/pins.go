@@ -31,6 +31,8 @@ type Pins struct {
 	now func() time.Time
 	log *slog.Logger
 
+	servers sync.Map // server ID → *sync.Mutex: see lockServer
+
 	mu      sync.Mutex
 	unsaved map[string]*pinFile // server ID → its file, not yet on disk; never changed once here
 	writing map[string]bool     // server ID → a writer is at work
@@ -42,6 +44,39 @@ type Pins struct {
 type pinFile struct {
 	Trusted map[string]Pin `json:"trusted"`
 	Seen    *Seen          `json:"seen,omitempty"`
+	// Prints are the fingerprints of the tools as last seen, by name,
+	// each with a hash of the tool's exact bytes: a tool sent again byte
+	// for byte is not fingerprinted again (that is most of the work of a
+	// server's arrival).
+	Prints map[string]SeenPrint `json:"prints,omitempty"`
+}
+
+// SeenPrint is a tool's fingerprint and the hash of the bytes it was
+// taken from. In the file it is one string, the hashes in a row, so that
+// the file reads back fast.
+type SeenPrint struct {
+	Raw string
+	Pin Pin
+}
+
+func (sp SeenPrint) MarshalText() ([]byte, error) {
+	parts := []string{sp.Raw}
+	for _, name := range pinnedParts {
+		parts = append(parts, sp.Pin[name])
+	}
+	return []byte(strings.Join(parts, " ")), nil
+}
+
+func (sp *SeenPrint) UnmarshalText(text []byte) error {
+	parts := strings.Split(string(text), " ")
+	if len(parts) != 1+len(pinnedParts) {
+		return fmt.Errorf("a print of %d parts, not %d", len(parts), 1+len(pinnedParts))
+	}
+	sp.Raw, sp.Pin = parts[0], Pin{}
+	for i, name := range pinnedParts {
+		sp.Pin[name] = parts[1+i]
+	}
+	return nil
 }
 
 // Pin is the fingerprint of one tool's definition, part by part, so that a
@@ -79,20 +114,20 @@ func (p *Pins) Path(serverID string) string {
 // error, and every tool counts as changed.
 func (p *Pins) Review(serverID string, tools []json.RawMessage) ([]ToolFacts, error) {
 	facts := make([]ToolFacts, 0, len(tools))
-	prints := map[string]Pin{}
+	raws := map[string]json.RawMessage{}
 	for _, raw := range tools {
 		f, err := toolFacts(raw)
 		if err != nil || f.Name == "" {
 			continue
 		}
 		facts = append(facts, f)
-		prints[f.Name] = fingerprint(raw)
+		raws[f.Name] = raw
 	}
 	if p.dir == "" {
 		return facts, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	unlock := p.lockServer(serverID)
+	defer unlock()
 	file, err := p.load(serverID)
 	if err != nil {
 		for i := range facts {
@@ -100,19 +135,46 @@ func (p *Pins) Review(serverID string, tools []json.RawMessage) ([]ToolFacts, er
 		}
 		return facts, err
 	}
+	seen, fresh := printsOf(raws, file.Prints)
 	trusted := file.Trusted
 	if trusted == nil {
-		trusted = prints // trust on first use
+		trusted = pinsOf(seen) // trust on first use
 	}
 	for i := range facts {
-		facts[i].Change = compare(trusted[facts[i].Name], prints[facts[i].Name])
+		facts[i].Change = compare(trusted[facts[i].Name], seen[facts[i].Name].Pin)
 	}
 	now := p.now().UTC()
-	if file.Trusted != nil && file.Seen != nil && now.Sub(file.Seen.At) < seenRefresh && sameFacts(file.Seen.Tools, facts) {
+	if !fresh && file.Trusted != nil && file.Seen != nil && now.Sub(file.Seen.At) < seenRefresh && sameFacts(file.Seen.Tools, facts) {
 		return facts, nil
 	}
-	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: now, Tools: facts}})
+	p.mu.Lock()
+	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: now, Tools: facts}, Prints: seen})
+	p.mu.Unlock()
 	return facts, nil
+}
+
+// printsOf fingerprints tools, reusing the fingerprint of a tool whose
+// bytes are those last seen. fresh says whether any was taken anew.
+func printsOf(tools map[string]json.RawMessage, last map[string]SeenPrint) (prints map[string]SeenPrint, fresh bool) {
+	prints = make(map[string]SeenPrint, len(tools))
+	for name, raw := range tools {
+		sum := sha256.Sum256(raw)
+		h := hex.EncodeToString(sum[:16])
+		if sp, ok := last[name]; ok && sp.Raw == h && sp.Pin != nil {
+			prints[name] = sp
+			continue
+		}
+		prints[name], fresh = SeenPrint{Raw: h, Pin: fingerprint(raw)}, true
+	}
+	return prints, fresh || len(prints) != len(last)
+}
+
+func pinsOf(prints map[string]SeenPrint) map[string]Pin {
+	out := make(map[string]Pin, len(prints))
+	for name, sp := range prints {
+		out[name] = sp.Pin
+	}
+	return out
 }
 
 // seenRefresh is how old what was seen may grow before an unchanged
@@ -132,25 +194,31 @@ func (p *Pins) Trust(serverID string, tools []json.RawMessage) (changed int, err
 	if p.dir == "" {
 		return 0, errors.New("no state folder for pins")
 	}
-	p.mu.Lock()
+	unlock := p.lockServer(serverID)
+	defer unlock()
 	file, err := p.load(serverID)
 	if err != nil {
 		file = &pinFile{} // the user asked to trust what is there now
 	}
-	trusted := map[string]Pin{}
+	raws := map[string]json.RawMessage{}
 	var facts []ToolFacts
 	for _, raw := range tools {
 		f, err := toolFacts(raw)
 		if err != nil || f.Name == "" {
 			continue
 		}
-		trusted[f.Name] = fingerprint(raw)
-		if file.Trusted == nil || compare(file.Trusted[f.Name], trusted[f.Name]) != "" {
-			changed++
-		}
+		raws[f.Name] = raw
 		facts = append(facts, f)
 	}
-	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: p.now().UTC(), Tools: facts}})
+	seen, _ := printsOf(raws, file.Prints)
+	trusted := pinsOf(seen)
+	for name, pin := range trusted {
+		if file.Trusted == nil || compare(file.Trusted[name], pin) != "" {
+			changed++
+		}
+	}
+	p.mu.Lock()
+	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: p.now().UTC(), Tools: facts}, Prints: seen})
 	p.mu.Unlock()
 	p.Wait()
 	p.mu.Lock()
@@ -164,8 +232,6 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 	if p.dir == "" {
 		return nil, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	file, err := p.load(serverID)
 	if err != nil {
 		return nil, err
@@ -174,17 +240,27 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 }
 
 // load reads a server's pin file, or what is about to be written to it.
-// p.mu is held.
 func (p *Pins) load(serverID string) (*pinFile, error) {
-	if f, ok := p.unsaved[serverID]; ok {
+	p.mu.Lock()
+	f, ok := p.unsaved[serverID]
+	p.mu.Unlock()
+	if ok {
 		return f, nil
 	}
-	f := &pinFile{}
+	f = &pinFile{}
 	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
 	if err := config.ReadStateFile(p.Path(serverID), f, remedy); err != nil {
 		return nil, fmt.Errorf("pin file %w", err)
 	}
 	return f, nil
+}
+
+// lockServer makes one review or trust of a server's pins happen at a
+// time; other servers' go on.
+func (p *Pins) lockServer(serverID string) (unlock func()) {
+	mu, _ := p.servers.LoadOrStore(serverID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
 }
 
 // saveSoon has f written as the server's file. p.mu is held.
@@ -236,8 +312,14 @@ func (p *Pins) save(serverID string, f *pinFile) error {
 // fingerprint hashes each pinned part of a tool in a canonical form, so
 // that key order and spacing do not count as changes.
 func fingerprint(raw json.RawMessage) Pin {
-	var parts map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &parts)
+	parts := map[string]json.RawMessage{}
+	ms, _ := members(raw)
+	for _, m := range ms {
+		var key string
+		if json.Unmarshal(m.key, &key) == nil && slices.Contains(pinnedParts, key) {
+			parts[key] = raw[m.start:m.end]
+		}
+	}
 	pin := Pin{}
 	for _, name := range pinnedParts {
 		var v any

@@ -117,19 +117,20 @@ func matchAny(globs []string, name string) bool {
 // are hints with defaults: readOnlyHint false, destructiveHint true (which
 // only matters for a tool that is not read-only).
 func toolFacts(raw json.RawMessage) (ToolFacts, error) {
-	var t struct {
-		Name        string `json:"name"`
-		Annotations struct {
-			ReadOnlyHint    *bool `json:"readOnlyHint"`
-			DestructiveHint *bool `json:"destructiveHint"`
-		} `json:"annotations"`
-	}
-	if err := json.Unmarshal(raw, &t); err != nil {
+	name, err := lookupString(raw, "name")
+	if err != nil {
 		return ToolFacts{}, err
 	}
-	ro := t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint
-	destructive := !ro && (t.Annotations.DestructiveHint == nil || *t.Annotations.DestructiveHint)
-	return ToolFacts{Name: t.Name, ReadOnly: ro, Destructive: destructive}, nil
+	var a struct {
+		ReadOnlyHint    *bool `json:"readOnlyHint"`
+		DestructiveHint *bool `json:"destructiveHint"`
+	}
+	if ann, ok, _ := lookup(raw, "annotations"); ok {
+		_ = json.Unmarshal(ann, &a)
+	}
+	ro := a.ReadOnlyHint != nil && *a.ReadOnlyHint
+	destructive := !ro && (a.DestructiveHint == nil || *a.DestructiveHint)
+	return ToolFacts{Name: name, ReadOnly: ro, Destructive: destructive}, nil
 }
 
 // cleanText makes a third party's description safe to show an agent:
@@ -164,14 +165,13 @@ func invisible(r rune) bool {
 // cleanDescription rewrites the top-level description of a raw item when
 // cleaning changes it.
 func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
-	var item struct {
-		Description *string `json:"description"`
-	}
-	if json.Unmarshal(raw, &item) != nil || item.Description == nil {
+	text, ok, err := lookup(raw, "description")
+	var desc string
+	if err != nil || !ok || json.Unmarshal(text, &desc) != nil {
 		return raw
 	}
-	clean := cleanText(*item.Description, max)
-	if clean == *item.Description {
+	clean := cleanText(desc, max)
+	if clean == desc {
 		return raw
 	}
 	out, err := setString(raw, "description", clean)

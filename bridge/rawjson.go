@@ -20,6 +20,7 @@ import (
 
 var (
 	errNotObject = errors.New("not a JSON object")
+	errNotArray  = errors.New("not a JSON array")
 	errAmbiguous = errors.New("key given more than once")
 )
 
@@ -79,6 +80,35 @@ func members(obj []byte) ([]member, error) {
 			return out, trailing(obj, i+1)
 		default:
 			return nil, errNotObject
+		}
+	}
+}
+
+// elements lists the elements of a JSON array known to be valid.
+func elements(arr []byte) ([]json.RawMessage, error) {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return nil, errNotArray
+	}
+	var out []json.RawMessage
+	i = skipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return out, trailing(arr, i+1)
+	}
+	for {
+		end, err := skipValue(arr, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, json.RawMessage(arr[i:end]))
+		i = skipSpace(arr, end)
+		switch {
+		case i < len(arr) && arr[i] == ',':
+			i = skipSpace(arr, i+1)
+		case i < len(arr) && arr[i] == ']':
+			return out, trailing(arr, i+1)
+		default:
+			return nil, errNotArray
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -134,4 +135,27 @@ func FuzzRawJSON(f *testing.F) {
 			t.Fatalf("after setMember(%s, %q) = %s: lookup gives %s, %v, %v", obj, key, edited, value, found, err)
 		}
 	})
+}
+
+func TestElements(t *testing.T) {
+	for _, tc := range []struct {
+		arr  string
+		want []string
+		err  error
+	}{
+		{`[]`, nil, nil},
+		{` [ {"a":[1,"]"]} , "x" ,3, null ] `, []string{`{"a":[1,"]"]}`, `"x"`, `3`, `null`}, nil},
+		{`[1,]`, nil, errNotObject},
+		{`{"a":1}`, nil, errNotArray},
+		{`[1 2]`, nil, errNotArray},
+	} {
+		got, err := elements([]byte(tc.arr))
+		var texts []string
+		for _, e := range got {
+			texts = append(texts, string(e))
+		}
+		if !errors.Is(err, tc.err) || !slices.Equal(texts, tc.want) {
+			t.Errorf("elements(%s) = %q, %v; want %q, %v", tc.arr, texts, err, tc.want, tc.err)
+		}
+	}
 }

@@ -39,6 +39,7 @@ type Registry struct {
 	tmpls   []template
 	results map[string][]byte // kind → list result JSON (tools/list, …)
 	tmplRes []byte            // resources/templates/list result
+	stale   bool              // parts changed since the merged lists were made
 }
 
 // Exposed is one tool or prompt, as the agent sees it or, when a rule
@@ -125,11 +126,7 @@ func (r *Registry) Set(server string, l Lists) []string {
 			r.log.Warn("tool definition differs from the trusted one", "server", server, "tool", f.Name, "change", f.Change)
 		}
 	}
-	p := r.prepare(server, l, byName, false)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lists[server], r.parts[server] = l, p
-	return r.rebuild()
+	return r.put(server, l, r.prepare(server, l, byName, false))
 }
 
 // LoginTool is the original name of the tool that stands in for a server
@@ -149,18 +146,76 @@ func (r *Registry) SetLogin(server, title string) []string {
 		"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
 	})
 	l := Lists{Tools: []json.RawMessage{tool}}
-	p := r.prepare(server, l, nil, true)
+	return r.put(server, l, r.prepare(server, l, nil, true))
+}
+
+// put puts a server's part in place and reports the kinds whose merged
+// list changed with it. The merged lists are made again when next read,
+// once for any number of servers arriving together.
+func (r *Registry) put(server string, l Lists, p *part) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lists[server], r.parts[server] = l, p
-	return r.rebuild()
+	old := r.parts[server]
+	r.lists[server], r.parts[server], r.stale = l, p, true
+	var changed []string
+	for _, kind := range []string{KindTools, KindPrompts, KindResources} {
+		if !slices.EqualFunc(old.items(kind), p.items(kind), bytes.Equal) {
+			changed = append(changed, kind)
+		}
+	}
+	return changed
+}
+
+// items are what a part adds to one kind's merged lists.
+func (p *part) items(kind string) [][]byte {
+	if p == nil {
+		return nil
+	}
+	var out [][]byte
+	switch kind {
+	case KindTools:
+		for _, e := range p.tools {
+			if !e.Verdict.Withheld() {
+				out = append(out, e.raw)
+			}
+		}
+	case KindPrompts:
+		for _, e := range p.prompts {
+			out = append(out, e.raw)
+		}
+	case KindResources:
+		for _, res := range p.resources {
+			out = append(out, res.raw)
+		}
+		for _, t := range p.templateItems {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// reading read-locks the registry with its merged lists up to date; the
+// function returned unlocks it.
+func (r *Registry) reading() (unlock func()) {
+	r.mu.RLock()
+	if !r.stale {
+		return r.mu.RUnlock
+	}
+	r.mu.RUnlock()
+	r.mu.Lock()
+	if r.stale {
+		r.rebuild()
+		r.stale = false
+	}
+	r.mu.Unlock()
+	r.mu.RLock()
+	return r.mu.RUnlock
 }
 
 // Result is the merged result of tools/list, prompts/list, resources/list
 // or resources/templates/list.
 func (r *Registry) Result(method string) []byte {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer r.reading()()
 	switch method {
 	case "tools/list":
 		return r.results[KindTools]
@@ -176,24 +231,21 @@ func (r *Registry) Result(method string) []byte {
 
 // Tool finds an exposed tool by name.
 func (r *Registry) Tool(name string) (Exposed, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer r.reading()()
 	e, ok := r.tools[name]
 	return e, ok
 }
 
 // Prompt finds an exposed prompt by name.
 func (r *Registry) Prompt(name string) (Exposed, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer r.reading()()
 	e, ok := r.prompts[name]
 	return e, ok
 }
 
 // Tools lists the exposed tools in the order the agent sees them.
 func (r *Registry) Tools() []Exposed {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer r.reading()()
 	var out []Exposed
 	for _, e := range r.tools {
 		out = append(out, e)
@@ -205,8 +257,7 @@ func (r *Registry) Tools() []Exposed {
 // ResourceServer finds the server that owns a resource URI: one that listed
 // it, else the first whose template matches it.
 func (r *Registry) ResourceServer(uri string) (string, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer r.reading()()
 	if s, ok := r.owners[uri]; ok {
 		return s, true
 	}
@@ -251,8 +302,8 @@ func (r *Registry) prepare(s string, l Lists, facts map[string]ToolFacts, login 
 }
 
 // rebuild merges the servers' parts, in the order of their IDs; r.mu is
-// held. It returns the kinds whose merged list changed.
-func (r *Registry) rebuild() []string {
+// held.
+func (r *Registry) rebuild() {
 	servers := slices.Sorted(maps.Keys(r.parts))
 	tools, prompts := map[string]Exposed{}, map[string]Exposed{}
 	owners := map[string]string{}
@@ -281,20 +332,13 @@ func (r *Registry) rebuild() []string {
 		tmpls = append(tmpls, p.templates...)
 		tmplItems = append(tmplItems, p.templateItems...)
 	}
-	results := map[string][]byte{
+	r.results = map[string][]byte{
 		KindTools:     listResult("tools", toolItems),
 		KindPrompts:   listResult("prompts", promptItems),
 		KindResources: listResult("resources", resItems),
 	}
-	tmplRes := listResult("resourceTemplates", tmplItems)
-	var changed []string
-	for _, kind := range []string{KindTools, KindPrompts, KindResources} {
-		if !bytes.Equal(r.results[kind], results[kind]) || (kind == KindResources && !bytes.Equal(r.tmplRes, tmplRes)) {
-			changed = append(changed, kind)
-		}
-	}
-	r.tools, r.prompts, r.owners, r.tmpls, r.results, r.tmplRes = tools, prompts, owners, tmpls, results, tmplRes
-	return slices.Compact(changed)
+	r.tmplRes = listResult("resourceTemplates", tmplItems)
+	r.tools, r.prompts, r.owners, r.tmpls = tools, prompts, owners, tmpls
 }
 
 // expose names one server's items of one kind, cleans them, and judges
@@ -304,13 +348,8 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 	var originals []string
 	var entries []Exposed
 	for _, raw := range items {
-		var item struct {
-			Name        string `json:"name"`
-			Annotations struct {
-				ReadOnlyHint bool `json:"readOnlyHint"`
-			} `json:"annotations"`
-		}
-		if err := json.Unmarshal(raw, &item); err != nil || item.Name == "" {
+		item, err := toolFacts(raw) // a prompt's facts are its name
+		if err != nil || item.Name == "" {
 			r.log.Warn("item without a name ignored", "server", s)
 			continue
 		}
@@ -319,7 +358,7 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 			continue
 		}
 		originals = append(originals, item.Name)
-		entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.Annotations.ReadOnlyHint, raw: raw})
+		entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.ReadOnly, raw: raw})
 	}
 	names := r.namer.Names(s, r.prefixes[s], originals)
 	out := entries[:0]

@@ -376,17 +376,19 @@ func (u *Upstream) list(ctx context.Context, c *conn, method, key string) ([]jso
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
-		var page map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &page); err != nil {
+		// The answer is valid JSON (answerFor checked): walk it, no decoding.
+		list, ok, err := lookup(raw, key)
+		if err != nil {
 			return nil, fmt.Errorf("%s: the answer is not a list: %w", method, err)
 		}
-		var pageItems []json.RawMessage
-		if err := json.Unmarshal(page[key], &pageItems); err != nil && len(page[key]) > 0 {
-			return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
+		if ok && string(list) != "null" {
+			pageItems, err := elements(list)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
+			}
+			items = append(items, pageItems...)
 		}
-		items = append(items, pageItems...)
-		cursor = ""
-		_ = json.Unmarshal(page["nextCursor"], &cursor)
+		cursor, _ = lookupString(raw, "nextCursor")
 		if cursor == "" {
 			return items, nil
 		}
