@@ -303,19 +303,49 @@ type Throughput struct {
 	Size        int     `json:"size"`
 	Bridge      float64 `json:"bridge_calls_per_s"`
 	Direct      float64 `json:"direct_calls_per_s"`
+	// BridgeCPU is the bridge process's CPU time per call and DirectCPU
+	// the direct client's (this process's), in microseconds; 0 where they
+	// cannot be read.
+	BridgeCPU float64 `json:"bridge_cpu_us_per_call,omitempty"`
+	DirectCPU float64 `json:"direct_cpu_us_per_call,omitempty"`
 }
 
 func throughput(ctx context.Context, o Options, a *agent, d *direct, c int) (Throughput, error) {
 	o.Progress(fmt.Sprintf("throughput with %d in flight", c))
-	direct, err := load(ctx, d, c, o.Duration, func(int) json.RawMessage { return blobCall("blob", o.LoadSize) }, o.LoadSize)
+	t := Throughput{Concurrency: c, Size: o.LoadSize}
+	var err error
+	t.DirectCPU, err = perCallCPU(os.Getpid(), func() (float64, error) {
+		t.Direct, err = load(ctx, d, c, o.Duration, func(int) json.RawMessage { return blobCall("blob", o.LoadSize) }, o.LoadSize)
+		return t.Direct, err
+	})
 	if err != nil {
-		return Throughput{}, fmt.Errorf("direct: %w", err)
+		return t, fmt.Errorf("direct: %w", err)
 	}
-	bridge, err := load(ctx, a, c, o.Duration, func(int) json.RawMessage { return blobCall("s00__blob", o.LoadSize) }, o.LoadSize)
+	t.BridgeCPU, err = perCallCPU(a.pid(), func() (float64, error) {
+		t.Bridge, err = load(ctx, a, c, o.Duration, func(int) json.RawMessage { return blobCall("s00__blob", o.LoadSize) }, o.LoadSize)
+		return t.Bridge, err
+	})
 	if err != nil {
-		return Throughput{}, fmt.Errorf("through the bridge: %w", err)
+		return t, fmt.Errorf("through the bridge: %w", err)
 	}
-	return Throughput{Concurrency: c, Size: o.LoadSize, Bridge: bridge, Direct: direct}, nil
+	return t, nil
+}
+
+// perCallCPU runs a load (which returns calls per second) and returns the
+// CPU time process pid spent per call, in microseconds, or 0 when it
+// cannot be read.
+func perCallCPU(pid int, run func() (float64, error)) (float64, error) {
+	before, cpuErr := cpuTime(pid)
+	start := time.Now()
+	rate, err := run()
+	if err != nil {
+		return 0, err
+	}
+	after, err := cpuTime(pid)
+	if err != nil || cpuErr != nil || rate <= 0 {
+		return 0, nil
+	}
+	return float64((after - before).Microseconds()) / (rate * time.Since(start).Seconds()), nil
 }
 
 // load keeps c calls in flight for about d and returns calls per second.

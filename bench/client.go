@@ -92,11 +92,14 @@ type agent struct {
 }
 
 type reply struct {
+	ID     *int64          `json:"id"`
 	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error  *rpcError       `json:"error"`
+}
+
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
 }
 
 // fleetConfig writes a catalog of ups and a config that enables them all
@@ -173,20 +176,16 @@ func (a *agent) read(stdout io.Reader) {
 		if err != nil {
 			break
 		}
-		var head struct {
-			ID *int64 `json:"id"`
+		// One decoding, as a client's own would.
+		var rep reply
+		if err := json.Unmarshal(line, &rep); err != nil {
+			a.stderr.Write([]byte("\nnot JSON on stdout: " + err.Error()))
+			break
 		}
-		if json.Unmarshal(line, &head) != nil || head.ID == nil {
+		if rep.ID == nil {
 			continue // a notification
 		}
-		if ch, ok := a.waiting.LoadAndDelete(*head.ID); ok {
-			var rep reply
-			if err := json.Unmarshal(line, &rep); err != nil {
-				rep.Error = &struct {
-					Code    int    `json:"code"`
-					Message string `json:"message"`
-				}{0, "bad reply: " + err.Error()}
-			}
+		if ch, ok := a.waiting.LoadAndDelete(*rep.ID); ok {
 			ch.(chan reply) <- rep
 		}
 	}
@@ -224,7 +223,7 @@ func (a *agent) call(ctx context.Context, method string, params json.RawMessage)
 	case rep, ok := <-ch:
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("the bridge exited: %s", a.stderr.String())
+			return nil, fmt.Errorf("the bridge stopped answering: %s", a.stderr.String())
 		case rep.Error != nil:
 			return nil, fmt.Errorf("%s: error %d: %s", method, rep.Error.Code, rep.Error.Message)
 		}

@@ -33,7 +33,7 @@ func (r *Report) Targets() []Target {
 	var ts []Target
 	for _, s := range r.StartUp {
 		over := s.BridgeMS - s.DirectMS
-		ts = append(ts, Target{fmt.Sprintf("start-up over the slowest upstream, %d upstreams", s.Upstreams),
+		ts = append(ts, Target{fmt.Sprintf("start-up over the slowest upstream, %d upstream%s", s.Upstreams, plural(s.Upstreams)),
 			fmt.Sprintf("%+.1f ms", over), "≤ 20 ms", over <= 20})
 	}
 	for _, l := range r.Latency {
@@ -83,10 +83,10 @@ func (r *Report) Print(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\nThroughput: calls with %s results kept in flight for %s\n\n", bytesText(o.LoadSize), o.Duration)
-	fmt.Fprintln(w, "| in flight | bridge | direct | bridge ÷ direct |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| in flight | bridge | direct | bridge ÷ direct | CPU per call: bridge | CPU per call: direct client |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
 	for _, t := range r.Throughput {
-		fmt.Fprintf(w, "| %d | %.0f calls/s | %.0f calls/s | %.2f |\n", t.Concurrency, t.Bridge, t.Direct, t.Bridge/t.Direct)
+		fmt.Fprintf(w, "| %d | %.0f calls/s | %.0f calls/s | %.2f | %s | %s |\n", t.Concurrency, t.Bridge, t.Direct, t.Bridge/t.Direct, micros(t.BridgeCPU), micros(t.DirectCPU))
 	}
 
 	fmt.Fprintf(w, "\nMemory: the bridge process's resident set, settled after start-up, and its peak with 16 calls of %s in flight over every upstream for %s\n\n", bytesText(o.LoadSize), o.Duration)
@@ -132,6 +132,20 @@ func machine() string {
 		f.Close()
 	}
 	return fmt.Sprintf("%s/%s, %s%d CPUs, %s", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU(), runtime.Version())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func micros(us float64) string {
+	if us <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", us)
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }

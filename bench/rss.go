@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Memory is read from Linux's /proc: the resident set now (VmRSS), its
@@ -55,4 +56,35 @@ func resetPeak(pid int) error {
 		return errNoProc
 	}
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// cpuTime is the CPU time a process has used, user and system, read from
+// /proc/<pid>/stat in clock ticks of 10 ms: good for spans of seconds.
+func cpuTime(pid int) (time.Duration, error) {
+	if runtime.GOOS != "linux" {
+		return 0, errNoProc
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which ends with the last ")":
+	// state is the first, utime the 12th and stime the 13th.
+	i := strings.LastIndex(string(data), ") ")
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	fields := strings.Fields(string(data)[i+2:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }

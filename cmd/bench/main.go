@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,9 +34,10 @@ func main() {
 func run() error {
 	o := bench.Defaults()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: go run ./cmd/bench [flags]\n\nMeasures start-up, per-call latency, throughput and memory of the bridge\nagainst a direct MCP client, on MCP servers it starts on loopback.\n\nFlags:\n%s", fs.FlagUsages())
+	usage := func(w *os.File) {
+		fmt.Fprintf(w, "Usage: go run ./cmd/bench [flags]\n\nMeasures start-up, per-call latency, throughput and memory of the bridge\nagainst a direct MCP client, on MCP servers it starts on loopback.\n\nFlags:\n%s", fs.FlagUsages())
 	}
+	fs.Usage = func() {} // said below, where it belongs
 	bridge := fs.String("bridge", "", "the bridge binary to measure (default: build it from this checkout)")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
 	quick := fs.Bool("quick", false, "a short run, to try the command: few calls, short loads")
@@ -46,9 +48,11 @@ func run() error {
 	serveUpstreams := fs.Int("serve-upstreams", 0, "run this many MCP servers and print their URLs (used by the benchmark itself)")
 	_ = fs.MarkHidden("serve-upstreams")
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(os.Stdout)
 			return nil
 		}
+		usage(os.Stderr)
 		return err
 	}
 	if *quick {
