@@ -24,16 +24,20 @@ func readEvents(r io.Reader, handle func(sseEvent) bool) error {
 	br := bufio.NewReaderSize(r, 32<<10)
 	var ev sseEvent
 	var data [][]byte // the event's data lines
-
 	for {
-		line, err := readSSELine(br)
+		chunk, err := readSSELine(br)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		if len(line) == 0 {
+		// A lone CR ends a line too.
+		for line := range bytes.SplitSeq(chunk, []byte("\r")) {
+			if len(line) > 0 {
+				ev, data = field(ev, data, line)
+				continue
+			}
 			if data != nil {
 				// One line, the usual case, is passed as it is.
 				if len(data) == 1 {
@@ -46,29 +50,34 @@ func readEvents(r io.Reader, handle func(sseEvent) bool) error {
 				}
 			}
 			ev, data = sseEvent{id: ev.id}, nil
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(field) {
-		case "data":
-			data = append(data, value)
-		case "event":
-			ev.name = string(value)
-		case "id":
-			if bytes.IndexByte(value, 0) < 0 {
-				ev.id = string(value)
-			}
-		case "retry":
-			if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
-				ev.retry = time.Duration(ms) * time.Millisecond
-			}
 		}
 	}
 }
 
-// readSSELine reads one line without its end (\n or \r\n), into memory
-// of its own. A line cut off by the end of the stream still counts.
+// field reads one field line into the event being read.
+func field(ev sseEvent, data [][]byte, line []byte) (sseEvent, [][]byte) {
+	name, value, _ := bytes.Cut(line, []byte(":"))
+	value = bytes.TrimPrefix(value, []byte(" "))
+	switch string(name) {
+	case "data":
+		data = append(data, value)
+	case "event":
+		ev.name = string(value)
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			ev.id = string(value)
+		}
+	case "retry":
+		if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
+			ev.retry = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return ev, data
+}
+
+// readSSELine reads up to the next \n, without it or the \r before it,
+// into memory of its own; what it returns may hold more lines, ended by
+// a lone \r. A line cut off by the end of the stream still counts.
 func readSSELine(br *bufio.Reader) ([]byte, error) {
 	var pieces [][]byte
 	for {

@@ -23,6 +23,7 @@ func TestReadEvents(t *testing.T) {
 		{"one event", "data: {\"a\":1}\n\n", []sseEvent{{data: []byte(`{"a":1}`)}}},
 		{"lines joined", "event: message\ndata: one\ndata:two\n\n", []sseEvent{{name: "message", data: []byte("one\ntwo")}}},
 		{"CRLF", "id: 7\r\ndata: x\r\n\r\n", []sseEvent{{id: "7", data: []byte("x")}}},
+		{"lone CR", "data: a\rdata: b\r\rdata: c\r\r\n", []sseEvent{{data: []byte("a\nb")}, {data: []byte("c")}}},
 		{"comments and unknown fields", ": ping\nfoo: bar\ndata: x\n\n", []sseEvent{{data: []byte("x")}}},
 		{"id carries over", "id: 1\ndata: a\n\ndata: b\n\n", []sseEvent{{id: "1", data: []byte("a")}, {id: "1", data: []byte("b")}}},
 		{"retry", "retry: 250\ndata: a\n\n", []sseEvent{{data: []byte("a"), retry: 250 * time.Millisecond}}},
