@@ -22,7 +22,8 @@ type streamable struct {
 	url string
 
 	mu        sync.Mutex
-	listening string // the session the GET stream runs for
+	listening bool   // a GET stream runs, for session listenFor
+	listenFor string // ("" for a server that keeps no sessions)
 }
 
 // maxResumes bounds how often an answer's event stream is picked up again
@@ -93,10 +94,10 @@ func (s *streamable) initialized(version string) {
 	session, _ := s.session.Load().(string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.listening == session {
+	if s.listening && s.listenFor == session {
 		return
 	}
-	s.listening = session
+	s.listening, s.listenFor = true, session
 	go s.listen(session)
 }
 

@@ -137,3 +137,70 @@ func FuzzSSE(f *testing.F) {
 		})
 	})
 }
+
+// TestStreamableListensWithoutASession: a server that keeps no sessions
+// still gets the GET stream, and its notifications arrive.
+func TestStreamableListensWithoutASession(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.Header.Get("Mcp-Session-Id") != "" {
+			http.Error(w, "unexpected", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 10)
+	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: ctx,
+		headers: func(context.Context) map[string]string { return nil },
+		notify: func(method string, _ json.RawMessage) {
+			select {
+			case got <- method:
+			default:
+			}
+		}}
+	s := &streamable{link: l, url: srv.URL}
+	s.initialized("2025-11-25")
+	s.initialized("2025-11-25") // once is enough
+	select {
+	case m := <-got:
+		if m != "notifications/tools/list_changed" {
+			t.Errorf("notification %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification from the GET stream")
+	}
+}
+
+// TestLegacySSEKeepsRequestsOnTheStreamsOrigin: requests carry the
+// session's token, so an endpoint event naming another origin is refused.
+func TestLegacySSEKeepsRequestsOnTheStreamsOrigin(t *testing.T) {
+	for _, tc := range []struct{ endpoint, err string }{
+		{"/message?session=1", ""},
+		{"https://elsewhere.example/message", "not on the stream's origin"},
+		{"//elsewhere.example/message", "not on the stream's origin"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "event: endpoint\ndata: %s\n\n", tc.endpoint)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}))
+		ctx, cancel := context.WithCancel(context.Background())
+		l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: ctx,
+			headers: func(context.Context) map[string]string { return nil }, notify: func(string, json.RawMessage) {}}
+		s := &legacySSE{link: l, url: srv.URL + "/sse", lost: func(error) {}}
+		err := s.open(ctx)
+		endpoint, _ := s.endpoint.Load().(string)
+		switch {
+		case tc.err == "" && (err != nil || endpoint != srv.URL+tc.endpoint):
+			t.Errorf("%s: %v, endpoint %q", tc.endpoint, err, endpoint)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || endpoint != ""):
+			t.Errorf("%s: %v, endpoint %q; want an error", tc.endpoint, err, endpoint)
+		}
+		cancel()
+		srv.Close()
+	}
+}
