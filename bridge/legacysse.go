@@ -35,7 +35,7 @@ func (s *legacySSE) open(ctx context.Context) error {
 	if e, _ := s.endpoint.Load().(string); e != "" {
 		return nil // open already, and initialize is being tried again
 	}
-	resp, err := s.request(s.life, http.MethodGet, s.url, nil, "text/event-stream", "")
+	resp, err := s.request(s.life, http.MethodGet, s.url, nil, asking{accept: "text/event-stream"})
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (s *legacySSE) notify(ctx context.Context, method string, params json.RawMe
 
 func (s *legacySSE) send(ctx context.Context, body []byte, id string) error {
 	endpoint, _ := s.endpoint.Load().(string)
-	resp, err := s.post(ctx, endpoint, body)
+	resp, err := s.post(ctx, endpoint, body, false)
 	var se *statusError
 	if errors.As(err, &se) {
 		return se.failure(id)

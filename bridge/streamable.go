@@ -33,12 +33,11 @@ const maxResumes = 5
 func (s *streamable) open(context.Context) error { return nil }
 
 func (s *streamable) call(ctx context.Context, id int64, method string, params json.RawMessage) (json.RawMessage, error) {
+	// initialize starts a new session; calls made meanwhile keep the old
+	// one until the answer names the new.
 	initialize := method == "initialize"
-	if initialize {
-		s.session.Store("") // a new session
-	}
 	idText := strconv.FormatInt(id, 10)
-	resp, err := s.post(ctx, s.url, requestBody(id, method, params))
+	resp, err := s.post(ctx, s.url, requestBody(id, method, params), initialize)
 	if err != nil {
 		return nil, s.failure(err, idText, initialize)
 	}
@@ -81,7 +80,7 @@ func (s *streamable) failure(err error, id string, initialize bool) error {
 }
 
 func (s *streamable) notify(ctx context.Context, method string, params json.RawMessage) error {
-	resp, err := s.post(ctx, s.url, requestBody(0, method, params))
+	resp, err := s.post(ctx, s.url, requestBody(0, method, params), false)
 	if err != nil {
 		return s.failure(err, "", false)
 	}
@@ -109,7 +108,7 @@ func (s *streamable) listen(session string) {
 		if current, _ := s.session.Load().(string); current != session {
 			return
 		}
-		resp, err := s.request(s.life, http.MethodGet, s.url, nil, "text/event-stream", lastID)
+		resp, err := s.request(s.life, http.MethodGet, s.url, nil, asking{accept: "text/event-stream", lastEventID: lastID})
 		if err == nil {
 			switch resp.StatusCode {
 			case http.StatusOK:
@@ -151,7 +150,7 @@ func (s *streamable) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.life), 2*time.Second)
 	defer cancel()
-	if resp, err := s.request(ctx, http.MethodDelete, s.url, nil, "application/json, text/event-stream", ""); err == nil {
+	if resp, err := s.request(ctx, http.MethodDelete, s.url, nil, asking{accept: acceptBoth}); err == nil {
 		drain(resp)
 	}
 }
@@ -212,7 +211,7 @@ func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string) 
 
 // resume picks an answer's stream up again after event lastID.
 func (s *streamable) resume(ctx context.Context, lastID string, handle func(sseEvent) bool) error {
-	resp, err := s.request(ctx, http.MethodGet, s.url, nil, "text/event-stream", lastID)
+	resp, err := s.request(ctx, http.MethodGet, s.url, nil, asking{accept: "text/event-stream", lastEventID: lastID})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,8 @@ type wire interface {
 	close()
 }
 
+const acceptBoth = "application/json, text/event-stream"
+
 // Errors of a wire.
 var (
 	// errSessionExpired: the server answered 404 to a request of a
@@ -65,9 +67,15 @@ type link struct {
 	version atomic.Value    // string: the protocol version agreed
 }
 
-// request sends one HTTP request with the session's headers; lastEventID,
-// when set, asks for an event stream to go on after that event.
-func (l *link) request(ctx context.Context, method, url string, body []byte, accept, lastEventID string) (*http.Response, error) {
+// asking is what a request asks for beyond the session's headers.
+type asking struct {
+	accept      string
+	lastEventID string // an event stream to go on after this event
+	newSession  bool   // initialize: no session header
+}
+
+// request sends one HTTP request with the session's headers.
+func (l *link) request(ctx context.Context, method, url string, body []byte, a asking) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -76,7 +84,7 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, acc
 	if err != nil {
 		return nil, err
 	}
-	if s, _ := l.session.Load().(string); s != "" {
+	if s, _ := l.session.Load().(string); s != "" && !a.newSession {
 		req.Header.Set("Mcp-Session-Id", s)
 	}
 	if v, _ := l.version.Load().(string); v != "" {
@@ -88,17 +96,17 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, acc
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", accept)
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
+	req.Header.Set("Accept", a.accept)
+	if a.lastEventID != "" {
+		req.Header.Set("Last-Event-ID", a.lastEventID)
 	}
 	return l.client.Do(req)
 }
 
-// post sends one JSON-RPC message and checks the status: 401 and 404 are
-// errors of their own; another failure says what the server answered.
-func (l *link) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
-	resp, err := l.request(ctx, http.MethodPost, url, body, "application/json, text/event-stream", "")
+// post sends one JSON-RPC message and checks the status: a 401 is an
+// error of its own; another failure says what the server answered.
+func (l *link) post(ctx context.Context, url string, body []byte, newSession bool) (*http.Response, error) {
+	resp, err := l.request(ctx, http.MethodPost, url, body, asking{accept: acceptBoth, newSession: newSession})
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +213,7 @@ func (l *link) handle(m serverMessage, url string) {
 		defer cancel()
 		msg, _ := json.Marshal("the bridge takes no requests from servers: " + m.method)
 		body := []byte(`{"jsonrpc":"2.0","id":` + string(m.id) + `,"error":{"code":-32601,"message":` + string(msg) + `}}`)
-		if resp, err := l.post(ctx, url, body); err == nil {
+		if resp, err := l.post(ctx, url, body, false); err == nil {
 			drain(resp)
 		} else if se := (*statusError)(nil); errors.As(err, &se) {
 			drain(se.resp)
