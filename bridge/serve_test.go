@@ -119,8 +119,8 @@ func TestServeRefusesANameGivenTwice(t *testing.T) {
 }
 
 // bridgeGoroutines are the stacks of goroutines that belong to the bridge's
-// side: its own code, mcp-go's client, and HTTP client connections. The test
-// upstreams' server goroutines are not counted.
+// side: its own code and its HTTP client connections. The test upstreams'
+// server goroutines are not counted.
 func bridgeGoroutines() []string {
 	buf := make([]byte, 4<<20)
 	var out []string
@@ -128,8 +128,7 @@ func bridgeGoroutines() []string {
 		if strings.Contains(g, "TestServeLeavesNoGoroutinesBehind") || strings.Contains(g, "upstreamtest.") {
 			continue
 		}
-		if strings.Contains(g, "mcp-bridge/bridge/bridge.") || strings.Contains(g, "mcp-go/client") ||
-			strings.Contains(g, "net/http.(*persistConn)") {
+		if strings.Contains(g, "mcp-bridge/bridge/bridge.") || strings.Contains(g, "net/http.(*persistConn)") {
 			out = append(out, g)
 		}
 	}

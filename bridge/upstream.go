@@ -453,8 +453,9 @@ func (u *Upstream) headers(remote config.Remote) (map[string]string, error) {
 	return out, nil
 }
 
-// forbiddenRecorder keeps the challenge of a 403, which mcp-go's transports
-// drop, so that an insufficient_scope can be told to the user.
+// forbiddenRecorder keeps the challenge of any 403 on the connection, of a
+// call or of its streams, so that an insufficient_scope can be told to the
+// user.
 type forbiddenRecorder struct {
 	next http.RoundTripper
 	c    *conn
