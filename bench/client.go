@@ -18,6 +18,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
 )
 
 // caller makes one MCP request and returns its raw result.
@@ -108,25 +110,7 @@ func fleetConfig(dir string, ups []*upstream) (string, error) {
 	var cat strings.Builder
 	var ids []string
 	for _, u := range ups {
-		fmt.Fprintf(&cat, `apiVersion: backstage.io/v1alpha1
-kind: API
-metadata:
-  name: %s
-  annotations:
-    mcp.spotify.com/schema-version: '2025-09-29'
-spec:
-  type: mcp-server
-  lifecycle: production
-  owner: bench
-  definition: |
-    name: com.example/%s
-    description: A benchmark server.
-    version: 1.0.0
-    remotes:
-      - type: streamable-http
-        url: %s
----
-`, u.name, u.name, u.url)
+		cat.WriteString(upstreamtest.Entity(u.name, [2]string{"streamable-http", u.url}))
 		ids = append(ids, u.name)
 	}
 	catPath := filepath.Join(dir, "catalog.yaml")

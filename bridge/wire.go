@@ -148,6 +148,8 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// requestBody is a JSON-RPC request as sent, params as they are; with id
+// 0 (never a request's: ids start at 1) it is a notification.
 func requestBody(id int64, method string, params json.RawMessage) []byte {
 	var b bytes.Buffer
 	b.Grow(len(params) + len(method) + 64)

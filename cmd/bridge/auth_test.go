@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,44 +107,74 @@ func TestPluginAuthSendsThePortalTokenOnlyToThePortal(t *testing.T) {
 	}
 }
 
-func TestExpiredTokenIsRefreshedOnceOn401(t *testing.T) {
-	up := upstreamtest.Start(t, upstreamtest.Options{Name: "gh", Transport: upstreamtest.StreamableHTTP})
-	remote := newAuthProxy(t, up, "new-access")
-	var refreshes []string
-	var mu sync.Mutex
-	tokenEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		must(t, r.ParseForm())
-		mu.Lock()
-		refreshes = append(refreshes, r.Form.Get("refresh_token"))
-		mu.Unlock()
-		fmt.Fprint(w, `{"access_token":"new-access","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated"}`)
+// refreshing is a server "gh" behind a proxy that accepts one access token,
+// with a stored token for it that a loopback token endpoint refreshes,
+// handing out fresh and the refresh token "rotated".
+type refreshing struct {
+	up     *upstreamtest.Server
+	remote *authProxy
+	tokens *auth.Tokens
+	origin string
+
+	mu        sync.Mutex
+	refreshes []string // the refresh tokens the endpoint was given
+}
+
+// startRefreshing starts the server, accepting the access token accept,
+// stores the token stored (refresh token "first") and starts the bridge
+// with it in a file store.
+func startRefreshing(t *testing.T, stored, fresh, accept string) (*refreshing, *agent) {
+	r := &refreshing{up: upstreamtest.Start(t, upstreamtest.Options{Name: "gh", Transport: upstreamtest.StreamableHTTP})}
+	r.remote = newAuthProxy(t, r.up, accept)
+	tokenEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		must(t, req.ParseForm())
+		r.mu.Lock()
+		r.refreshes = append(r.refreshes, req.Form.Get("refresh_token"))
+		r.mu.Unlock()
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600,"refresh_token":"rotated"}`, fresh)
 	}))
 	t.Cleanup(tokenEndpoint.Close)
 
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
-	origin, _ := auth.Origin(remote.URL)
-	tokens := &auth.Tokens{Secrets: auth.NewFile(stateDir, nil)}
-	must(t, tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: "old-access", RefreshToken: "first",
-		Origin: origin, TokenURL: tokenEndpoint.URL, Expiry: time.Now().Add(time.Hour)}))
-	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", remote.URL + "/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.github")
+	r.origin, _ = auth.Origin(r.remote.URL)
+	r.tokens = &auth.Tokens{Secrets: auth.NewFile(stateDir, nil)}
+	must(t, r.tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: stored, RefreshToken: "first",
+		Origin: r.origin, TokenURL: tokenEndpoint.URL, Expiry: time.Now().Add(time.Hour)}))
+	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", r.remote.URL + "/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.github")
 	must(t, os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(catalog), 0o644))
 	cfg := filepath.Join(dir, "config.yaml")
 	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [gh]\n"), 0o644))
-	a := spawnAgent(t, cfg, stateDir, "--insecure-storage")
+	return r, spawnAgent(t, cfg, stateDir, "--insecure-storage")
+}
+
+func (r *refreshing) refreshed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.refreshes)
+}
+
+// checkStored checks that the refreshed token was stored.
+func (r *refreshing) checkStored(t *testing.T, fresh string) {
+	t.Helper()
+	stored, err := r.tokens.Get(context.Background(), "gh", r.origin)
+	if err != nil || stored.AccessToken != fresh || stored.RefreshToken != "rotated" {
+		t.Errorf("stored after the refresh: %v, %v", stored, err)
+	}
+}
+
+func TestExpiredTokenIsRefreshedOnceOn401(t *testing.T) {
+	// The server takes only the fresh token: the stored one meets a 401.
+	r, a := startRefreshing(t, "old-access", "new-access", "new-access")
+	remote := r.remote
 	a.initialize("2025-11-25")
 	if text, errm := a.toolText("gh__echo", map[string]any{"text": "refreshed"}); errm != nil || text != "refreshed" {
 		t.Fatalf("gh__echo: %q %v", text, errm)
 	}
-	mu.Lock()
-	if len(refreshes) != 1 || refreshes[0] != "first" {
-		t.Errorf("refreshes = %q, want one with the stored refresh token", refreshes)
+	if got := r.refreshed(); len(got) != 1 || got[0] != "first" {
+		t.Errorf("refreshes = %q, want one with the stored refresh token", got)
 	}
-	mu.Unlock()
-	stored, err := tokens.Get(context.Background(), "gh", origin)
-	if err != nil || stored.AccessToken != "new-access" || stored.RefreshToken != "rotated" {
-		t.Errorf("stored after refresh: %v, %v", stored, err)
-	}
+	r.checkStored(t, "new-access")
 	seen := remote.headers()
 	if seen[0] != "Bearer old-access" || seen[len(seen)-1] != "Bearer new-access" {
 		t.Errorf("the remote saw %q", seen)

@@ -44,7 +44,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,12 +55,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
 )
 
@@ -493,30 +490,8 @@ func progressOf(t *testing.T, notes []rpcMessage, token string) []float64 {
 // The calls that meet the 401 cause one refresh between them, are sent again
 // with the new token and succeed, on the same session.
 func TestTokenExpiredMidSessionIsRefreshedOnce(t *testing.T) {
-	up := upstreamtest.Start(t, upstreamtest.Options{Name: "gh", Transport: upstreamtest.StreamableHTTP})
-	remote := newAuthProxy(t, up, "first-access")
-	var mu sync.Mutex
-	var refreshes []string
-	tokenEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		must(t, r.ParseForm())
-		mu.Lock()
-		refreshes = append(refreshes, r.Form.Get("refresh_token"))
-		mu.Unlock()
-		fmt.Fprint(w, `{"access_token":"second-access","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated"}`)
-	}))
-	t.Cleanup(tokenEndpoint.Close)
-
-	dir := t.TempDir()
-	stateDir := filepath.Join(dir, "state")
-	origin, _ := auth.Origin(remote.URL)
-	tokens := &auth.Tokens{Secrets: auth.NewFile(stateDir, nil)}
-	must(t, tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: "first-access", RefreshToken: "first",
-		Origin: origin, TokenURL: tokenEndpoint.URL, Expiry: time.Now().Add(time.Hour)}))
-	catalog := annotated(entityYAML("gh", [2]string{"streamable-http", remote.URL + "/mcp"}), "mcp.spotify.com/auth-api-id: core.auth.github")
-	must(t, os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(catalog), 0o644))
-	cfg := filepath.Join(dir, "config.yaml")
-	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [gh]\n"), 0o644))
-	a := spawnAgent(t, cfg, stateDir, "--insecure-storage")
+	r, a := startRefreshing(t, "first-access", "second-access", "first-access")
+	up, remote := r.up, r.remote
 	a.initialize("2025-11-25")
 	if text, errm := a.toolText("gh__echo", map[string]any{"text": "before"}); errm != nil || text != "before" {
 		t.Fatalf("gh__echo with the first token: %q %v", text, errm)
@@ -540,19 +515,14 @@ func TestTokenExpiredMidSessionIsRefreshedOnce(t *testing.T) {
 			t.Errorf("a call that met the 401: %s", m.raw)
 		}
 	}
-	mu.Lock()
-	if len(refreshes) != 1 || refreshes[0] != "first" {
-		t.Errorf("refreshes = %q, want one, with the stored refresh token", refreshes)
+	if got := r.refreshed(); len(got) != 1 || got[0] != "first" {
+		t.Errorf("refreshes = %q, want one, with the stored refresh token", got)
 	}
-	mu.Unlock()
 	if n := up.Stats().Initializes; n != initializes {
 		t.Errorf("initializes %d → %d: the 401 cost the session", initializes, n)
 	}
 	if got := up.Stats().LastAuthorization; got != "Bearer second-access" {
 		t.Errorf("the server last saw %q", got)
 	}
-	stored, err := tokens.Get(context.Background(), "gh", origin)
-	if err != nil || stored.AccessToken != "second-access" || stored.RefreshToken != "rotated" {
-		t.Errorf("stored after the refresh: %v, %v", stored, err)
-	}
+	r.checkStored(t, "second-access")
 }

@@ -20,27 +20,7 @@ import (
 
 // entityYAML is a catalog entity for a server with these remotes.
 func entityYAML(name string, remotes ...[2]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: backstage.io/v1alpha1
-kind: API
-metadata:
-  name: %s
-  annotations:
-    mcp.spotify.com/schema-version: '2025-09-29'
-spec:
-  type: mcp-server
-  lifecycle: production
-  owner: test
-  definition: |
-    name: com.example/%s
-    description: A test server.
-    version: 1.0.0
-    remotes:
-`, name, name)
-	for _, r := range remotes {
-		fmt.Fprintf(&b, "      - type: %s\n        url: %s\n", r[0], r[1])
-	}
-	return b.String() + "---\n"
+	return upstreamtest.Entity(name, remotes...)
 }
 
 // fleet is three real upstreams: streamable HTTP only, SSE only, and one
