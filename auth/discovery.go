@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // ErrNoAuthNeeded means the server answered without asking for a token.
@@ -231,7 +231,7 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := map[string]string{}
-	if err := config.ReadStateFile(r.Path, &m, "fix or delete it"); err != nil {
+	if err := state.ReadJSON(r.Path, &m, "fix or delete it"); err != nil {
 		return "", fmt.Errorf("registrations file %w", err)
 	}
 	if id, ok := m[issuer]; ok {
@@ -266,7 +266,7 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 		return "", fmt.Errorf("registering at %s: %s %s %s", endpoint, res.Status, reg.Error, reg.Desc)
 	}
 	m[issuer] = reg.ClientID
-	if err := config.WriteStateFile(r.Path, m); err != nil {
+	if err := state.WriteJSON(r.Path, m); err != nil {
 		return "", err
 	}
 	return reg.ClientID, nil

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func TestParseChallenge(t *testing.T) {
@@ -95,7 +95,7 @@ func TestDiscoverLoginChecks(t *testing.T) {
 
 func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
 	m := &Manager{Scopes: NewScopes(t.TempDir())}
-	s := server("gh", config.AuthProvider, "")
+	s := server("gh", catalog.AuthProvider, "")
 	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="invalid_token"`}); err != nil {
 		t.Errorf("a 403 that is not about scope: %v", err)
 	}

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // ErrNeedsLogin means a server needs the user to log in before it can be
@@ -36,7 +37,7 @@ type Manager struct {
 	// Refresher renews an expired token; nil means tokens are not renewed.
 	Refresher func(ctx context.Context, t *Token) (*Token, error)
 	// Locks keep two processes from renewing one token at once.
-	Locks Locks
+	Locks state.Locks
 	// Scopes remember what servers asked for with insufficient_scope.
 	Scopes *Scopes
 	Now    func() time.Time
@@ -49,18 +50,18 @@ type Manager struct {
 // server s: "" when the server needs none, "Bearer …" when it has a token,
 // ErrNeedsLogin when it needs one it does not have, ErrRefused when the
 // remote is not where the token may go.
-func (m *Manager) Authorization(ctx context.Context, s *config.Server, remoteURL string) (string, error) {
+func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteURL string) (string, error) {
 	origin, err := Origin(remoteURL)
 	if err != nil {
 		return "", err
 	}
 	switch s.Auth.Method {
-	case config.AuthPlugin:
+	case catalog.AuthPlugin:
 		if err := m.pluginAllowed(s, remoteURL); err != nil {
 			return "", err
 		}
 		return m.portalAuthorization(ctx)
-	case config.AuthProvider:
+	case catalog.AuthProvider:
 		t, err := m.token(ctx, s.ID, origin)
 		switch {
 		case errors.Is(err, ErrNoToken):
@@ -81,13 +82,13 @@ func (m *Manager) Authorization(ctx context.Context, s *config.Server, remoteURL
 // Rejected is called when a remote answered 401 to a request that carried
 // header. It refreshes the token once and returns the new header, or
 // ErrNeedsLogin, never a loop.
-func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error) {
+func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string) (string, error) {
 	origin, err := Origin(remoteURL)
 	if err != nil {
 		return "", err
 	}
 	id := s.ID
-	if s.Auth.Method == config.AuthPlugin {
+	if s.Auth.Method == catalog.AuthPlugin {
 		id, origin = PortalID, mustOrigin(m.Portal)
 	}
 	m.forget(id, origin)
@@ -103,11 +104,11 @@ func (m *Manager) Rejected(ctx context.Context, s *config.Server, remoteURL, hea
 		}
 		err = rerr
 	}
-	if s.Auth.Method == config.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
+	if s.Auth.Method == catalog.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
 		return "", fmt.Errorf("%s: the portal refused the token in $%s: it may be wrong or expired", s.ID, m.PortalTokenEnv)
 	}
 	login := s.ID
-	if s.Auth.Method == config.AuthPlugin {
+	if s.Auth.Method == catalog.AuthPlugin {
 		login = PortalID
 	}
 	if err != nil && !errors.Is(err, ErrNoToken) {
@@ -124,7 +125,7 @@ func (m *Manager) NeedsLogin(err error) bool { return errors.Is(err, ErrNeedsLog
 
 // pluginAllowed enforces where a portal token may go: only to the portal's
 // own origin, under /api/<plugin id>/.
-func (m *Manager) pluginAllowed(s *config.Server, remoteURL string) error {
+func (m *Manager) pluginAllowed(s *catalog.Server, remoteURL string) error {
 	if m.Portal == "" {
 		return fmt.Errorf("%s: %w: it uses the portal's auth (plugin %s) and no portal is configured; set portal.url", s.ID, ErrRefused, s.Auth.PluginID)
 	}

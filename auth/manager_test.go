@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
-func server(id string, method config.AuthMethod, plugin string) *config.Server {
-	return &config.Server{ID: id, Auth: config.Auth{Method: method, APIID: "core.auth.github", PluginID: plugin}}
+func server(id string, method catalog.AuthMethod, plugin string) *catalog.Server {
+	return &catalog.Server{ID: id, Auth: catalog.Auth{Method: method, APIID: "core.auth.github", PluginID: plugin}}
 }
 
 func newManager(t *testing.T) *Manager {
@@ -27,7 +28,7 @@ func TestPluginTokenGoesOnlyToThePortalsPluginPath(t *testing.T) {
 	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "static-token")
 	m := newManager(t)
 	m.Portal, m.PortalTokenEnv = "https://portal.example.com", "BRIDGE_TEST_PORTAL_TOKEN"
-	s := server("actions", config.AuthPlugin, "mcp-actions")
+	s := server("actions", catalog.AuthPlugin, "mcp-actions")
 	tests := []struct {
 		url, want, err string
 	}{
@@ -73,14 +74,14 @@ func TestPortalLoginWinsOverStaticToken(t *testing.T) {
 	m := newManager(t)
 	m.Portal, m.PortalTokenEnv = "https://portal.example.com", "BRIDGE_TEST_PORTAL_TOKEN"
 	must(t, m.Tokens.Save(context.Background(), PortalID, &Token{AccessToken: "user-token", Origin: "https://portal.example.com"}))
-	got, err := m.Authorization(context.Background(), server("a", config.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1")
+	got, err := m.Authorization(context.Background(), server("a", catalog.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1")
 	if err != nil || got != "Bearer user-token" {
 		t.Errorf("got %q, %v", got, err)
 	}
 	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "")
 	m2 := newManager(t)
 	m2.Portal, m2.PortalTokenEnv = m.Portal, m.PortalTokenEnv
-	if _, err := m2.Authorization(context.Background(), server("a", config.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1"); !errors.Is(err, ErrNeedsLogin) ||
+	if _, err := m2.Authorization(context.Background(), server("a", catalog.AuthPlugin, "mcp-actions"), "https://portal.example.com/api/mcp-actions/v1"); !errors.Is(err, ErrNeedsLogin) ||
 		!strings.Contains(err.Error(), `run "bridge login portal"`) {
 		t.Errorf("no portal token: %v", err)
 	}
@@ -101,7 +102,7 @@ func TestProviderTokens(t *testing.T) {
 		nt.AccessToken, nt.RefreshToken, nt.Expiry = "fresh", "rotated", now.Add(time.Hour)
 		return &nt, nil
 	}
-	s := server("gh", config.AuthProvider, "")
+	s := server("gh", catalog.AuthProvider, "")
 	url := "https://api.example.com/mcp"
 	if _, err := m.Authorization(ctx, s, url); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), `run "bridge login gh"`) {
 		t.Fatalf("no token: %v", err)
@@ -141,15 +142,15 @@ func TestProviderTokens(t *testing.T) {
 
 func TestNoAuthServerSurvivesAnUnusableKeychain(t *testing.T) {
 	m := &Manager{Tokens: &Tokens{Secrets: Unusable{Err: fmt.Errorf("%w: no bus", ErrUnavailable)}}}
-	got, err := m.Authorization(context.Background(), server("plain", config.AuthNone, ""), "https://x.example.com/mcp")
+	got, err := m.Authorization(context.Background(), server("plain", catalog.AuthNone, ""), "https://x.example.com/mcp")
 	if err != nil || got != "" {
 		t.Errorf("got %q, %v", got, err)
 	}
 	// After a 401 it looks for a stored login, and says what to do.
-	if _, err := m.Rejected(context.Background(), server("plain", config.AuthNone, ""), "https://x.example.com/mcp", ""); !errors.Is(err, ErrNeedsLogin) {
+	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "https://x.example.com/mcp", ""); !errors.Is(err, ErrNeedsLogin) {
 		t.Errorf("401 from a server without annotations: %v", err)
 	}
-	_, err = m.Authorization(context.Background(), server("gh", config.AuthProvider, ""), "https://x.example.com/mcp")
+	_, err = m.Authorization(context.Background(), server("gh", catalog.AuthProvider, ""), "https://x.example.com/mcp")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a server that needs a token: %v", err)
 	}
@@ -223,7 +224,7 @@ func renewTwice(t *testing.T, locked bool) (grantRevoked bool, calls int) {
 		nt.AccessToken, nt.RefreshToken, nt.Expiry = "a"+current, current, time.Now().Add(time.Hour)
 		return &nt, nil
 	}
-	locks := Locks{}
+	locks := state.Locks{}
 	if locked {
 		locks.Dir = filepath.Join(dir, "locks")
 	}
@@ -233,7 +234,7 @@ func renewTwice(t *testing.T, locked bool) (grantRevoked bool, calls int) {
 	a, b := mk(), mk()
 	must(t, a.Tokens.Save(context.Background(), "gh", &Token{AccessToken: "a0", RefreshToken: "r0", Origin: "https://x.example.com",
 		Expiry: time.Now().Add(-time.Minute)}))
-	s := server("gh", config.AuthProvider, "")
+	s := server("gh", catalog.AuthProvider, "")
 	var wg sync.WaitGroup
 	got := make([]string, 2)
 	errs := make([]error, 2)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // provider is what the bridge knows of an auth provider by its api id.
@@ -250,15 +251,15 @@ func microsoftScopes(in []string) []string {
 // ServerLogin is how to log in for a server: its provider's login, or the
 // portal's for a server that uses the portal's auth. It returns the key the
 // token is kept under (the server's ID, or "portal").
-func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *config.Server, stateDir string) (string, *ProviderLogin, error) {
+func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *catalog.Server, stateDir string) (string, *ProviderLogin, error) {
 	remote, ok := s.Transport()
 	switch {
 	case !ok:
 		return "", nil, fmt.Errorf("%s has no remote to log in to", s.ID)
-	case s.Auth.Method == config.AuthPlugin:
+	case s.Auth.Method == catalog.AuthPlugin:
 		lo, err := PortalLogin(cfg.Portal.URL)
 		return PortalID, lo, err
-	case s.Auth.Method != config.AuthProvider:
+	case s.Auth.Method != catalog.AuthProvider:
 		// No annotation: the server's own authorization, if it asks.
 		ch, err := Probe(ctx, client, remote.URL)
 		if errors.Is(err, ErrNoAuthNeeded) {

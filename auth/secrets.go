@@ -18,7 +18,7 @@ import (
 
 	"github.com/zalando/go-keyring"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // Errors of a secret store. Callers never see go-keyring's own.
@@ -301,5 +301,5 @@ func (f *File) save(m map[string]string) error {
 	if err != nil {
 		return err
 	}
-	return config.WriteFileAtomic(f.Path, data, 0o600)
+	return state.WriteFile(f.Path, data, 0o600)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // KeychainTimeout bounds each keychain call of a process that must not
@@ -34,8 +35,8 @@ func NewManager(cfg *config.Config, secrets Secrets, client *http.Client) *Manag
 		client = &http.Client{Timeout: time.Minute}
 	}
 	m := &Manager{Tokens: &Tokens{Secrets: secrets}, Portal: cfg.Portal.URL, PortalTokenEnv: cfg.Portal.TokenEnv}
-	if stateDir, err := config.StateDir(); err == nil {
-		m.Locks = Locks{Dir: filepath.Join(stateDir, "locks")}
+	if stateDir, err := state.Dir(); err == nil {
+		m.Locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}
 		m.Scopes = NewScopes(stateDir)
 	}
 	m.Refresher = func(ctx context.Context, t *Token) (*Token, error) { return Refresh(ctx, client, t) }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // Login states, as bridge list shows them.
@@ -30,14 +30,14 @@ type LoginState struct {
 
 // State tells a server's login state without contacting anything but the
 // token store.
-func (m *Manager) State(ctx context.Context, s *config.Server) LoginState {
+func (m *Manager) State(ctx context.Context, s *catalog.Server) LoginState {
 	remote, ok := s.Transport()
 	if !ok {
 		return LoginState{State: StateUnknown, Detail: "no remote"}
 	}
 	id, origin := s.ID, ""
 	switch s.Auth.Method {
-	case config.AuthPlugin:
+	case catalog.AuthPlugin:
 		id, origin = PortalID, mustOrigin(m.Portal)
 		if origin == "" {
 			return LoginState{State: StateUnknown, Detail: "no portal configured"}
@@ -51,9 +51,9 @@ func (m *Manager) State(ctx context.Context, s *config.Server) LoginState {
 		return LoginState{State: StateNeedsLogin, ExpiresAt: t.Expiry, Detail: "the token has expired; run \"bridge login " + id + "\""}
 	case err == nil:
 		return LoginState{State: StateLoggedIn, ExpiresAt: t.Expiry}
-	case s.Auth.Method == config.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "":
+	case s.Auth.Method == catalog.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "":
 		return LoginState{State: StateStatic}
-	case errors.Is(err, ErrNoToken) && s.Auth.Method == config.AuthNone:
+	case errors.Is(err, ErrNoToken) && s.Auth.Method == catalog.AuthNone:
 		return LoginState{State: StateNotNeeded}
 	case errors.Is(err, ErrNoToken):
 		return LoginState{State: StateNeedsLogin, Detail: "run \"bridge login " + id + "\""}

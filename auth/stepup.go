@@ -9,7 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // ErrInsufficientScope means the server wants a token with more scope.
@@ -69,12 +70,12 @@ func (s *Scopes) add(serverID string, scopes []string) (int, error) {
 		e.StepUps = 1
 	}
 	m[serverID] = e
-	return e.StepUps, config.WriteStateFile(s.Path, m)
+	return e.StepUps, state.WriteJSON(s.Path, m)
 }
 
 func (s *Scopes) load() (map[string]scopeEntry, error) {
 	m := map[string]scopeEntry{}
-	if err := config.ReadStateFile(s.Path, &m, "fix or delete it"); err != nil {
+	if err := state.ReadJSON(s.Path, &m, "fix or delete it"); err != nil {
 		return map[string]scopeEntry{}, fmt.Errorf("scopes file %w", err)
 	}
 	return m, nil
@@ -83,7 +84,7 @@ func (s *Scopes) load() (map[string]scopeEntry, error) {
 // Forbidden reads a 403's challenge. An insufficient_scope asks for more
 // scope: it is remembered for the next login, and the error says to log in
 // again — up to a bound, past which it says the server keeps refusing.
-func (m *Manager) Forbidden(ctx context.Context, s *config.Server, remoteURL string, challenge []string) error {
+func (m *Manager) Forbidden(ctx context.Context, s *catalog.Server, remoteURL string, challenge []string) error {
 	ch := ParseChallenge(challenge)
 	if ch.Error != "insufficient_scope" {
 		return nil
@@ -97,7 +98,7 @@ func (m *Manager) Forbidden(ctx context.Context, s *config.Server, remoteURL str
 		return err
 	}
 	id := s.ID
-	if s.Auth.Method == config.AuthPlugin {
+	if s.Auth.Method == catalog.AuthPlugin {
 		id = PortalID
 	}
 	if n > maxStepUps {

@@ -13,7 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // Benchmarks of one tools/call of echo, through the bridge (in-process,
@@ -57,7 +57,7 @@ func BenchmarkCallDirect(b *testing.B) {
 
 func BenchmarkCallBridge(b *testing.B) {
 	up := upstreamtest.Start(b, upstreamtest.Options{Name: "bench", Transport: upstreamtest.StreamableHTTP})
-	br := New([]*config.Server{testServer("bench", config.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
+	br := New([]*catalog.Server{testServer("bench", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	go func() { _ = Serve(context.Background(), br, inR, outW); outW.Close() }()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // Options tune a Bridge. Zero values take the defaults.
@@ -65,22 +66,22 @@ type Options struct {
 type Authorizer interface {
 	// Authorization is the header value, "" for none; an error means the
 	// server cannot be used until the user acts (logs in, fixes a setting).
-	Authorization(ctx context.Context, s *config.Server, remoteURL string) (string, error)
+	Authorization(ctx context.Context, s *catalog.Server, remoteURL string) (string, error)
 	// Rejected is told that header was refused with 401; it returns a new
 	// one (a refreshed token) or an error, once, never a loop.
-	Rejected(ctx context.Context, s *config.Server, remoteURL, header string) (string, error)
+	Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string) (string, error)
 	// NeedsLogin tells the errors that a login would cure.
 	NeedsLogin(err error) bool
 	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the
 	// error to report, which says what to do when the challenge asks for
 	// more scope, or nil when the 403 is not about the token.
-	Forbidden(ctx context.Context, s *config.Server, remoteURL string, challenge []string) error
+	Forbidden(ctx context.Context, s *catalog.Server, remoteURL string, challenge []string) error
 }
 
 // LoginFunc logs the user in to a server, calling show with the URL the
 // user must visit; show reports whether the agent showed it, so that the
 // login need not open a browser. It returns once the token is stored.
-type LoginFunc func(ctx context.Context, s *config.Server, show func(url string) (shown bool)) error
+type LoginFunc func(ctx context.Context, s *catalog.Server, show func(url string) (shown bool)) error
 
 // Defaults for Options.
 const (
@@ -137,7 +138,7 @@ type Bridge struct {
 }
 
 // New makes a bridge over these servers; Start connects them.
-func New(servers []*config.Server, opts Options) *Bridge {
+func New(servers []*catalog.Server, opts Options) *Bridge {
 	opts = opts.withDefaults()
 	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}}
 	for _, s := range servers {
@@ -253,7 +254,7 @@ func (b *Bridge) Close(ctx context.Context) {
 
 // ConfigOptions are the Options the config file sets for these servers,
 // with pins kept in stateDir (none when it is empty).
-func ConfigOptions(cfg *config.Config, servers []*config.Server, stateDir string) Options {
+func ConfigOptions(cfg *config.Config, servers []*catalog.Server, stateDir string) Options {
 	o := Options{
 		StartupWait:          time.Duration(cfg.Serve.StartupWait),
 		CallTimeout:          time.Duration(cfg.Serve.CallTimeout),

@@ -9,6 +9,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // This file holds what happens on a live connection: calls, retries after
@@ -176,7 +178,7 @@ func (u *Upstream) notified(method string, params json.RawMessage) {
 	switch method {
 	case "notifications/progress":
 		var token string
-		if raw, ok, _ := lookup(params, "progressToken"); ok && json.Unmarshal(raw, &token) == nil {
+		if raw, ok, _ := rawjson.Lookup(params, "progressToken"); ok && json.Unmarshal(raw, &token) == nil {
 			if h, ok := u.progress.Load(token); ok {
 				h.(func(json.RawMessage))(params)
 			}
@@ -219,19 +221,19 @@ func withProgressToken(params json.RawMessage, token string) (json.RawMessage, e
 		params = json.RawMessage("{}")
 	}
 	tok, _ := json.Marshal(token)
-	meta, ok, err := lookup(params, "_meta")
+	meta, ok, err := rawjson.Lookup(params, "_meta")
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
 	if ok && len(meta) > 0 && meta[0] == '{' {
-		meta, err = setMember(meta, "progressToken", tok)
+		meta, err = rawjson.SetMember(meta, "progressToken", tok)
 		if err != nil {
 			return nil, fmt.Errorf("params._meta: %w", err)
 		}
 	} else {
 		meta = append(append([]byte(`{"progressToken":`), tok...), '}')
 	}
-	return setMember(params, "_meta", meta)
+	return rawjson.SetMember(params, "_meta", meta)
 }
 
 // connectionBroken tells a failure to reach the server (refused, reset,

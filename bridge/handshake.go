@@ -3,6 +3,8 @@ package bridge
 import (
 	"encoding/json"
 	"slices"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // The bridge answers the handshake, ping, and methods it does not know
@@ -35,7 +37,7 @@ func (s *stdioServer) answerOwn(m message) {
 // initializeResult agrees on the version the agent asks for, when the
 // bridge speaks it, and otherwise offers the newest it speaks.
 func (s *stdioServer) initializeResult(params json.RawMessage) json.RawMessage {
-	asked, _ := lookupString(params, "protocolVersion")
+	asked, _ := rawjson.LookupString(params, "protocolVersion")
 	version := protocolVersions[0]
 	if slices.Contains(protocolVersions, asked) {
 		version = asked

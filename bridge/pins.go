@@ -14,7 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/rawjson"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // Pins records a fingerprint of each tool of a server the first time the
@@ -249,7 +250,7 @@ func (p *Pins) load(serverID string) (*pinFile, error) {
 	}
 	f = &pinFile{}
 	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
-	if err := config.ReadStateFile(p.Path(serverID), f, remedy); err != nil {
+	if err := state.ReadJSON(p.Path(serverID), f, remedy); err != nil {
 		return nil, fmt.Errorf("pin file %w", err)
 	}
 	return f, nil
@@ -303,7 +304,7 @@ func (p *Pins) writeOut(serverID string) {
 func (p *Pins) Wait() { p.writes.Wait() }
 
 func (p *Pins) save(serverID string, f *pinFile) error {
-	if err := config.WriteStateFile(p.Path(serverID), f); err != nil {
+	if err := state.WriteJSON(p.Path(serverID), f); err != nil {
 		return fmt.Errorf("saving pins: %w", err)
 	}
 	return nil
@@ -313,11 +314,11 @@ func (p *Pins) save(serverID string, f *pinFile) error {
 // that key order and spacing do not count as changes.
 func fingerprint(raw json.RawMessage) Pin {
 	parts := map[string]json.RawMessage{}
-	ms, _ := members(raw)
+	ms, _ := rawjson.Members(raw)
 	for _, m := range ms {
 		var key string
-		if json.Unmarshal(m.key, &key) == nil && slices.Contains(pinnedParts, key) {
-			parts[key] = raw[m.start:m.end]
+		if json.Unmarshal(m.Key, &key) == nil && slices.Contains(pinnedParts, key) {
+			parts[key] = raw[m.Start:m.End]
 		}
 	}
 	pin := Pin{}

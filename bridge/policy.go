@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // DefaultMaxDescriptionLength caps the descriptions servers send.
@@ -117,7 +118,7 @@ func matchAny(globs []string, name string) bool {
 // are hints with defaults: readOnlyHint false, destructiveHint true (which
 // only matters for a tool that is not read-only).
 func toolFacts(raw json.RawMessage) (ToolFacts, error) {
-	name, err := lookupString(raw, "name")
+	name, err := rawjson.LookupString(raw, "name")
 	if err != nil {
 		return ToolFacts{}, err
 	}
@@ -125,7 +126,7 @@ func toolFacts(raw json.RawMessage) (ToolFacts, error) {
 		ReadOnlyHint    *bool `json:"readOnlyHint"`
 		DestructiveHint *bool `json:"destructiveHint"`
 	}
-	if ann, ok, _ := lookup(raw, "annotations"); ok {
+	if ann, ok, _ := rawjson.Lookup(raw, "annotations"); ok {
 		_ = json.Unmarshal(ann, &a)
 	}
 	ro := a.ReadOnlyHint != nil && *a.ReadOnlyHint
@@ -165,7 +166,7 @@ func invisible(r rune) bool {
 // cleanDescription rewrites the top-level description of a raw item when
 // cleaning changes it.
 func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
-	text, ok, err := lookup(raw, "description")
+	text, ok, err := rawjson.Lookup(raw, "description")
 	var desc string
 	if err != nil || !ok || json.Unmarshal(text, &desc) != nil {
 		return raw
@@ -174,7 +175,7 @@ func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
 	if clean == desc {
 		return raw
 	}
-	out, err := setString(raw, "description", clean)
+	out, err := rawjson.SetString(raw, "description", clean)
 	if err != nil {
 		return raw
 	}

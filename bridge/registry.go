@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/yosida95/uritemplate/v3"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // Kinds of list the registry merges; each has its own list_changed.
@@ -278,7 +280,7 @@ func (r *Registry) prepare(s string, l Lists, facts map[string]ToolFacts, login 
 		prompts: r.expose(s, KindPrompts, l.Prompts, nil, false),
 	}
 	for _, raw := range l.Resources {
-		uri, err := lookupString(raw, "uri")
+		uri, err := rawjson.LookupString(raw, "uri")
 		if err != nil || uri == "" {
 			r.log.Warn("resource without a uri ignored", "server", s)
 			continue
@@ -286,7 +288,7 @@ func (r *Registry) prepare(s string, l Lists, facts map[string]ToolFacts, login 
 		p.resources = append(p.resources, resource{uri, cleanDescription(raw, r.maxDesc)})
 	}
 	for _, raw := range l.Templates {
-		text, err := lookupString(raw, "uriTemplate")
+		text, err := rawjson.LookupString(raw, "uriTemplate")
 		if err != nil || text == "" {
 			continue
 		}
@@ -364,11 +366,11 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 	out := entries[:0]
 	for _, e := range entries {
 		e.Name = names[e.Original]
-		raw, err := setString(e.raw, "name", e.Name)
+		raw, err := rawjson.SetString(e.raw, "name", e.Name)
 		if err != nil {
 			continue
 		}
-		if e.raw, err = oneLine(cleanDescription(raw, r.maxDesc)); err != nil {
+		if e.raw, err = rawjson.OneLine(cleanDescription(raw, r.maxDesc)); err != nil {
 			continue
 		}
 		switch {

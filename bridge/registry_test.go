@@ -8,12 +8,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 func TestSetStringKeepsEveryOtherByte(t *testing.T) {
 	in := `{ "inputSchema" : {"type":"object",  "x-k": [1, 2]},
 	  "name":"orig" , "title": "T", "_meta": {"name": "inner"} }`
-	out, err := setString(json.RawMessage(in), "name", "srv__orig")
+	out, err := rawjson.SetString(json.RawMessage(in), "name", "srv__orig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +24,7 @@ func TestSetStringKeepsEveryOtherByte(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
-	if _, err := setString(json.RawMessage(`[1]`), "name", "x"); err == nil {
+	if _, err := rawjson.SetString(json.RawMessage(`[1]`), "name", "x"); err == nil {
 		t.Error("a list was accepted as an object")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // routeFunc answers one forwarded request with a raw result.
@@ -57,9 +59,9 @@ func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage,
 // server under its original name.
 func namedRoute(kind string) routeFunc {
 	return func(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
-		name, err := lookupString(m.Params, "name")
+		name, err := rawjson.LookupString(m.Params, "name")
 		switch {
-		case errors.Is(err, errAmbiguous):
+		case errors.Is(err, rawjson.ErrAmbiguous):
 			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is given more than once"}
 		case err != nil || name == "":
 			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is missing"}
@@ -87,7 +89,7 @@ func namedRoute(kind string) routeFunc {
 			s.audit(ctx, e, start, m.Params, nil, err)
 			return nil, err
 		}
-		params, err := setString(m.Params, "name", e.Original)
+		params, err := rawjson.SetString(m.Params, "name", e.Original)
 		if err != nil {
 			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
 		}
@@ -201,9 +203,9 @@ func (s *stdioServer) audit(ctx context.Context, e Exposed, start time.Time, par
 // uriRoute forwards resources/read, subscribe and unsubscribe to the server
 // that owns the URI.
 func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
-	uri, err := lookupString(m.Params, "uri")
+	uri, err := rawjson.LookupString(m.Params, "uri")
 	switch {
-	case errors.Is(err, errAmbiguous):
+	case errors.Is(err, rawjson.ErrAmbiguous):
 		return nil, &routeError{codeInvalidParams, m.Method + ": params.uri is given more than once"}
 	case err != nil || uri == "":
 		return nil, &routeError{codeInvalidParams, m.Method + ": params.uri is missing"}
@@ -240,7 +242,7 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 		if agentToken == nil {
 			return
 		}
-		if p, err := setMember(p, "progressToken", agentToken); err == nil {
+		if p, err := rawjson.SetMember(p, "progressToken", agentToken); err == nil {
 			s.writeNotification("notifications/progress", p)
 		}
 	}
@@ -257,11 +259,11 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 
 // progressToken is params._meta.progressToken as raw JSON, or nil.
 func progressToken(params json.RawMessage) json.RawMessage {
-	meta, ok, err := lookup(params, "_meta")
+	meta, ok, err := rawjson.Lookup(params, "_meta")
 	if err != nil || !ok || len(meta) == 0 || meta[0] != '{' {
 		return nil
 	}
-	token, ok, err := lookup(meta, "progressToken")
+	token, ok, err := rawjson.Lookup(meta, "progressToken")
 	if err != nil || !ok || string(token) == "null" {
 		return nil
 	}

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
-func testServer(id, typ, url string) *config.Server {
-	return &config.Server{ID: id, Namespace: "default", Name: id, Lifecycle: "production",
-		Definition: config.Definition{Name: "com.example/" + id, Remotes: []config.Remote{{Type: typ, URL: url}}}}
+func testServer(id, typ, url string) *catalog.Server {
+	return &catalog.Server{ID: id, Namespace: "default", Name: id, Lifecycle: "production",
+		Definition: catalog.Definition{Name: "com.example/" + id, Remotes: []catalog.Remote{{Type: typ, URL: url}}}}
 }
 
 // TestServeLeavesNoGoroutinesBehind runs the bridge in-process over two real
@@ -26,9 +26,9 @@ func TestServeLeavesNoGoroutinesBehind(t *testing.T) {
 	http1 := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
 	sse := upstreamtest.Start(t, upstreamtest.Options{Name: "two", Transport: upstreamtest.SSE})
 
-	b := New([]*config.Server{
-		testServer("one", config.RemoteStreamableHTTP, http1.StreamableURL),
-		testServer("two", config.RemoteSSE, sse.SSEURL),
+	b := New([]*catalog.Server{
+		testServer("one", catalog.RemoteStreamableHTTP, http1.StreamableURL),
+		testServer("two", catalog.RemoteSSE, sse.SSEURL),
 	}, Options{})
 	send, stop := serveInProcess(t, b)
 	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
@@ -94,7 +94,7 @@ func serveInProcess(t *testing.T, b *Bridge) (send func(line string) string, sto
 // bridge check one tool and the server run another. The bridge refuses it.
 func TestServeRefusesANameGivenTwice(t *testing.T) {
 	up := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
-	b := New([]*config.Server{testServer("one", config.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
+	b := New([]*catalog.Server{testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
 	send, stop := serveInProcess(t, b)
 	defer stop()
 	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // JSON-RPC error codes the bridge answers with.
@@ -99,10 +101,10 @@ type message struct {
 // parseMessage reads a message without copying its params or result.
 func parseMessage(line []byte) (message, error) {
 	var m message
-	var ms []member
+	var ms []rawjson.Member
 	var err error
 	if json.Valid(line) {
-		ms, err = members(line)
+		ms, err = rawjson.Members(line)
 	}
 	if ms == nil || err != nil {
 		// Not an object: encoding/json says what is wrong, or takes it
@@ -111,22 +113,22 @@ func parseMessage(line []byte) (message, error) {
 		return m, err
 	}
 	for _, f := range ms {
-		raw := json.RawMessage(line[f.start:f.end])
+		raw := json.RawMessage(line[f.Start:f.End])
 		switch {
-		case f.matches("id"):
+		case f.Matches("id"):
 			m.ID = raw
-		case f.matches("method"):
+		case f.Matches("method"):
 			m.Method = ""
 			if string(raw) != "null" {
 				if err := json.Unmarshal(raw, &m.Method); err != nil {
 					return m, fmt.Errorf("method is not a string")
 				}
 			}
-		case f.matches("params"):
+		case f.Matches("params"):
 			m.Params = raw
-		case f.matches("result"):
+		case f.Matches("result"):
 			m.Result = raw
-		case f.matches("error"):
+		case f.Matches("error"):
 			m.Error = nil
 			if err := json.Unmarshal(raw, &m.Error); err != nil {
 				return m, fmt.Errorf("error: %w", err)
@@ -409,7 +411,7 @@ func (s *stdioServer) writeResult(id, result json.RawMessage) {
 	if len(result) == 0 {
 		result = json.RawMessage("{}")
 	}
-	result, err := oneLine(result)
+	result, err := rawjson.OneLine(result)
 	if err != nil {
 		s.writeError(id, codeInternal, "the server's result is not valid JSON", nil)
 		return
@@ -448,7 +450,7 @@ func (s *stdioServer) writeNotification(method string, params json.RawMessage) {
 	b.Write(m)
 	if len(params) > 0 {
 		b.WriteString(`,"params":`)
-		params, err := oneLine(params)
+		params, err := rawjson.OneLine(params)
 		if err != nil {
 			return
 		}

@@ -16,7 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // UpstreamProtocolVersion is the protocol the bridge asks remotes for: the
@@ -67,7 +68,7 @@ type upstreamEvents interface {
 // background, reconnects with backoff when the connection is lost, and
 // re-initializes when the server forgets the session.
 type Upstream struct {
-	server *config.Server
+	server *catalog.Server
 	log    *slog.Logger
 	events upstreamEvents
 	opts   Options
@@ -91,7 +92,7 @@ type Upstream struct {
 // conn is one initialized connection of an upstream.
 type conn struct {
 	w     wire
-	kind  string // config.RemoteStreamableHTTP or config.RemoteSSE
+	kind  string // catalog.RemoteStreamableHTTP or catalog.RemoteSSE
 	url   string
 	authz atomic.Value // string: the Authorization header, "" for none
 	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
@@ -106,7 +107,7 @@ type conn struct {
 	initGen int
 }
 
-func newUpstream(s *config.Server, opts Options, events upstreamEvents, log *slog.Logger) *Upstream {
+func newUpstream(s *catalog.Server, opts Options, events upstreamEvents, log *slog.Logger) *Upstream {
 	ctx, stop := context.WithCancel(context.Background())
 	return &Upstream{
 		server: s, opts: opts, events: events, log: log.With("server", s.ID),
@@ -241,7 +242,7 @@ func (u *Upstream) connect(ctx context.Context) (*conn, Lists, error) {
 	return c, lists, err
 }
 
-func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers map[string]string) (*conn, Lists, error) {
+func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers map[string]string) (*conn, Lists, error) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	c := &conn{kind: remote.Type, url: remote.URL, ctx: cctx, cancel: cancel}
 	c.authz.Store("")
@@ -265,7 +266,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote config.Remote, headers 
 	}
 	l := link{client: client, headers: headerFunc, log: u.log, notify: u.notified, life: cctx}
 	switch remote.Type {
-	case config.RemoteSSE:
+	case catalog.RemoteSSE:
 		c.w = &legacySSE{link: l, url: remote.URL, lost: func(err error) { c.cancel(fmt.Errorf("SSE stream ended: %w", err)) }}
 	default:
 		c.w = &streamable{link: l, url: remote.URL}
@@ -377,18 +378,18 @@ func (u *Upstream) list(ctx context.Context, c *conn, method, key string) ([]jso
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
 		// The answer is valid JSON (answerFor checked): walk it, no decoding.
-		list, ok, err := lookup(raw, key)
+		list, ok, err := rawjson.Lookup(raw, key)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the answer is not a list: %w", method, err)
 		}
 		if ok && string(list) != "null" {
-			pageItems, err := elements(list)
+			pageItems, err := rawjson.Elements(list)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
 			}
 			items = append(items, pageItems...)
 		}
-		cursor, _ = lookupString(raw, "nextCursor")
+		cursor, _ = rawjson.LookupString(raw, "nextCursor")
 		if cursor == "" {
 			return items, nil
 		}
@@ -424,7 +425,7 @@ func (c *conn) close() {
 // (servers.<id>.headers, with ${ENV} expanded), the definition's value or
 // its default. A required header without a value is an error that says
 // where to set it.
-func (u *Upstream) headers(remote config.Remote) (map[string]string, error) {
+func (u *Upstream) headers(remote catalog.Remote) (map[string]string, error) {
 	out := map[string]string{}
 	set := u.opts.Headers[u.server.ID]
 	for _, h := range remote.Headers {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // A wire carries one connection's messages to and from its server:
@@ -184,18 +186,18 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 	if !json.Valid(data) {
 		return m, errors.New("the server sent a message that is not valid JSON")
 	}
-	ms, err := members(data)
+	ms, err := rawjson.Members(data)
 	if err != nil {
 		return m, errors.New("the server sent a message that is not a JSON-RPC object")
 	}
 	for _, f := range ms {
-		v := data[f.start:f.end]
+		v := data[f.Start:f.End]
 		switch {
-		case f.matches("method"):
+		case f.Matches("method"):
 			_ = json.Unmarshal(v, &m.method)
-		case f.matches("id"):
+		case f.Matches("id"):
 			m.id = v
-		case f.matches("params"):
+		case f.Matches("params"):
 			m.params = v
 		}
 	}
@@ -231,18 +233,18 @@ func answerFor(data []byte, id string) (json.RawMessage, error) {
 		return nil, errors.New("the answer is not valid JSON")
 	}
 	var gotID, result, rpcErr json.RawMessage
-	ms, err := members(data)
+	ms, err := rawjson.Members(data)
 	if err != nil {
 		return nil, fmt.Errorf("the answer is not a JSON-RPC response: %w", err)
 	}
 	for _, m := range ms {
-		v := json.RawMessage(data[m.start:m.end])
+		v := json.RawMessage(data[m.Start:m.End])
 		switch {
-		case m.matches("id"):
+		case m.Matches("id"):
 			gotID = v
-		case m.matches("result"):
+		case m.Matches("result"):
 			result = v
-		case m.matches("error"):
+		case m.Matches("error"):
 			rpcErr = v
 		}
 	}

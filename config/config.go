@@ -1,11 +1,13 @@
-// Package config reads the bridge's config file and the Software Catalog.
+// Package config owns the user's config file: reading it strictly (an
+// unknown key is named with its path, line and file) and editing it in
+// place, comments kept.
 //
-// The config file (YAML, see the README's reference) names the catalog
-// sources — local files and a Backstage portal — and records which servers
-// the user enabled. The catalog's API entities of type mcp-server become
-// [Server] values, validated by the rules of the entity format; an invalid
-// entity is kept with the reasons it cannot be used, so that a broken entry
-// never hides the others.
+// The file (YAML, see the README's reference) names the catalog sources,
+// a local file or a Backstage portal, records which servers the user
+// enabled, and holds per-server settings, OAuth clients and serve's
+// tuning. Its packages import nothing else of the bridge's: the catalog
+// (package catalog), the state folder (package state), in-place JSON
+// (package rawjson) and the agents' configuration files (package agent).
 package config
 
 import (
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +25,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // EnvConfig names the environment variable that overrides the config path.
@@ -264,7 +269,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Audit.Path != "" {
-		c.Audit.Path = c.resolve(c.Audit.Path)
+		c.Audit.Path = c.Resolve(c.Audit.Path)
 	}
 	if c.Portal.TokenEnv != "" && strings.ContainsAny(c.Portal.TokenEnv, "$ =") {
 		return fmt.Errorf("portal.token_env is the name of an environment variable (like BACKSTAGE_TOKEN), not %q", c.Portal.TokenEnv)
@@ -272,9 +277,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// resolve makes a catalog path from the config file absolute: relative to
+// Resolve makes a catalog path from the config file absolute: relative to
 // the config file's folder, with a leading ~ for the home folder.
-func (c *Config) resolve(p string) string {
+func (c *Config) Resolve(p string) string {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		if home, err := os.UserHomeDir(); err == nil {
 			p = filepath.Join(home, p[1:])
@@ -291,7 +296,7 @@ func (c *Config) resolve(p string) string {
 func decodeStrict(data []byte, v any) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return errors.New(yamlMessage(err))
+		return errors.New(YAMLMessage(err))
 	}
 	if len(root.Content) == 0 {
 		return nil
@@ -379,12 +384,12 @@ func (c *Config) SetEnabled(ids []string) error {
 // as SetEnabled does.
 func (c *Config) SetServerReadOnly(id string, readOnly bool) error {
 	err := c.edit(func(doc *yaml.Node) {
-		servers := field(doc, "servers")
+		servers := Field(doc, "servers")
 		if servers == nil || servers.Kind != yaml.MappingNode {
 			servers = &yaml.Node{Kind: yaml.MappingNode}
 			setKey(doc, "servers", servers)
 		}
-		srv := field(servers, id)
+		srv := Field(servers, id)
 		if srv == nil || srv.Kind != yaml.MappingNode {
 			srv = &yaml.Node{Kind: yaml.MappingNode}
 			setKey(servers, id, srv)
@@ -412,7 +417,7 @@ func (c *Config) edit(change func(doc *yaml.Node)) error {
 			return fmt.Errorf("%w %s: %w", ErrConfig, c.path, err)
 		}
 		if err := yaml.Unmarshal(data, &root); err != nil {
-			return fmt.Errorf("%w %s: %s", ErrConfig, c.path, yamlMessage(err))
+			return fmt.Errorf("%w %s: %s", ErrConfig, c.path, YAMLMessage(err))
 		}
 	}
 	if len(root.Content) == 0 {
@@ -433,7 +438,7 @@ func (c *Config) edit(change func(doc *yaml.Node)) error {
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("encoding %s: %w", c.path, err)
 	}
-	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o644); err != nil {
+	if err := state.WriteFile(c.path, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	c.exists = true
@@ -443,7 +448,7 @@ func (c *Config) edit(change func(doc *yaml.Node)) error {
 // setKey sets key in a mapping node to value, keeping the comments of a
 // value it replaces.
 func setKey(m *yaml.Node, key string, value *yaml.Node) {
-	if v := field(m, key); v != nil {
+	if v := Field(m, key); v != nil {
 		value.HeadComment, value.LineComment = v.HeadComment, v.LineComment
 		*v = *value
 		return
@@ -451,40 +456,14 @@ func setKey(m *yaml.Node, key string, value *yaml.Node) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, value)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path and renames it
-// into place, so that readers see the old file or the new one, never a part.
-// An existing file keeps its permissions.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
+// checkPortalURL checks portal.url: an absolute http(s) base URL.
+func checkPortalURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}
-	if fi, err := os.Stat(path); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if u.User != nil || u.RawQuery != "" {
+		return fmt.Errorf("%q must be the portal's base URL, without credentials or query", raw)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ serve:
 	if cfg.MaxNameLength != 48 || time.Duration(cfg.Serve.StartupWait) != time.Second || time.Duration(cfg.Serve.CallTimeout) != 2*time.Minute {
 		t.Errorf("config = %+v", cfg)
 	}
-	if got := cfg.resolve("a.yaml"); got != filepath.Join(filepath.Dir(path), "a.yaml") {
+	if got := cfg.Resolve("a.yaml"); got != filepath.Join(filepath.Dir(path), "a.yaml") {
 		t.Errorf("relative catalog path resolves to %s, want beside the config", got)
 	}
 }
@@ -185,18 +185,5 @@ func TestSetEnabledRefusesACorruptFile(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "enabled: [a\n" {
 		t.Errorf("a corrupt file was overwritten: %q", data)
-	}
-}
-
-func TestStateDir(t *testing.T) {
-	t.Setenv(EnvStateDir, "/tmp/state-here")
-	if d, err := StateDir(); err != nil || d != "/tmp/state-here" {
-		t.Errorf("StateDir() = %q, %v", d, err)
-	}
-	t.Setenv(EnvStateDir, "")
-	t.Setenv("XDG_STATE_HOME", "/xdg/state")
-	d, err := StateDir()
-	if err != nil || (d != "/xdg/state/mcp-bridge" && !strings.HasSuffix(d, "mcp-bridge")) {
-		t.Errorf("StateDir() = %q, %v", d, err)
 	}
 }

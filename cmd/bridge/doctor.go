@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -14,6 +13,7 @@ import (
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // Finding codes, stable for scripts and for the README's troubleshooting.
@@ -113,7 +113,7 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 
 	step("the catalog")
 	start := time.Now()
-	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, false))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, false))
 	if err != nil {
 		add(finding{codeCatalogNone, "fail", "catalog", err.Error(), "set catalog.files or portal.url in " + cfg.Path(), 0})
 		return out
@@ -147,17 +147,17 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 	servers, skipped := cat.Enabled(cfg)
 	needTokens := false
 	for _, s := range servers {
-		needTokens = needTokens || s.Auth.Method != config.AuthNone
+		needTokens = needTokens || s.Auth.Method != catalog.AuthNone
 	}
 	step("the keychain")
 	c.checkKeychain(ctx, cfg, needTokens, add)
 
-	for _, note := range skipped {
+	for _, sk := range skipped {
 		code, remedy := codeEnabledUnavailable, "fix the entity, or \"bridge disable\" it"
-		if strings.Contains(note, "not in the catalog") {
+		if sk.Reason == catalog.SkipMissing {
 			code, remedy = codeEnabledMissing, "\"bridge disable\" it, or check the catalog sources"
 		}
-		add(finding{code, "fail", strings.Fields(note)[0], note, remedy, 0})
+		add(finding{code, "fail", sk.ID, sk.String(), remedy, 0})
 	}
 	if len(servers)+len(skipped) == 0 {
 		add(finding{codeNoneEnabled, "warn", "enabled", "no server is enabled", "\"bridge list\" shows the servers; \"bridge enable <server>\" picks one", 0})
@@ -192,7 +192,7 @@ func (c *command) checkKeychain(ctx context.Context, cfg *config.Config, needed 
 	add(finding{codeKeychainOK, "ok", "keychain", "the OS keychain answers", "", 0})
 }
 
-func (c *command) checkServers(ctx context.Context, cfg *config.Config, servers []*config.Server, wait time.Duration, add func(finding)) {
+func (c *command) checkServers(ctx context.Context, cfg *config.Config, servers []*catalog.Server, wait time.Duration, add func(finding)) {
 	log, _, _ := openLog(io.Discard, "", "error")
 	opts, err := c.bridgeOptions(cfg, servers, log)
 	if err != nil {

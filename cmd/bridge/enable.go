@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func enableVerb() *verb {
@@ -78,7 +79,7 @@ func disableVerb() *verb {
 			}
 			// Names that are not IDs are looked up in the catalog; a server
 			// that left the catalog can still be disabled by its ID.
-			var cat *config.Catalog
+			var cat *catalog.Catalog
 			var catErr error
 			enabled := slices.Clone(cfg.Enabled)
 			var errs []error
@@ -87,7 +88,7 @@ func disableVerb() *verb {
 				id := name
 				if !slices.Contains(cfg.Enabled, name) {
 					if cat == nil && catErr == nil {
-						cat, catErr = config.LoadCatalog(ctx, cfg, cmd.catalogOptions(cfg, false))
+						cat, catErr = catalog.Load(ctx, cfg, cmd.catalogOptions(cfg, false))
 					}
 					if catErr != nil {
 						errs = append(errs, fmt.Errorf("%q is not enabled, and the catalog cannot be read to look it up: %w", name, catErr))

@@ -14,6 +14,8 @@ import (
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func listVerb() *verb {
@@ -33,7 +35,7 @@ func listVerb() *verb {
 				return err
 			}
 			// Without a state folder there is just nothing seen to report.
-			stateDir, _ := config.StateDir()
+			stateDir, _ := state.Dir()
 			log, _, err := openLog(cmd.stderr, "", "warn")
 			if err != nil {
 				return err
@@ -135,7 +137,7 @@ type listSource struct {
 	age time.Duration
 }
 
-func newListReport(cfg *config.Config, cat *config.Catalog, pins *bridge.Pins, now time.Time) listReport {
+func newListReport(cfg *config.Config, cat *catalog.Catalog, pins *bridge.Pins, now time.Time) listReport {
 	r := listReport{Servers: []listServer{}, Problems: []listProblem{}, Sources: []listSource{}, EnabledMissing: []string{}}
 	known := map[string]bool{}
 	for _, s := range cat.Servers {
@@ -380,10 +382,10 @@ func transportLabel(s listServer) string {
 }
 
 func authLabel(a listAuth) string {
-	switch config.AuthMethod(a.Method) {
-	case config.AuthProvider:
+	switch catalog.AuthMethod(a.Method) {
+	case catalog.AuthProvider:
 		return "oauth: " + a.Provider
-	case config.AuthPlugin:
+	case catalog.AuthPlugin:
 		return "plugin: " + a.PluginID
 	}
 	return "none"

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func loginVerb() *verb {
@@ -42,7 +44,7 @@ func loginVerb() *verb {
 				return err
 			}
 			lo.Device, lo.Timeout, lo.Out, lo.HTTP = device, timeout, cmd.stderr, client
-			stateDir, err := config.StateDir()
+			stateDir, err := state.Dir()
 			if err != nil {
 				return err
 			}
@@ -67,7 +69,7 @@ func (c *command) loginOptions(ctx context.Context, cfg *config.Config, client *
 		lo, err := auth.PortalLogin(cfg.Portal.URL)
 		return auth.PortalID, lo, err
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return "", nil, err
 	}
@@ -78,7 +80,7 @@ func (c *command) loginOptions(ctx context.Context, cfg *config.Config, client *
 	if !s.Available() {
 		return "", nil, fmt.Errorf("%s is unavailable: %s", s.ID, strings.Join(s.Reasons, "; "))
 	}
-	stateDir, err := config.StateDir()
+	stateDir, err := state.Dir()
 	if err != nil {
 		return "", nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func logoutVerb() *verb {
@@ -33,7 +35,7 @@ func logoutVerb() *verb {
 			if err != nil {
 				return err
 			}
-			stateDir, err := config.StateDir()
+			stateDir, err := state.Dir()
 			if err != nil {
 				return err
 			}
@@ -72,7 +74,7 @@ func (c *command) tokenOrigins(ctx context.Context, cfg *config.Config, name str
 		}
 		return auth.PortalID, []string{origin}, nil
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return "", nil, err
 	}

@@ -38,6 +38,8 @@ import (
 
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // Exit codes.
@@ -187,9 +189,9 @@ func (c *command) loadConfig() (*config.Config, error) {
 // catalogOptions are how the verbs read the catalog: the --catalog files,
 // or the configured sources with the user's portal login (kept in the
 // keychain, or the token file) for the portal.
-func (c *command) catalogOptions(cfg *config.Config, preferCache bool) config.CatalogOptions {
-	return config.CatalogOptions{Files: c.catalog, PreferCache: preferCache, PortalLogin: func(ctx context.Context) string {
-		stateDir, err := config.StateDir()
+func (c *command) catalogOptions(cfg *config.Config, preferCache bool) catalog.Options {
+	return catalog.Options{Files: c.catalog, PreferCache: preferCache, PortalLogin: func(ctx context.Context) string {
+		stateDir, err := state.Dir()
 		if err != nil {
 			return ""
 		}
@@ -200,7 +202,7 @@ func (c *command) catalogOptions(cfg *config.Config, preferCache bool) config.Ca
 
 // loadCatalog reads the config and every catalog source it names, or only
 // the --catalog files.
-func (c *command) loadCatalog(ctx context.Context) (*config.Config, *config.Catalog, error) {
+func (c *command) loadCatalog(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return nil, nil, err
@@ -209,7 +211,7 @@ func (c *command) loadCatalog(ctx context.Context) (*config.Config, *config.Cata
 	if cfg.Portal.URL != "" && len(c.catalog) == 0 {
 		done = c.progress("reading the catalog from " + cfg.Portal.URL)
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, false))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, false))
 	done()
 	if err != nil {
 		return nil, nil, err

@@ -14,6 +14,8 @@ import (
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func serveVerb() *verb {
@@ -65,12 +67,12 @@ func serveVerb() *verb {
 // enabledServers reads the config and the catalog (from the cache when there
 // is one, so that start-up never waits on a portal) and returns the enabled,
 // available servers, logging why any enabled one is left out.
-func (c *command) enabledServers(ctx context.Context, log *slog.Logger) (*config.Config, []*config.Server, error) {
+func (c *command) enabledServers(ctx context.Context, log *slog.Logger) (*config.Config, []*catalog.Server, error) {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := config.LoadCatalog(ctx, cfg, c.catalogOptions(cfg, true))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, true))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,16 +82,16 @@ func (c *command) enabledServers(ctx context.Context, log *slog.Logger) (*config
 		}
 	}
 	servers, skipped := cat.Enabled(cfg)
-	for _, note := range skipped {
-		log.Warn(note)
+	for _, sk := range skipped {
+		log.Warn(sk.String())
 	}
 	return cfg, servers, nil
 }
 
 // bridgeOptions are the bridge's options from the config, with the token
 // store and the state folder.
-func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, log *slog.Logger) (bridge.Options, error) {
-	stateDir, err := config.StateDir()
+func (c *command) bridgeOptions(cfg *config.Config, servers []*catalog.Server, log *slog.Logger) (bridge.Options, error) {
+	stateDir, err := state.Dir()
 	if err != nil {
 		return bridge.Options{}, err
 	}
@@ -101,7 +103,7 @@ func (c *command) bridgeOptions(cfg *config.Config, servers []*config.Server, lo
 	opts.Auth = auth.NewManager(cfg, secrets, client)
 	// The agent's call of a <prefix>__login tool is the user asking to log
 	// in; serve never starts one by itself.
-	opts.Login = func(ctx context.Context, s *config.Server, show func(string) bool) error {
+	opts.Login = func(ctx context.Context, s *catalog.Server, show func(string) bool) error {
 		id, lo, err := auth.ServerLogin(ctx, client, cfg, s, stateDir)
 		if err != nil {
 			return err

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mcp-bridge/bridge/config"
 	agentconf "github.com/mcp-bridge/bridge/config/agent"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func setupVerb() *verb {
@@ -99,7 +99,7 @@ func setupFile(cmd *command, a agentconf.Agent, path, name, binary string, remov
 	}
 	if existed {
 		backup := path + ".bak-" + time.Now().Format("20060102-150405")
-		if err := config.WriteFileAtomic(backup, data, 0o600); err != nil {
+		if err := state.WriteFile(backup, data, 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.stdout, "backed up %s to %s\n", path, backup)
@@ -109,7 +109,7 @@ func setupFile(cmd *command, a agentconf.Agent, path, name, binary string, remov
 		if err := os.Remove(path); err != nil {
 			return err
 		}
-	} else if err := config.WriteFileAtomic(path, out, 0o644); err != nil {
+	} else if err := state.WriteFile(path, out, 0o644); err != nil {
 		return err
 	}
 	if remove {
@@ -152,12 +152,12 @@ type setupRecord struct {
 }
 
 func newSetupRecord() (*setupRecord, error) {
-	dir, err := config.StateDir()
+	dir, err := state.Dir()
 	if err != nil {
 		return nil, err
 	}
 	r := &setupRecord{path: filepath.Join(dir, "setup.json"), created: map[string]string{}}
-	if err := config.ReadStateFile(r.path, &r.created, "fix or delete it"); err != nil {
+	if err := state.ReadJSON(r.path, &r.created, "fix or delete it"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -169,4 +169,4 @@ func (r *setupRecord) set(path, what string) { r.created[path] = what }
 
 func (r *setupRecord) forget(path string) { delete(r.created, path) }
 
-func (r *setupRecord) save() error { return config.WriteStateFile(r.path, r.created) }
+func (r *setupRecord) save() error { return state.WriteJSON(r.path, r.created) }

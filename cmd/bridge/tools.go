@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-bridge/bridge/bridge"
-	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func toolsVerb() *verb {
@@ -94,7 +94,7 @@ func (c *command) connect(ctx context.Context, wait time.Duration, only string, 
 		return nil, bridge.Options{}, nil, err
 	}
 	if only != "" {
-		i := slices.IndexFunc(servers, func(s *config.Server) bool { return s.ID == only })
+		i := slices.IndexFunc(servers, func(s *catalog.Server) bool { return s.ID == only })
 		if i < 0 {
 			return nil, bridge.Options{}, nil, fmt.Errorf("%s is not an enabled, available server (\"bridge list\" shows them)", only)
 		}

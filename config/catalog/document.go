@@ -1,15 +1,14 @@
-package config
+package catalog
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 // document is one YAML document read from a catalog source.
@@ -70,7 +69,7 @@ func parseDocument(name string, start int, text []byte) document {
 	padded := append(bytes.Repeat([]byte("\n"), start-1), text...)
 	var root yaml.Node
 	if err := yaml.Unmarshal(padded, &root); err != nil {
-		return document{location: loc, err: fmt.Errorf("invalid YAML: %s", yamlMessage(err))}
+		return document{location: loc, err: fmt.Errorf("invalid YAML: %s", config.YAMLMessage(err))}
 	}
 	if len(root.Content) == 0 {
 		return document{location: loc}
@@ -78,50 +77,6 @@ func parseDocument(name string, start int, text []byte) document {
 	node := root.Content[0]
 	loc = fmt.Sprintf("%s:%d", name, node.Line)
 	return document{location: loc, node: node}
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// parserProblems are the messages of yaml's parser (not its scanner). For
-// these, yaml reports a zero-based line; the scanner's lines are one-based.
-var parserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
-// yamlMessage turns yaml's error text into "line N: message" with N the
-// one-based line of the text that was parsed.
-func yamlMessage(err error) string {
-	msg := err.Error()
-	m := yamlLine.FindStringSubmatch(msg)
-	if m == nil {
-		return strings.TrimPrefix(msg, "yaml: ")
-	}
-	n, _ := strconv.Atoi(m[1])
-	problem := msg[len(m[0]):]
-	if slices.Contains(parserProblems, problem) {
-		n++
-	}
-	return fmt.Sprintf("line %d: %s", n, problem)
-}
-
-// field returns the value of key in a mapping node, or nil.
-func field(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // scalar returns the text of a scalar node and whether n is one.
@@ -134,6 +89,6 @@ func scalar(n *yaml.Node) (string, bool) {
 
 // str returns the text of key in a mapping, or "" when it is absent or not a scalar.
 func str(n *yaml.Node, key string) string {
-	s, _ := scalar(field(n, key))
+	s, _ := scalar(config.Field(n, key))
 	return s
 }

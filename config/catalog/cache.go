@@ -1,4 +1,4 @@
-package config
+package catalog
 
 import (
 	"crypto/sha256"
@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // snapshotCache keeps the last good read of each portal in the state folder,
@@ -39,7 +41,7 @@ func (c snapshotCache) save(portal string, items []json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("catalog cache: %w", err)
 	}
-	if err := WriteFileAtomic(c.path(portal), data, 0o600); err != nil {
+	if err := state.WriteFile(c.path(portal), data, 0o600); err != nil {
 		return fmt.Errorf("catalog cache not saved: %w", err)
 	}
 	return nil

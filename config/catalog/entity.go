@@ -1,4 +1,4 @@
-package config
+package catalog
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 // Annotations the bridge reads, from the entity format in the seeds.
@@ -41,11 +43,11 @@ func parseEntity(doc document) (*Server, *Problem) {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil, nil
 	}
-	spec := field(n, "spec")
+	spec := config.Field(n, "spec")
 	if !strings.EqualFold(str(n, "kind"), "API") || str(spec, "type") != "mcp-server" {
 		return nil, nil
 	}
-	meta := field(n, "metadata")
+	meta := config.Field(n, "metadata")
 	name := str(meta, "name")
 	if name == "" {
 		return nil, &Problem{Location: doc.location, Reason: "mcp-server entity without metadata.name: it cannot be listed or enabled"}
@@ -64,7 +66,7 @@ func parseEntity(doc document) (*Server, *Problem) {
 		Owner:       str(spec, "owner"),
 		Source:      doc.location,
 	}
-	annotations := field(meta, "annotations")
+	annotations := config.Field(meta, "annotations")
 	s.checkLifecycle()
 	s.checkSchemaVersion(annotations)
 	s.readDefinition(spec)
@@ -97,7 +99,7 @@ func (s *Server) checkLifecycle() {
 }
 
 func (s *Server) checkSchemaVersion(annotations *yaml.Node) {
-	v, ok := scalar(field(annotations, AnnotationSchemaVersion))
+	v, ok := scalar(config.Field(annotations, AnnotationSchemaVersion))
 	switch {
 	case !ok || v == "":
 		s.unavailable("annotation %s is missing (this bridge reads %q)", AnnotationSchemaVersion, SchemaVersion)
@@ -109,8 +111,8 @@ func (s *Server) checkSchemaVersion(annotations *yaml.Node) {
 // readDefinition reads spec.definition, a string holding server.json as YAML
 // or JSON, or, failing that, upstream Backstage's spec.remotes.
 func (s *Server) readDefinition(spec *yaml.Node) {
-	def := field(spec, "definition")
-	remotes := field(spec, "remotes")
+	def := config.Field(spec, "definition")
+	remotes := config.Field(spec, "remotes")
 	switch {
 	case def != nil:
 		s.readDefinitionString(def)
@@ -130,7 +132,7 @@ func (s *Server) readDefinitionString(def *yaml.Node) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(text), &root); err != nil {
-		s.unavailable("definition: invalid YAML at %s", yamlMessage(err))
+		s.unavailable("definition: invalid YAML at %s", config.YAMLMessage(err))
 		return
 	}
 	var d *yaml.Node
@@ -147,7 +149,7 @@ func (s *Server) readDefinitionString(def *yaml.Node) {
 		Version:     s.requiredString(d, "version"),
 		Title:       str(d, "title"),
 	}
-	remotes := field(d, "remotes")
+	remotes := config.Field(d, "remotes")
 	if remotes == nil {
 		s.unavailable("definition: remotes is missing")
 		return
@@ -156,7 +158,7 @@ func (s *Server) readDefinitionString(def *yaml.Node) {
 }
 
 func (s *Server) requiredString(d *yaml.Node, key string) string {
-	n := field(d, key)
+	n := config.Field(d, key)
 	v, ok := scalar(n)
 	switch {
 	case n == nil || n.Tag == "!!null":
@@ -203,7 +205,7 @@ func (s *Server) readRemotes(what string, n *yaml.Node) []Remote {
 			s.unavailable("%s.url %q %v", at, redactURL(r.URL), err)
 			ok = false
 		}
-		r.Headers = s.readHeaders(at, field(item, "headers"))
+		r.Headers = s.readHeaders(at, config.Field(item, "headers"))
 		if ok {
 			out = append(out, r)
 		}
@@ -260,7 +262,7 @@ func (s *Server) readHeaders(at string, n *yaml.Node) []Header {
 func (s *Server) readAuth(annotations *yaml.Node) {
 	apiID := strings.TrimSpace(str(annotations, AnnotationAuthAPIID))
 	pluginID := strings.TrimSpace(str(annotations, AnnotationAuthPluginID))
-	scopesText, hasScopes := scalar(field(annotations, AnnotationAuthScopes))
+	scopesText, hasScopes := scalar(config.Field(annotations, AnnotationAuthScopes))
 	s.Auth = Auth{Method: AuthNone}
 	switch {
 	case apiID != "" && pluginID != "":

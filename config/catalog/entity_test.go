@@ -1,4 +1,4 @@
-package config
+package catalog
 
 import (
 	"slices"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 // entity builds an mcp-server entity that passes every rule, changed by mut.
@@ -276,7 +278,7 @@ func TestSplitDocumentsKeepsLinesAndIsolatesErrors(t *testing.T) {
 			got = append(got, d.location+" error "+d.err.Error())
 			continue
 		}
-		got = append(got, d.location+" "+str(field(d.node, "metadata"), "name"))
+		got = append(got, d.location+" "+str(config.Field(d.node, "metadata"), "name"))
 	}
 	want := []string{
 		"f.yaml:2 a",

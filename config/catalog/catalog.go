@@ -1,4 +1,12 @@
-package config
+// Package catalog owns the Software Catalog as the bridge reads it: its
+// sources (local files of multi-document YAML, a Backstage portal's
+// catalog API with a disk cache for offline use), the API entities of type
+// mcp-server parsed and validated into [Server] values, and which of them
+// the user enabled.
+//
+// An invalid entity is kept with the reasons it cannot be used, so that a
+// broken entry never hides the others.
+package catalog
 
 import (
 	"cmp"
@@ -10,6 +18,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // Catalog is what the catalog sources offer, read once.
@@ -37,14 +48,14 @@ type SourceStatus struct {
 	Warnings []string
 }
 
-// CatalogOptions adjust how LoadCatalog reads.
-type CatalogOptions struct {
+// Options adjust how LoadCatalog reads.
+type Options struct {
 	// Files, when set, replace every configured source: one-off use of a
 	// catalog file (--catalog).
 	Files []string
 	// HTTPClient talks to the portal; nil means a default client.
 	HTTPClient *http.Client
-	// StateDir holds the portal cache; empty means StateDir().
+	// StateDir holds the portal cache; empty means state.Dir().
 	StateDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -83,8 +94,8 @@ type readResult struct {
 // LoadCatalog reads every source of cfg in parallel. A source that fails is
 // reported in Sources and costs only its own entities; the only error is
 // ErrNoCatalog.
-func LoadCatalog(ctx context.Context, cfg *Config, opts CatalogOptions) (*Catalog, error) {
-	sources, err := cfg.sources(opts)
+func Load(ctx context.Context, cfg *config.Config, opts Options) (*Catalog, error) {
+	sources, err := sources(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +130,7 @@ func LoadCatalog(ctx context.Context, cfg *Config, opts CatalogOptions) (*Catalo
 	return c, nil
 }
 
-func (c *Config) sources(opts CatalogOptions) ([]source, error) {
+func sources(c *config.Config, opts Options) ([]source, error) {
 	if len(opts.Files) > 0 {
 		var out []source
 		for _, f := range opts.Files {
@@ -129,22 +140,22 @@ func (c *Config) sources(opts CatalogOptions) ([]source, error) {
 	}
 	var out []source
 	for _, f := range c.Catalog.Files {
-		out = append(out, fileSource{entry: f, path: c.resolve(f)})
+		out = append(out, fileSource{entry: f, path: c.Resolve(f)})
 	}
 	if c.Portal.URL != "" {
-		p, err := c.portalSource(opts)
+		p, err := newPortalSource(c, opts)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: set catalog.files or portal.url in %s, or pass --catalog FILE", ErrNoCatalog, c.path)
+		return nil, fmt.Errorf("%w: set catalog.files or portal.url in %s, or pass --catalog FILE", ErrNoCatalog, c.Path())
 	}
 	return out, nil
 }
 
-func (c *Config) portalSource(opts CatalogOptions) (*portalSource, error) {
+func newPortalSource(c *config.Config, opts Options) (*portalSource, error) {
 	timeout := time.Duration(c.Portal.Timeout)
 	if timeout == 0 {
 		timeout = DefaultPortalTimeout
@@ -155,7 +166,7 @@ func (c *Config) portalSource(opts CatalogOptions) (*portalSource, error) {
 	}
 	dir := opts.StateDir
 	if dir == "" {
-		d, err := StateDir()
+		d, err := state.Dir()
 		if err != nil {
 			return nil, err
 		}
@@ -327,9 +338,37 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// Enabled returns the enabled servers that are available, and a note for
-// each enabled one that is not (unavailable, or gone from the catalog).
-func (c *Catalog) Enabled(cfg *Config) (servers []*Server, skipped []string) {
+// Why an enabled server is not served.
+const (
+	// SkipMissing: the catalog has no server of that ID.
+	SkipMissing SkipReason = "missing"
+	// SkipUnavailable: the server is in the catalog but cannot be used
+	// (Server.Reasons say why).
+	SkipUnavailable SkipReason = "unavailable"
+)
+
+// SkipReason is why an enabled server is left out.
+type SkipReason string
+
+// Skipped is an enabled server that is not served.
+type Skipped struct {
+	ID     string
+	Reason SkipReason
+	// Server is the catalog's entry, nil when Reason is SkipMissing.
+	Server *Server
+}
+
+// String says what is wrong, for a log line or a doctor's finding.
+func (s Skipped) String() string {
+	if s.Reason == SkipMissing {
+		return s.ID + " is enabled but not in the catalog"
+	}
+	return fmt.Sprintf("%s is enabled but unavailable: %s", s.ID, strings.Join(s.Server.Reasons, "; "))
+}
+
+// Enabled returns the enabled servers that are available, and each enabled
+// one that is not, with the reason.
+func (c *Catalog) Enabled(cfg *config.Config) (servers []*Server, skipped []Skipped) {
 	for _, id := range cfg.Enabled {
 		var found *Server
 		for _, s := range c.Servers {
@@ -340,9 +379,9 @@ func (c *Catalog) Enabled(cfg *Config) (servers []*Server, skipped []string) {
 		}
 		switch {
 		case found == nil:
-			skipped = append(skipped, fmt.Sprintf("%s is enabled but not in the catalog", id))
+			skipped = append(skipped, Skipped{ID: id, Reason: SkipMissing})
 		case !found.Available():
-			skipped = append(skipped, fmt.Sprintf("%s is enabled but unavailable: %s", id, strings.Join(found.Reasons, "; ")))
+			skipped = append(skipped, Skipped{ID: id, Reason: SkipUnavailable, Server: found})
 		default:
 			servers = append(servers, found)
 		}

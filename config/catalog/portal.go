@@ -1,4 +1,4 @@
-package config
+package catalog
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
 // ErrPortal marks a failed read of a portal's catalog.
@@ -244,8 +246,8 @@ func itemDocuments(base string, items []json.RawMessage) []document {
 			continue
 		}
 		n := root.Content[0]
-		if name := str(field(n, "metadata"), "name"); name != "" {
-			ns := str(field(n, "metadata"), "namespace")
+		if name := str(config.Field(n, "metadata"), "name"); name != "" {
+			ns := str(config.Field(n, "metadata"), "namespace")
 			if ns == "" {
 				ns = "default"
 			}
@@ -254,17 +256,6 @@ func itemDocuments(base string, items []json.RawMessage) []document {
 		docs = append(docs, document{location: loc, node: n})
 	}
 	return docs
-}
-
-func checkPortalURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
-	}
-	if u.User != nil || u.RawQuery != "" {
-		return fmt.Errorf("%q must be the portal's base URL, without credentials or query", raw)
-	}
-	return nil
 }
 
 func portalBase(raw string) string { return strings.TrimRight(raw, "/") }

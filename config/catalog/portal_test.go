@@ -1,4 +1,4 @@
-package config
+package catalog
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/backstagetest"
 )
 
@@ -23,21 +24,21 @@ const tokenEnv = "BRIDGE_TEST_PORTAL_TOKEN"
 
 // portalConfig writes a config for a portal at url and returns it with a
 // state folder for the cache.
-func portalConfig(t *testing.T, url, extra string) (*Config, CatalogOptions) {
+func portalConfig(t *testing.T, url, extra string) (*config.Config, Options) {
 	t.Helper()
 	dir := t.TempDir()
 	path := writeFile(t, filepath.Join(dir, "config.yaml"),
 		fmt.Sprintf("portal:\n  url: %s\n  token_env: %s\n%s", url, tokenEnv, extra))
-	cfg, err := Load(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, CatalogOptions{StateDir: filepath.Join(dir, "state")}
+	return cfg, Options{StateDir: filepath.Join(dir, "state")}
 }
 
-func loadPortal(t *testing.T, cfg *Config, opts CatalogOptions) (*Catalog, SourceStatus) {
+func loadPortal(t *testing.T, cfg *config.Config, opts Options) (*Catalog, SourceStatus) {
 	t.Helper()
-	cat, err := LoadCatalog(context.Background(), cfg, opts)
+	cat, err := Load(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +191,11 @@ func TestPortalErrorsSayWhatToDo(t *testing.T) {
 func TestPortalNoTokenConfigured(t *testing.T) {
 	srv := backstagetest.New(t, nil)
 	dir := t.TempDir()
-	cfg, err := Load(writeFile(t, filepath.Join(dir, "config.yaml"), "portal: {url: '"+srv.URL+"'}\n"))
+	cfg, err := config.Load(writeFile(t, filepath.Join(dir, "config.yaml"), "portal: {url: '"+srv.URL+"'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, st := loadPortal(t, cfg, CatalogOptions{StateDir: dir})
+	_, st := loadPortal(t, cfg, Options{StateDir: dir})
 	if st.Err == nil || !strings.Contains(st.Err.Error(), "set portal.token_env") {
 		t.Errorf("err = %v", st.Err)
 	}
@@ -248,7 +249,7 @@ func TestPortalAndFilesTogether(t *testing.T) {
 	t.Setenv(tokenEnv, srv.Token)
 	abs, _ := filepath.Abs(testdata + "examples.yaml")
 	cfg, opts := portalConfig(t, srv.URL, "catalog:\n  files: ['"+abs+"']\n")
-	cat, err := LoadCatalog(context.Background(), cfg, opts)
+	cat, err := Load(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

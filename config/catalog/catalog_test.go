@@ -1,23 +1,26 @@
-package config
+package catalog
 
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcp-bridge/bridge/config"
 )
 
-const testdata = "../testdata/catalog/"
+const testdata = "../../testdata/catalog/"
 
 func loadFiles(t *testing.T, files ...string) *Catalog {
 	t.Helper()
-	cfg, err := Load(filepath.Join(t.TempDir(), "config.yaml"))
+	cfg, err := config.Load(filepath.Join(t.TempDir(), "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := LoadCatalog(context.Background(), cfg, CatalogOptions{Files: files})
+	cat, err := Load(context.Background(), cfg, Options{Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +137,11 @@ func TestFileSourcesGlobsAndFolders(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "cat", "notes.txt"), "not yaml")
 	writeFile(t, filepath.Join(dir, "cat", ".hidden", "three.yaml"), string(entity(t, nil)))
 	cfgPath := writeFile(t, filepath.Join(dir, "config.yaml"), "catalog:\n  files: [cat, 'cat/*.yaml', missing.yaml, 'none-*.yaml']\n")
-	cfg, err := Load(cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := LoadCatalog(context.Background(), cfg, CatalogOptions{})
+	cat, err := Load(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +165,8 @@ func TestFileSourcesGlobsAndFolders(t *testing.T) {
 }
 
 func TestNoSourcesIsAnError(t *testing.T) {
-	cfg, _ := Load(filepath.Join(t.TempDir(), "config.yaml"))
-	_, err := LoadCatalog(context.Background(), cfg, CatalogOptions{})
+	cfg, _ := config.Load(filepath.Join(t.TempDir(), "config.yaml"))
+	_, err := Load(context.Background(), cfg, Options{})
 	if !errors.Is(err, ErrNoCatalog) || !strings.Contains(err.Error(), "--catalog") {
 		t.Errorf("err = %v", err)
 	}
@@ -222,4 +225,17 @@ func TestEditDistance(t *testing.T) {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
 		}
 	}
+}
+
+// writeFile writes text to path, creating its folder, and returns path.
+func writeFile(t *testing.T, path, text string) string {
+	t.Helper()
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = os.WriteFile(path, []byte(text), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -1,4 +1,4 @@
-package bridge
+package rawjson
 
 import (
 	"encoding/json"
@@ -22,18 +22,18 @@ func TestLookup(t *testing.T) {
 		{obj: `{"_meta":null}`, key: "_meta", want: `null`, found: true},
 		{obj: `{}`, key: "name"},
 		{obj: `{"arguments":{}}`, key: "name"},
-		{obj: `{"name":"a","Name":"b"}`, key: "name", err: errAmbiguous},
-		{obj: `{"name":"a","name":"b"}`, key: "name", err: errAmbiguous},
+		{obj: `{"name":"a","Name":"b"}`, key: "name", err: ErrAmbiguous},
+		{obj: `{"name":"a","name":"b"}`, key: "name", err: ErrAmbiguous},
 		// The Kelvin sign folds to k, as encoding/json would match it.
-		{obj: `{"k":1,"\u212a":2}`, key: "k", err: errAmbiguous},
-		{obj: `[1]`, key: "name", err: errNotObject},
-		{obj: `{"name":"a"`, key: "name", err: errNotObject},
-		{obj: `{"name":"a"} x`, key: "name", err: errNotObject},
-		{obj: ``, key: "name", err: errNotObject},
+		{obj: `{"k":1,"\u212a":2}`, key: "k", err: ErrAmbiguous},
+		{obj: `[1]`, key: "name", err: ErrNotObject},
+		{obj: `{"name":"a"`, key: "name", err: ErrNotObject},
+		{obj: `{"name":"a"} x`, key: "name", err: ErrNotObject},
+		{obj: ``, key: "name", err: ErrNotObject},
 	} {
-		got, found, err := lookup([]byte(tc.obj), tc.key)
+		got, found, err := Lookup([]byte(tc.obj), tc.key)
 		if !errors.Is(err, tc.err) || found != tc.found || string(got) != tc.want {
-			t.Errorf("lookup(%s, %q) = %s, %v, %v; want %s, %v, %v", tc.obj, tc.key, got, found, err, tc.want, tc.found, tc.err)
+			t.Errorf("Lookup(%s, %q) = %s, %v, %v; want %s, %v, %v", tc.obj, tc.key, got, found, err, tc.want, tc.found, tc.err)
 		}
 	}
 }
@@ -48,39 +48,24 @@ func TestSetMember(t *testing.T) {
 		{`{"name":"x","a":1,"NAME":"y","b":2}`, "name", `"z"`, `{"name":"z","a":1,"b":2}`},
 		{`{"Name":"x","name":"y"}`, "name", `"z"`, `{"Name":"z"}`},
 	} {
-		got, err := setMember([]byte(tc.obj), tc.key, []byte(tc.value))
+		got, err := SetMember([]byte(tc.obj), tc.key, []byte(tc.value))
 		if err != nil || string(got) != tc.want {
-			t.Errorf("setMember(%s, %q, %s) = %s, %v; want %s", tc.obj, tc.key, tc.value, got, err, tc.want)
+			t.Errorf("SetMember(%s, %q, %s) = %s, %v; want %s", tc.obj, tc.key, tc.value, got, err, tc.want)
 		}
 	}
-	if _, err := setMember([]byte(`"x"`), "name", []byte(`1`)); !errors.Is(err, errNotObject) {
+	if _, err := SetMember([]byte(`"x"`), "name", []byte(`1`)); !errors.Is(err, ErrNotObject) {
 		t.Errorf("a string was taken for an object: %v", err)
-	}
-}
-
-func TestWithProgressToken(t *testing.T) {
-	for _, tc := range []struct{ params, want string }{
-		{``, `{"_meta":{"progressToken":"t"}}`},
-		{`null`, `{"_meta":{"progressToken":"t"}}`},
-		{`{"name":"x"}`, `{"_meta":{"progressToken":"t"},"name":"x"}`},
-		{`{"name":"x","_meta":{"progressToken":7,"other":true}}`, `{"name":"x","_meta":{"progressToken":"t","other":true}}`},
-		{`{"_meta":"odd"}`, `{"_meta":{"progressToken":"t"}}`},
-	} {
-		got, err := withProgressToken(json.RawMessage(tc.params), "t")
-		if err != nil || string(got) != tc.want {
-			t.Errorf("withProgressToken(%s) = %s, %v; want %s", tc.params, got, err, tc.want)
-		}
 	}
 }
 
 func TestOneLine(t *testing.T) {
 	in := "{\n  \"text\": \"a\\nb\",\r\n  \"n\": [1,\n 2]\n}"
-	got, err := oneLine([]byte(in))
+	got, err := OneLine([]byte(in))
 	if err != nil || string(got) != `{"text":"a\nb","n":[1,2]}` {
 		t.Errorf("oneLine = %s, %v", got, err)
 	}
 	flat := []byte(`{"a": "kept as it is"}`)
-	if got, _ := oneLine(flat); &got[0] != &flat[0] {
+	if got, _ := OneLine(flat); &got[0] != &flat[0] {
 		t.Error("text without line breaks was copied")
 	}
 }
@@ -101,38 +86,38 @@ func FuzzRawJSON(f *testing.F) {
 		if !json.Valid(obj) || json.Unmarshal(obj, &want) != nil || want == nil {
 			// Not an object: the walker checks structure only, and
 			// must simply not panic.
-			_, _ = members(obj)
+			_, _ = Members(obj)
 			return
 		}
-		ms, err := members(obj)
+		ms, err := Members(obj)
 		if err != nil {
-			t.Fatalf("members(%s): %v", obj, err)
+			t.Fatalf("Members(%s): %v", obj, err)
 		}
 		for _, m := range ms {
 			var k string
-			if err := json.Unmarshal(m.key, &k); err != nil {
-				t.Fatalf("key %s of %s: %v", m.key, obj, err)
+			if err := json.Unmarshal(m.Key, &k); err != nil {
+				t.Fatalf("key %s of %s: %v", m.Key, obj, err)
 			}
-			if !json.Valid(obj[m.start:m.end]) {
-				t.Fatalf("value %q of %s is not JSON", obj[m.start:m.end], obj)
+			if !json.Valid(obj[m.Start:m.End]) {
+				t.Fatalf("value %q of %s is not JSON", obj[m.Start:m.End], obj)
 			}
 		}
-		got, found, err := lookup(obj, key)
+		got, found, err := Lookup(obj, key)
 		if err == nil && found {
 			if exact, ok := want[key]; ok && !reflect.DeepEqual([]byte(exact), []byte(got)) {
-				t.Fatalf("lookup(%s, %q) = %s, want %s", obj, key, got, exact)
+				t.Fatalf("Lookup(%s, %q) = %s, want %s", obj, key, got, exact)
 			}
 		}
-		edited, err := setMember(obj, key, []byte(`"set"`))
+		edited, err := SetMember(obj, key, []byte(`"set"`))
 		if err != nil {
-			t.Fatalf("setMember(%s, %q): %v", obj, key, err)
+			t.Fatalf("SetMember(%s, %q): %v", obj, key, err)
 		}
 		if !json.Valid(edited) {
-			t.Fatalf("setMember(%s, %q) = %s: not JSON", obj, key, edited)
+			t.Fatalf("SetMember(%s, %q) = %s: not JSON", obj, key, edited)
 		}
-		value, found, err := lookup(edited, key)
+		value, found, err := Lookup(edited, key)
 		if err != nil || !found || string(value) != `"set"` {
-			t.Fatalf("after setMember(%s, %q) = %s: lookup gives %s, %v, %v", obj, key, edited, value, found, err)
+			t.Fatalf("after SetMember(%s, %q) = %s: lookup gives %s, %v, %v", obj, key, edited, value, found, err)
 		}
 	})
 }
@@ -145,17 +130,17 @@ func TestElements(t *testing.T) {
 	}{
 		{`[]`, nil, nil},
 		{` [ {"a":[1,"]"]} , "x" ,3, null ] `, []string{`{"a":[1,"]"]}`, `"x"`, `3`, `null`}, nil},
-		{`[1,]`, nil, errNotObject},
-		{`{"a":1}`, nil, errNotArray},
-		{`[1 2]`, nil, errNotArray},
+		{`[1,]`, nil, ErrNotObject},
+		{`{"a":1}`, nil, ErrNotArray},
+		{`[1 2]`, nil, ErrNotArray},
 	} {
-		got, err := elements([]byte(tc.arr))
+		got, err := Elements([]byte(tc.arr))
 		var texts []string
 		for _, e := range got {
 			texts = append(texts, string(e))
 		}
 		if !errors.Is(err, tc.err) || !slices.Equal(texts, tc.want) {
-			t.Errorf("elements(%s) = %q, %v; want %q, %v", tc.arr, texts, err, tc.want, tc.err)
+			t.Errorf("Elements(%s) = %q, %v; want %q, %v", tc.arr, texts, err, tc.want, tc.err)
 		}
 	}
 }

@@ -1,4 +1,15 @@
-package bridge
+// Package rawjson reads and edits the top level of JSON objects in place,
+// for the MCP messages the bridge passes on and the agents' configuration
+// files it edits. A call's params and result can be megabytes of
+// arguments and content the bridge has no business decoding: it only needs
+// a few small members, and to change one or two. Walking the top level and copying spans costs one quick pass;
+// decoding and encoding again costs several slow ones.
+//
+// Keys match the way encoding/json matches struct fields, without regard to
+// case (bytes.EqualFold), because that is how a Go server will read them. A
+// key given more than once in that sense is ambiguous: the bridge and the
+// server could act on different values.
+package rawjson
 
 import (
 	"bytes"
@@ -7,55 +18,45 @@ import (
 	"fmt"
 )
 
-// This file reads and edits the top level of JSON objects in place. A call's
-// params and result can be megabytes of arguments and content the bridge has
-// no business decoding: it only needs a few small members, and to change
-// one or two. Walking the top level and copying spans costs one quick pass;
-// decoding and encoding again costs several slow ones.
-//
-// Keys match the way encoding/json matches struct fields, without regard to
-// case (bytes.EqualFold), because that is how a Go server will read them. A
-// key given more than once in that sense is ambiguous: the bridge and the
-// server could act on different values.
-
+// Errors of the reader.
 var (
-	errNotObject = errors.New("not a JSON object")
-	errNotArray  = errors.New("not a JSON array")
-	errAmbiguous = errors.New("key given more than once")
+	ErrNotObject = errors.New("not a JSON object")
+	ErrNotArray  = errors.New("not a JSON array")
+	ErrAmbiguous = errors.New("key given more than once")
 )
 
-// member is one top-level member of an object: its key as written (quotes
+// Member is one top-level member of an object: its key as written (quotes
 // and escapes included) and where its value starts and ends.
-type member struct {
-	key        []byte
-	start, end int
+type Member struct {
+	Key        []byte
+	Start, End int
 }
 
-// matches reports whether the member's key is name, ignoring case.
-func (m member) matches(name string) bool {
-	key := m.key[1 : len(m.key)-1]
+// Matches reports whether the member's key is name, ignoring case.
+func (m Member) Matches(name string) bool {
+	key := m.Key[1 : len(m.Key)-1]
 	if bytes.IndexByte(key, '\\') < 0 {
 		return bytes.EqualFold(key, []byte(name))
 	}
 	var s string
-	return json.Unmarshal(m.key, &s) == nil && bytes.EqualFold([]byte(s), []byte(name))
+	return json.Unmarshal(m.Key, &s) == nil && bytes.EqualFold([]byte(s), []byte(name))
 }
 
-// members lists the top-level members of obj. It checks the structure it
+// Members lists the top-level members of obj. It checks the structure it
 // walks, but not every value: obj should already be known to be JSON.
-func members(obj []byte) ([]member, error) {
+func Members(obj []byte) ([]Member, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return nil, errNotObject
+		return nil, ErrNotObject
 	}
-	var out []member
+	var out []Member
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return out, trailing(obj, i+1)
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return nil, errNotObject
+			return nil, ErrNotObject
 		}
 		keyEnd, err := skipString(obj, i)
 		if err != nil {
@@ -64,14 +65,14 @@ func members(obj []byte) ([]member, error) {
 		key := obj[i:keyEnd]
 		i = skipSpace(obj, keyEnd)
 		if i >= len(obj) || obj[i] != ':' {
-			return nil, errNotObject
+			return nil, ErrNotObject
 		}
 		start := skipSpace(obj, i+1)
 		end, err := skipValue(obj, start)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, member{key: key, start: start, end: end})
+		out = append(out, Member{Key: key, Start: start, End: end})
 		i = skipSpace(obj, end)
 		switch {
 		case i < len(obj) && obj[i] == ',':
@@ -79,16 +80,16 @@ func members(obj []byte) ([]member, error) {
 		case i < len(obj) && obj[i] == '}':
 			return out, trailing(obj, i+1)
 		default:
-			return nil, errNotObject
+			return nil, ErrNotObject
 		}
 	}
 }
 
-// elements lists the elements of a JSON array known to be valid.
-func elements(arr []byte) ([]json.RawMessage, error) {
+// Elements lists the elements of a JSON array known to be valid.
+func Elements(arr []byte) ([]json.RawMessage, error) {
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
-		return nil, errNotArray
+		return nil, ErrNotArray
 	}
 	var out []json.RawMessage
 	i = skipSpace(arr, i+1)
@@ -108,22 +109,22 @@ func elements(arr []byte) ([]json.RawMessage, error) {
 		case i < len(arr) && arr[i] == ']':
 			return out, trailing(arr, i+1)
 		default:
-			return nil, errNotArray
+			return nil, ErrNotArray
 		}
 	}
 }
 
-// lookup returns the raw value of obj's member name, if it has one.
-func lookup(obj []byte, name string) (json.RawMessage, bool, error) {
-	ms, err := members(obj)
+// Lookup returns the raw value of obj's member name, if it has one.
+func Lookup(obj []byte, name string) (json.RawMessage, bool, error) {
+	ms, err := Members(obj)
 	if err != nil {
 		return nil, false, err
 	}
 	found := -1
 	for k, m := range ms {
-		if m.matches(name) {
+		if m.Matches(name) {
 			if found >= 0 {
-				return nil, false, fmt.Errorf("%q: %w", name, errAmbiguous)
+				return nil, false, fmt.Errorf("%q: %w", name, ErrAmbiguous)
 			}
 			found = k
 		}
@@ -131,12 +132,12 @@ func lookup(obj []byte, name string) (json.RawMessage, bool, error) {
 	if found < 0 {
 		return nil, false, nil
 	}
-	return json.RawMessage(obj[ms[found].start:ms[found].end]), true, nil
+	return json.RawMessage(obj[ms[found].Start:ms[found].End]), true, nil
 }
 
-// lookupString returns the string value of obj's member name, or "".
-func lookupString(obj []byte, name string) (string, error) {
-	raw, ok, err := lookup(obj, name)
+// LookupString returns the string value of obj's member name, or "".
+func LookupString(obj []byte, name string) (string, error) {
+	raw, ok, err := Lookup(obj, name)
 	if err != nil || !ok {
 		return "", err
 	}
@@ -147,30 +148,30 @@ func lookupString(obj []byte, name string) (string, error) {
 	return s, nil
 }
 
-// setMember returns obj with member name set to the raw JSON value: in
+// SetMember returns obj with member name set to the raw JSON value: in
 // place of the first member of that name, which every other one of that
 // name gives way to, or first when there is none. Every other byte stays.
-func setMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
-	ms, err := members(obj)
+func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
+	ms, err := Members(obj)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, len(obj)+len(name)+len(value)+4)
 	from, set := 0, false
 	for k, m := range ms {
-		if !m.matches(name) {
+		if !m.Matches(name) {
 			continue
 		}
 		if !set {
-			out = append(out, obj[from:m.start]...)
+			out = append(out, obj[from:m.Start]...)
 			out = append(out, value...)
-			from, set = m.end, true
+			from, set = m.End, true
 			continue
 		}
 		// Drop a later duplicate with the comma before it.
-		cut := ms[k-1].end
+		cut := ms[k-1].End
 		out = append(out, obj[from:cut]...)
-		from = m.end
+		from = m.End
 	}
 	if set {
 		return append(out, obj[from:]...), nil
@@ -187,19 +188,19 @@ func setMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
 	return append(out, obj[open:]...), nil
 }
 
-// setString is setMember with a string value.
-func setString(obj []byte, name, value string) (json.RawMessage, error) {
+// SetString is SetMember with a string value.
+func SetString(obj []byte, name, value string) (json.RawMessage, error) {
 	enc, err := json.Marshal(value)
 	if err != nil {
 		return nil, err
 	}
-	return setMember(obj, name, enc)
+	return SetMember(obj, name, enc)
 }
 
-// oneLine returns JSON text without the line breaks it may have between
+// OneLine returns JSON text without the line breaks it may have between
 // tokens (a string cannot hold one raw), so that it fits in one stdio
 // message. Text without any is returned as it is.
-func oneLine(raw []byte) ([]byte, error) {
+func OneLine(raw []byte) ([]byte, error) {
 	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
 		return raw, nil
 	}
@@ -220,7 +221,7 @@ func skipSpace(b []byte, i int) int {
 // trailing checks that nothing but space follows position i.
 func trailing(b []byte, i int) error {
 	if skipSpace(b, i) != len(b) {
-		return errNotObject
+		return ErrNotObject
 	}
 	return nil
 }
@@ -231,7 +232,7 @@ func skipString(b []byte, i int) (int, error) {
 	for {
 		q := bytes.IndexByte(b[i:], '"')
 		if q < 0 {
-			return 0, errNotObject
+			return 0, ErrNotObject
 		}
 		i += q
 		escapes := 0
@@ -248,7 +249,7 @@ func skipString(b []byte, i int) (int, error) {
 // skipValue returns the end of the value starting at b[i].
 func skipValue(b []byte, i int) (int, error) {
 	if i >= len(b) {
-		return 0, errNotObject
+		return 0, ErrNotObject
 	}
 	switch b[i] {
 	case '"':
@@ -271,7 +272,7 @@ func skipValue(b []byte, i int) (int, error) {
 				}
 			}
 		}
-		return 0, errNotObject
+		return 0, ErrNotObject
 	}
 	start := i
 scalar:
@@ -282,7 +283,7 @@ scalar:
 		}
 	}
 	if i == start {
-		return 0, errNotObject
+		return 0, ErrNotObject
 	}
 	return i, nil
 }

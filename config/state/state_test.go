@@ -1,0 +1,79 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestDir(t *testing.T) {
+	t.Setenv(EnvDir, "/tmp/state-here")
+	if d, err := Dir(); err != nil || d != "/tmp/state-here" {
+		t.Errorf("Dir() = %q, %v", d, err)
+	}
+	t.Setenv(EnvDir, "")
+	t.Setenv("XDG_STATE_HOME", "/xdg/state")
+	d, err := Dir()
+	if err != nil || (d != "/xdg/state/mcp-bridge" && !strings.HasSuffix(d, "mcp-bridge")) {
+		t.Errorf("Dir() = %q, %v", d, err)
+	}
+}
+
+func TestWriteFileCreatesPrivateFoldersAndKeepsPermissions(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX permissions")
+	}
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "f.json")
+	if err := WriteFile(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o700 {
+			t.Errorf("%s was created %o, want 0700", d, perm)
+		}
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if data, _ := os.ReadFile(path); string(data) != "two" || fi.Mode().Perm() != 0o640 {
+		t.Errorf("after a second write: %q, %o; want \"two\", 0640", data, fi.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+func TestReadJSONNamesACorruptFileAndKeepsIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pins.json")
+	var v map[string]int
+	if err := ReadJSON(path, &v, "delete it"); err != nil || v != nil {
+		t.Fatalf("a missing file: %v, %v; want nil, nil", v, err)
+	}
+	if err := os.WriteFile(path, []byte(`{"a":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := ReadJSON(path, &v, "delete it")
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "delete it") {
+		t.Fatalf("a corrupt file: %v; want an error naming %s and the remedy", err, path)
+	}
+	if data, _ := os.ReadFile(path); string(data) != `{"a":` {
+		t.Errorf("the corrupt file was changed: %q", data)
+	}
+	if err := WriteJSON(path, map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadJSON(path, &v, ""); err != nil || v["a"] != 1 {
+		t.Errorf("read back %v, %v", v, err)
+	}
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// YAML helpers shared by the config file and the catalog's documents.
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// parserProblems are the messages of yaml's parser (not its scanner). For
+// these, yaml reports a zero-based line; the scanner's lines are one-based.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// YAMLMessage turns yaml's error text into "line N: message" with N the
+// one-based line of the text that was parsed.
+func YAMLMessage(err error) string {
+	msg := err.Error()
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return strings.TrimPrefix(msg, "yaml: ")
+	}
+	n, _ := strconv.Atoi(m[1])
+	problem := msg[len(m[0]):]
+	if slices.Contains(parserProblems, problem) {
+		n++
+	}
+	return fmt.Sprintf("line %d: %s", n, problem)
+}
+
+// Field returns the value of key in a mapping node, or nil.
+func Field(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
