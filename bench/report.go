@@ -33,7 +33,11 @@ func (r *Report) Targets() []Target {
 	var ts []Target
 	for _, s := range r.StartUp {
 		over := s.BridgeMS - s.DirectMS
-		ts = append(ts, Target{fmt.Sprintf("start-up over the slowest upstream, %d upstream%s", s.Upstreams, plural(s.Upstreams)),
+		unit := "upstreams"
+		if s.Upstreams == 1 {
+			unit = "upstream"
+		}
+		ts = append(ts, Target{fmt.Sprintf("start-up over the slowest upstream, %d %s", s.Upstreams, unit),
 			fmt.Sprintf("%+.1f ms", over), "≤ 20 ms", over <= 20})
 	}
 	for _, l := range r.Latency {
@@ -132,13 +136,6 @@ func machine() string {
 		f.Close()
 	}
 	return fmt.Sprintf("%s/%s, %s%d CPUs, %s", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU(), runtime.Version())
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 func micros(us float64) string {

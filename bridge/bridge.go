@@ -1,11 +1,16 @@
-// Package bridge connects to the enabled remote MCP servers and serves their
-// merged tools, prompts and resources to one agent over stdio.
+// Package bridge is the hub between one agent and the enabled remote MCP
+// servers: it owns their connections' lifecycle, merges what they offer
+// and serves it to the agent over stdio.
 //
 // A [Bridge] owns one [Upstream] per server, connected in parallel in the
-// background, and a [Registry] that names their tools and routes calls back.
-// [Serve] speaks MCP with the agent: it answers initialize at once, waits a
-// little for upstreams on the first list, forwards progress in order and
-// cancellation both ways, and never lets one server hold up another.
+// background and reconnected when lost; each speaks MCP through a session
+// of package client. The [Registry] names every server's tools, prompts
+// and resources (naming.go), judges tools by the user's [Policy] and the
+// [Pins] of their definitions, and routes calls back. [Serve] speaks MCP
+// with the agent (server.go, routes.go, handshake.go): it answers
+// initialize at once, waits a little for upstreams on the first list,
+// forwards progress in order and cancellation both ways, records calls in
+// the [Audit] log, and never lets one server hold up another.
 package bridge
 
 import (
@@ -17,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcp-bridge/bridge/bridge/client"
 	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/catalog"
 )
@@ -92,7 +98,7 @@ const (
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = httpClient()
+		o.HTTPClient = client.NewHTTPClient()
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -132,7 +138,8 @@ type Bridge struct {
 	Registry  *Registry
 	started   time.Time
 
-	mu       sync.Mutex
+	// onChange and onNotify are set before Start and only read after: the
+	// upstreams' goroutines start after they are set.
 	onChange func(kinds []string)
 	onNotify func(method string, params json.RawMessage)
 }
@@ -195,10 +202,8 @@ func (b *Bridge) WaitStartup(ctx context.Context) bool {
 }
 
 // OnChange registers what to do when merged lists change, and what to do
-// with notifications for the agent.
+// with notifications for the agent. It is called before Start.
 func (b *Bridge) OnChange(change func(kinds []string), notify func(method string, params json.RawMessage)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.onChange, b.onNotify = change, notify
 }
 
@@ -213,11 +218,8 @@ func (b *Bridge) upstreamNeedsLogin(u *Upstream) {
 func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
 
 func (b *Bridge) upstreamNotification(_ *Upstream, method string, params json.RawMessage) {
-	b.mu.Lock()
-	notify := b.onNotify
-	b.mu.Unlock()
-	if notify != nil {
-		notify(method, params)
+	if b.onNotify != nil {
+		b.onNotify(method, params)
 	}
 }
 
@@ -225,11 +227,8 @@ func (b *Bridge) changed(kinds []string) {
 	if len(kinds) == 0 {
 		return
 	}
-	b.mu.Lock()
-	change := b.onChange
-	b.mu.Unlock()
-	if change != nil {
-		change(kinds)
+	if b.onChange != nil {
+		b.onChange(kinds)
 	}
 }
 

@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/mcp-bridge/bridge/bridge/client"
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // The bridge answers the handshake, ping, and methods it does not know
 // itself. It speaks the protocol up to 2025-11-25, the last revision with
 // the initialize handshake, which is what it speaks with its servers too.
-
-// protocolVersions are the revisions the bridge speaks, newest first.
-var protocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 const codeMethodNotFound = -32601
 
@@ -38,8 +36,8 @@ func (s *stdioServer) answerOwn(m message) {
 // bridge speaks it, and otherwise offers the newest it speaks.
 func (s *stdioServer) initializeResult(params json.RawMessage) json.RawMessage {
 	asked, _ := rawjson.LookupString(params, "protocolVersion")
-	version := protocolVersions[0]
-	if slices.Contains(protocolVersions, asked) {
+	version := client.ProtocolVersions[0]
+	if slices.Contains(client.ProtocolVersions, asked) {
 		version = asked
 	}
 	out, _ := json.Marshal(map[string]any{

@@ -32,13 +32,12 @@ type Pins struct {
 	now func() time.Time
 	log *slog.Logger
 
-	servers sync.Map // server ID → *sync.Mutex: see lockServer
-
-	mu      sync.Mutex
-	unsaved map[string]*pinFile // server ID → its file, not yet on disk; never changed once here
-	writing map[string]bool     // server ID → a writer is at work
-	errs    map[string]error    // server ID → how its last write failed
-	writes  sync.WaitGroup
+	mu        sync.Mutex
+	reviewing map[string]chan struct{} // server ID → closed when its review or trust is done: see lockServer
+	unsaved   map[string]*pinFile      // server ID → its file, not yet on disk; never changed once here
+	writing   map[string]bool          // server ID → a writer is at work
+	errs      map[string]error         // server ID → how its last write failed
+	writes    sync.WaitGroup
 }
 
 // pinFile is one server's file in the pins folder.
@@ -96,7 +95,7 @@ var pinnedParts = []string{"description", "inputSchema", "outputSchema", "annota
 // NewPins keeps pins in stateDir/pins; an empty stateDir pins nothing.
 func NewPins(stateDir string) *Pins {
 	p := &Pins{now: time.Now, log: slog.New(slog.DiscardHandler),
-		unsaved: map[string]*pinFile{}, writing: map[string]bool{}, errs: map[string]error{}}
+		reviewing: map[string]chan struct{}{}, unsaved: map[string]*pinFile{}, writing: map[string]bool{}, errs: map[string]error{}}
 	if stateDir != "" {
 		p.dir = filepath.Join(stateDir, "pins")
 	}
@@ -257,11 +256,27 @@ func (p *Pins) load(serverID string) (*pinFile, error) {
 }
 
 // lockServer makes one review or trust of a server's pins happen at a
-// time; other servers' go on.
+// time; other servers' go on. A second one waits for the first to end.
 func (p *Pins) lockServer(serverID string) (unlock func()) {
-	mu, _ := p.servers.LoadOrStore(serverID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
+	p.mu.Lock()
+	for {
+		busy, ok := p.reviewing[serverID]
+		if !ok {
+			break
+		}
+		p.mu.Unlock()
+		<-busy
+		p.mu.Lock()
+	}
+	done := make(chan struct{})
+	p.reviewing[serverID] = done
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		delete(p.reviewing, serverID)
+		p.mu.Unlock()
+		close(done)
+	}
 }
 
 // saveSoon has f written as the server's file. p.mu is held.

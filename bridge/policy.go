@@ -208,25 +208,3 @@ func (p Policy) Summarize(tools []ToolFacts) ToolSummary {
 	}
 	return s
 }
-
-// String is a one-line account: "9 tools, 6 withheld (read-only 6, untrusted 1)".
-func (s ToolSummary) String() string {
-	out := plural(s.Tools, "tool")
-	if s.Withheld == 0 {
-		return out + ", none withheld"
-	}
-	var parts []string
-	for _, r := range []string{RuleReadOnly, RuleDestructive, RuleDeny, RuleAllow, RuleUntrusted} {
-		if n := s.ByRule[r]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", r, n))
-		}
-	}
-	return fmt.Sprintf("%s, %d withheld (%s)", out, s.Withheld, strings.Join(parts, ", "))
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}

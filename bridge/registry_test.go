@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,14 +67,20 @@ func TestRegistryMergesAndRoutes(t *testing.T) {
 }
 
 func TestListChangesAreCoalescedAndOnlyForListedKinds(t *testing.T) {
-	var out syncWriter
+	var buf strings.Builder
 	b := New(nil, Options{})
-	s := newStdioServer(b, &out)
+	s := newStdioServer(b, &buf)
 	defer s.cancel()
+	// The server writes under its writer's lock: read under it too.
+	written := func() string {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return buf.String()
+	}
 	s.ready.Store(true)
 	s.listsChanged([]string{KindTools}) // not listed yet: nothing to announce
 	time.Sleep(3 * coalesceDelay)
-	if got := out.String(); got != "" {
+	if got := written(); got != "" {
 		t.Fatalf("announced a change of a list the agent never saw: %s", got)
 	}
 	s.markListed(KindTools)
@@ -87,24 +92,7 @@ func TestListChangesAreCoalescedAndOnlyForListedKinds(t *testing.T) {
 	time.Sleep(3 * coalesceDelay)
 	want := `{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}` + "\n" +
 		`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}` + "\n"
-	if got := out.String(); got != want {
+	if got := written(); got != want {
 		t.Errorf("notifications:\n%s\nwant\n%s", got, want)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/mcp-bridge/bridge/bridge/client"
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
@@ -109,11 +109,10 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 	if !ok || s.b.opts.Login == nil {
 		return nil, &routeError{codeInternal, server + ": no login here"}
 	}
-	mu, _ := s.logins.LoadOrStore(server, &sync.Mutex{})
-	if !mu.(*sync.Mutex).TryLock() {
+	if !s.startLogin(server) {
 		return nil, &routeError{codeInvalidRequest, fmt.Sprintf("a login to %s is already in progress: finish it in the browser", server)}
 	}
-	defer mu.(*sync.Mutex).Unlock()
+	defer s.endLogin(server)
 	loginCtx, cancelLogin := context.WithCancelCause(ctx)
 	defer cancelLogin(nil)
 	show := func(url string) bool {
@@ -127,8 +126,8 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 			return false
 		}
 		// The agent shows the URL (URL-mode elicitation); a user who
-		// declines ends the login.
-		go func() {
+		// declines ends the login. The request ends with the login.
+		s.handlers.Go(func() {
 			res, err := s.request(loginCtx, "elicitation/create", map[string]any{
 				"mode": "url", "url": url, "elicitationId": fmt.Sprintf("login-%s-%d", server, time.Now().UnixNano()),
 				"message": "Log in to " + server + " so that the bridge can use its tools.",
@@ -139,7 +138,7 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 			if err == nil && json.Unmarshal(res, &answer) == nil && answer.Action != "accept" {
 				cancelLogin(fmt.Errorf("the user chose %s", answer.Action))
 			}
-		}()
+		})
 		return true
 	}
 	err := s.b.opts.Login(loginCtx, u.server, show)
@@ -159,6 +158,23 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 		return toolText(fmt.Sprintf("Logged in to %s, but it is not connected yet: %v", server, err), true), nil
 	}
 	return toolText(fmt.Sprintf("Logged in to %s; its tools are now available.", server), false), nil
+}
+
+// startLogin marks a login to server as running, unless one already is.
+func (s *stdioServer) startLogin(server string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loggingIn[server] {
+		return false
+	}
+	s.loggingIn[server] = true
+	return true
+}
+
+func (s *stdioServer) endLogin(server string) {
+	s.mu.Lock()
+	delete(s.loggingIn, server)
+	s.mu.Unlock()
 }
 
 // toolText is a tools/call result with one text block.
@@ -248,7 +264,7 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 	}
 	res, err := u.Call(ctx, method, params, onProgress)
 	if err != nil {
-		var rpc *RPCError
+		var rpc *client.RPCError
 		if errors.As(err, &rpc) {
 			return nil, err
 		}

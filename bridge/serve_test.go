@@ -128,7 +128,7 @@ func bridgeGoroutines() []string {
 		if strings.Contains(g, "TestServeLeavesNoGoroutinesBehind") || strings.Contains(g, "upstreamtest.") {
 			continue
 		}
-		if strings.Contains(g, "mcp-bridge/bridge/bridge.") || strings.Contains(g, "net/http.(*persistConn)") {
+		if strings.Contains(g, "mcp-bridge/bridge/bridge.") || strings.Contains(g, "mcp-bridge/bridge/bridge/client.") || strings.Contains(g, "net/http.(*persistConn)") {
 			out = append(out, g)
 		}
 	}

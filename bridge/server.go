@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-bridge/bridge/bridge/client"
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
@@ -62,10 +63,10 @@ type stdioServer struct {
 
 	ctx      context.Context
 	cancel   context.CancelFunc
-	inflight sync.Map // request id (raw JSON text) → context.CancelCauseFunc
-	logins   sync.Map // server ID → *sync.Mutex: one login at a time
-	handlers sync.WaitGroup
-	ready    atomic.Bool // the agent sent notifications/initialized
+	inflight sync.Map       // request id (raw JSON text) → context.CancelCauseFunc
+	handlers sync.WaitGroup // every goroutine the server starts
+
+	ready atomic.Bool // the agent sent notifications/initialized
 
 	// urlElicitation: the agent can show the user a URL (elicitation in
 	// URL mode), so a login need not open a browser itself.
@@ -73,17 +74,19 @@ type stdioServer struct {
 	nextReq        atomic.Int64
 	pendingReqs    sync.Map // request id (raw JSON text) → chan message
 
-	pmu     sync.Mutex
-	listed  map[string]bool // kinds the agent has listed: only their changes matter
-	pending map[string]bool
-	timer   *time.Timer
+	// mu guards the list changes to announce and the logins running.
+	mu        sync.Mutex
+	loggingIn map[string]bool // server ID → a login runs: one at a time
+	listed    map[string]bool // kinds the agent has listed: only their changes matter
+	pending   map[string]bool
+	timer     *time.Timer
 }
 
 func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stdioServer{
 		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
-		pending: map[string]bool{}, listed: map[string]bool{},
+		pending: map[string]bool{}, listed: map[string]bool{}, loggingIn: map[string]bool{},
 	}
 	return s
 }
@@ -91,11 +94,11 @@ func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 // message is an incoming JSON-RPC message: a request, a notification, or a
 // response to a request of the bridge's.
 type message struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *RPCError       `json:"error"`
+	ID     json.RawMessage  `json:"id"`
+	Method string           `json:"method"`
+	Params json.RawMessage  `json:"params"`
+	Result json.RawMessage  `json:"result"`
+	Error  *client.RPCError `json:"error"`
 }
 
 // parseMessage reads a message without copying its params or result.
@@ -178,6 +181,11 @@ func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
 		}
 		return fmt.Errorf("reading from the agent: %w", err)
 	case <-ctx.Done():
+		// The reader is waited for when it can be woken: stdin through
+		// the runtime's poller takes a deadline.
+		if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
+			<-errc
+		}
 		return nil
 	}
 }
@@ -322,8 +330,8 @@ func (s *stdioServer) cancelled(params json.RawMessage) {
 // listsChanged queues list_changed notifications, sent together once the
 // changes stop coming for coalesceDelay.
 func (s *stdioServer) listsChanged(kinds []string) {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, k := range kinds {
 		if s.listed[k] {
 			s.pending[k] = true
@@ -343,10 +351,10 @@ func (s *stdioServer) flushChanges() {
 	if !s.ready.Load() {
 		return
 	}
-	s.pmu.Lock()
+	s.mu.Lock()
 	kinds := s.pending
 	s.pending = map[string]bool{}
-	s.pmu.Unlock()
+	s.mu.Unlock()
 	for _, k := range []string{KindTools, KindPrompts, KindResources} {
 		if kinds[k] {
 			s.writeNotification("notifications/"+k+"/list_changed", nil)
@@ -357,9 +365,9 @@ func (s *stdioServer) flushChanges() {
 // markListed records that the agent has seen a list of this kind, so that
 // its later changes are worth a list_changed.
 func (s *stdioServer) markListed(kind string) {
-	s.pmu.Lock()
+	s.mu.Lock()
 	s.listed[kind] = true
-	s.pmu.Unlock()
+	s.mu.Unlock()
 }
 
 // notify passes a notification from an upstream on to the agent.
@@ -431,7 +439,7 @@ func (s *stdioServer) writeError(id json.RawMessage, code int, msg string, data 
 // writeCallError answers a forwarded request that failed: an upstream's
 // JSON-RPC error keeps its code, message and data.
 func (s *stdioServer) writeCallError(id json.RawMessage, err error) {
-	var rpc *RPCError
+	var rpc *client.RPCError
 	var re *routeError
 	switch {
 	case errors.As(err, &rpc):

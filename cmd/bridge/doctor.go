@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -51,8 +52,9 @@ func doctorVerb() *verb {
 	var asJSON bool
 	var wait time.Duration
 	return &verb{
-		name:    "doctor",
-		summary: "check the config, the catalog, the keychain and every enabled server, and say how to fix what is broken",
+		name:          "doctor",
+		summary:       "check the config, the catalog, the keychain and every enabled server, and say how to fix what is broken",
+		logErrorsOnly: true, // every problem is a finding
 		flags: func(f *pflag.FlagSet) {
 			f.BoolVar(&asJSON, "json", false, "print the findings as JSON: [{code, status, subject, message, remedy, seconds}]")
 			f.DurationVar(&wait, "wait", bridge.DefaultConnectTimeout, "how long to wait for each server to connect")
@@ -100,7 +102,7 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 	defer func() { done() }()
 
 	step("the config file")
-	cfg, err := c.loadConfig()
+	cfg, err := c.config()
 	switch {
 	case err != nil:
 		add(finding{codeConfigInvalid, "fail", "config", err.Error(), "fix the file, or move it aside to start afresh", 0})
@@ -113,7 +115,7 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 
 	step("the catalog")
 	start := time.Now()
-	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, false))
+	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(false))
 	if err != nil {
 		add(finding{codeCatalogNone, "fail", "catalog", err.Error(), "set catalog.files or portal.url in " + cfg.Path(), 0})
 		return out
@@ -167,7 +169,7 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 		return out
 	}
 	step("the enabled servers")
-	c.checkServers(ctx, cfg, servers, wait, add)
+	c.checkServers(ctx, servers, wait, add)
 	return out
 }
 
@@ -192,13 +194,15 @@ func (c *command) checkKeychain(ctx context.Context, cfg *config.Config, needed 
 	add(finding{codeKeychainOK, "ok", "keychain", "the OS keychain answers", "", 0})
 }
 
-func (c *command) checkServers(ctx context.Context, cfg *config.Config, servers []*catalog.Server, wait time.Duration, add func(finding)) {
-	log, _, _ := openLog(io.Discard, "", "error")
-	opts, err := c.bridgeOptions(cfg, servers, log)
+// checkServers connects to the enabled servers, as serve would, and says
+// how each one fares.
+func (c *command) checkServers(ctx context.Context, servers []*catalog.Server, wait time.Duration, add func(finding)) {
+	opts, err := c.bridgeOptions(servers)
 	if err != nil {
 		add(finding{codeServerFailed, "fail", "servers", err.Error(), "", 0})
 		return
 	}
+	opts.Logger = slog.New(slog.DiscardHandler) // what goes wrong is a finding
 	opts.StartupWait = wait
 	opts.Pins = bridge.NewPins("") // a check must not pin anything
 	start := time.Now()

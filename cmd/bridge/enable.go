@@ -73,7 +73,7 @@ func disableVerb() *verb {
 			if len(cmd.args) == 0 {
 				return usagef("name at least one server to disable")
 			}
-			cfg, err := cmd.loadConfig()
+			cfg, err := cmd.config()
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ func disableVerb() *verb {
 				id := name
 				if !slices.Contains(cfg.Enabled, name) {
 					if cat == nil && catErr == nil {
-						cat, catErr = catalog.Load(ctx, cfg, cmd.catalogOptions(cfg, false))
+						cat, catErr = catalog.Load(ctx, cfg, cmd.catalogOptions(false))
 					}
 					if catErr != nil {
 						errs = append(errs, fmt.Errorf("%q is not enabled, and the catalog cannot be read to look it up: %w", name, catErr))

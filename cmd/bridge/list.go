@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/mcp-bridge/bridge/bridge"
 	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/catalog"
-	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func listVerb() *verb {
@@ -34,18 +32,16 @@ func listVerb() *verb {
 			if err != nil {
 				return err
 			}
-			// Without a state folder there is just nothing seen to report.
-			stateDir, _ := state.Dir()
-			log, _, err := openLog(cmd.stderr, "", "warn")
-			if err != nil {
-				return err
-			}
-			tokens := auth.NewManager(cfg, auth.StoreFor(cfg, stateDir, cmd.insecure, auth.KeychainTimeout, log), nil)
+			// Without a state folder there is just nothing seen to report,
+			// and no token to tell the login state of.
+			stateDir, _ := cmd.stateDir()
 			report := newListReport(cfg, cat, bridge.NewPins(stateDir), time.Now())
-			for i, s := range cat.Servers {
-				if report.Servers[i].Enabled && s.Available() {
-					st := tokens.State(ctx, s)
-					report.Servers[i].Login = &st
+			if tokens, err := cmd.tokens(); err == nil {
+				for i, s := range cat.Servers {
+					if report.Servers[i].Enabled && s.Available() {
+						st := tokens.State(ctx, s)
+						report.Servers[i].Login = &st
+					}
 				}
 			}
 			if asJSON {
@@ -198,13 +194,6 @@ func newListReport(cfg *config.Config, cat *catalog.Catalog, pins *bridge.Pins, 
 	return r
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // writeSourceNotes tells, on stderr, of sources that failed or came from
 // the cache, so that the table on stdout stays clean.
 func writeSourceNotes(w io.Writer, sources []listSource) {
@@ -223,31 +212,9 @@ func writeSourceNotes(w io.Writer, sources []listSource) {
 	}
 }
 
-// roughAge says how long ago in the largest whole unit.
-func roughAge(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "less than a minute"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour")
-	}
-	return plural(int(d/(24*time.Hour)), "day")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
-
-// Table layout: reads well in 100 columns; reasons go under their row.
-const (
-	tableWidth    = 100
-	maxTitleWidth = 24
-)
+// maxTitleWidth keeps the table within tableWidth; reasons go under their
+// row.
+const maxTitleWidth = 24
 
 func writeTable(w io.Writer, r listReport) {
 	if len(r.Servers) == 0 {
@@ -258,9 +225,8 @@ func writeTable(w io.Writer, r listReport) {
 			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), transportLabel(s), authLabel(s.Auth),
 				yesNo(s.Enabled), status(s)})
 		}
-		widths := columnWidths(rows)
-		for i, row := range rows {
-			writeRow(w, row, widths)
+		for i, line := range alignColumns(rows) {
+			fmt.Fprintln(w, line)
 			if i == 0 {
 				continue
 			}
@@ -275,7 +241,7 @@ func writeTable(w io.Writer, r listReport) {
 				writeWrapped(w, "login: "+loginText(*l), "  ", "    ")
 			}
 			if t := s.Tools; t != nil {
-				writeWrapped(w, fmt.Sprintf("tools: %s, as seen %s ago", t.ToolSummary, roughAge(t.ago)), "  ", "    ")
+				writeWrapped(w, fmt.Sprintf("tools: %s, as seen %s ago", toolSummaryText(t.ToolSummary), roughAge(t.ago)), "  ", "    ")
 				for _, f := range t.Flagged {
 					writeWrapped(w, fmt.Sprintf("flagged: %s is %s since trusted; \"bridge trust %s\" accepts it", f.Name, f.Change, s.ID), "  ", "    ")
 				}
@@ -297,24 +263,6 @@ func writeTable(w io.Writer, r listReport) {
 	fmt.Fprintln(w, summary(r))
 }
 
-// writeColumns writes rows as aligned columns.
-func writeColumns(w io.Writer, rows [][]string) {
-	widths := columnWidths(rows)
-	for _, row := range rows {
-		writeRow(w, row, widths)
-	}
-}
-
-func columnWidths(rows [][]string) []int {
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-		}
-	}
-	return widths
-}
-
 func loginText(l auth.LoginState) string {
 	text := map[string]string{
 		auth.StateLoggedIn: "logged in", auth.StateNeedsLogin: "needs login", auth.StateNotNeeded: "none needed",
@@ -327,35 +275,6 @@ func loginText(l auth.LoginState) string {
 		text += " (" + l.Detail + ")"
 	}
 	return text
-}
-
-func writeRow(w io.Writer, row []string, widths []int) {
-	var b strings.Builder
-	for i, cell := range row {
-		b.WriteString(cell)
-		if i < len(row)-1 {
-			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+2))
-		}
-	}
-	fmt.Fprintln(w, b.String())
-}
-
-// writeWrapped writes text wrapped at tableWidth, words kept whole.
-func writeWrapped(w io.Writer, text, indent, hang string) {
-	line := indent
-	fresh := true
-	for _, word := range strings.Fields(text) {
-		if !fresh && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > tableWidth {
-			fmt.Fprintln(w, line)
-			line, fresh = hang, true
-		}
-		if !fresh {
-			line += " "
-		}
-		line += word
-		fresh = false
-	}
-	fmt.Fprintln(w, line)
 }
 
 func summary(r listReport) string {
@@ -398,23 +317,18 @@ func status(s listServer) string {
 	return "available"
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+// toolSummaryText is a one-line account of a summary: "9 tools, 6
+// withheld (read-only 6, untrusted 1)".
+func toolSummaryText(s bridge.ToolSummary) string {
+	out := plural(s.Tools, "tool")
+	if s.Withheld == 0 {
+		return out + ", none withheld"
 	}
-	return "no"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+	var parts []string
+	for _, r := range []string{bridge.RuleReadOnly, bridge.RuleDestructive, bridge.RuleDeny, bridge.RuleAllow, bridge.RuleUntrusted} {
+		if n := s.ByRule[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
 	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
+	return fmt.Sprintf("%s, %d withheld (%s)", out, s.Withheld, strings.Join(parts, ", "))
 }

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/mcp-bridge/bridge/auth"
-	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/catalog"
-	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func logoutVerb() *verb {
@@ -19,31 +16,25 @@ func logoutVerb() *verb {
 		name:    "logout",
 		args:    "<server>|portal",
 		summary: "delete a server's token (revoking it where the server allows) from the keychain",
+		// A person ran it: the keychain may ask to be unlocked.
+		keychainTimeout: time.Minute,
+		// The token goes whether or not revoking it works: do not wait long.
+		httpTimeout: 30 * time.Second,
 		run: func(ctx context.Context, cmd *command) error {
 			if len(cmd.args) != 1 {
 				return usagef("name one server, or portal")
 			}
-			log, _, err := openLog(cmd.stderr, "", "warn")
+			id, origins, err := cmd.tokenOrigins(ctx, cmd.args[0])
 			if err != nil {
 				return err
 			}
-			cfg, err := cmd.loadConfig()
+			tokens, err := cmd.tokens()
 			if err != nil {
 				return err
 			}
-			id, origins, err := cmd.tokenOrigins(ctx, cfg, cmd.args[0])
-			if err != nil {
-				return err
-			}
-			stateDir, err := state.Dir()
-			if err != nil {
-				return err
-			}
-			m := auth.NewManager(cfg, auth.StoreFor(cfg, stateDir, cmd.insecure, time.Minute, log), nil)
-			client := &http.Client{Timeout: 30 * time.Second}
 			found := false
 			for _, origin := range origins {
-				had, revoked, err := m.Logout(ctx, client, id, origin)
+				had, revoked, err := tokens.Logout(ctx, cmd.httpClient(), id, origin)
 				if err != nil {
 					return err
 				}
@@ -66,7 +57,11 @@ func logoutVerb() *verb {
 
 // tokenOrigins are the key and origins a server's tokens may be stored
 // under: the portal's for "portal", else those of the server's remotes.
-func (c *command) tokenOrigins(ctx context.Context, cfg *config.Config, name string) (string, []string, error) {
+func (a *app) tokenOrigins(ctx context.Context, name string) (string, []string, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return "", nil, err
+	}
 	if name == auth.PortalID {
 		origin, err := auth.Origin(cfg.Portal.URL)
 		if err != nil {
@@ -74,7 +69,7 @@ func (c *command) tokenOrigins(ctx context.Context, cfg *config.Config, name str
 		}
 		return auth.PortalID, []string{origin}, nil
 	}
-	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, true))
+	cat, err := catalog.Load(ctx, cfg, a.catalogOptions(true))
 	if err != nil {
 		return "", nil, err
 	}

@@ -7,18 +7,18 @@
 //
 // Verbs:
 //
-//	list      what the catalog offers, and what is enabled
-//	enable    enable servers for this user
-//	disable   disable servers again
-//	completion print a shell completion script
-//	doctor    check everything, and say how to fix what is broken
-//	login     log in to a server or the portal
-//	logout    delete a server's token from the keychain
-//	serve     serve the enabled servers' tools to an agent over stdio
-//	setup     add the bridge to an agent's MCP configuration
-//	tools     list the tools exactly as the agent sees them
-//	trust     accept a server's current tool definitions
-//	version   print the version
+//	list        what the catalog offers, and what is enabled
+//	enable      enable servers for this user
+//	disable     disable servers again
+//	completion  print a shell completion script
+//	doctor      check everything, and say how to fix what is broken
+//	login       log in to a server or the portal
+//	logout      delete a server's token from the keychain
+//	serve       serve the enabled servers' tools to an agent over stdio
+//	setup       add the bridge to an agent's MCP configuration
+//	tools       list the tools exactly as the agent sees them
+//	trust       accept a server's current tool definitions
+//	version     print the version
 //
 // Every verb takes --help. Exit codes: 0 ok, 1 failure, 2 usage error.
 package main
@@ -28,18 +28,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config"
-	"github.com/mcp-bridge/bridge/config/catalog"
-	"github.com/mcp-bridge/bridge/config/state"
 )
 
 // Exit codes.
@@ -64,22 +61,32 @@ type verb struct {
 	// flags adds the verb's own flags; the common ones are added for it.
 	flags func(*pflag.FlagSet)
 	run   func(ctx context.Context, cmd *command) error
+
+	// How the verb wants its app built; the zero values suit a verb that
+	// must not hang and logs warnings.
+
+	// keychainTimeout bounds each keychain call (default
+	// auth.KeychainTimeout); login waits longer, as a person may have to
+	// type a password to unlock the keychain.
+	keychainTimeout time.Duration
+	// httpTimeout bounds each request of the HTTP client (default a minute).
+	httpTimeout time.Duration
+	// logErrorsOnly leaves warnings out of the log: the verb reports
+	// problems in its own output.
+	logErrorsOnly bool
 }
 
 func verbs() []*verb {
 	return []*verb{listVerb(), enableVerb(), disableVerb(), completionVerb(), doctorVerb(), loginVerb(), logoutVerb(), serveVerb(), setupVerb(), toolsVerb(), trustVerb(), versionVerb()}
 }
 
-// command is one invocation: its flags, arguments and output streams.
+// command is one invocation: the verb, its flags and arguments, and the
+// app that holds what the invocation's steps share.
 type command struct {
-	verb     *verb
-	flags    *pflag.FlagSet
-	args     []string
-	stdout   io.Writer
-	stderr   io.Writer
-	cfgPath  string
-	catalog  []string
-	insecure bool
+	*app
+	verb  *verb
+	flags *pflag.FlagSet
+	args  []string
 }
 
 // usageError is a mistake in how the bridge was called: exit code 2.
@@ -115,11 +122,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printUsage(stderr)
 		return exitUsage
 	}
-	cmd := &command{verb: v, stdout: stdout, stderr: stderr}
+	cmd := &command{app: newApp(stdout, stderr, v), verb: v}
 	cmd.flags = pflag.NewFlagSet("bridge "+v.name, pflag.ContinueOnError)
 	cmd.flags.SetOutput(io.Discard)
 	cmd.flags.StringVar(&cmd.cfgPath, "config", "", "config file (default: $"+config.EnvConfig+", or the user config folder)")
-	cmd.flags.StringArrayVar(&cmd.catalog, "catalog", nil, "read only this catalog `file` instead of the configured sources")
+	cmd.flags.StringArrayVar(&cmd.catalogFiles, "catalog", nil, "read only this catalog `file` instead of the configured sources")
 	cmd.flags.BoolVar(&cmd.insecure, "insecure-storage", false, "keep tokens in a 0600 file in the state folder, not the OS keychain (warned each time)")
 	help := cmd.flags.BoolP("help", "h", false, "show this help")
 	if v.flags != nil {
@@ -157,9 +164,11 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: bridge <verb> [flags] [args]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Verbs:")
+	var rows [][]string
 	for _, v := range verbs() {
-		fmt.Fprintf(w, "  %-11s %s\n", v.name, v.summary)
+		rows = append(rows, []string{"  " + v.name, v.summary})
 	}
+	writeColumns(w, rows)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'bridge <verb> --help' for a verb's flags.")
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage error.")
@@ -178,43 +187,4 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:] + "."
-}
-
-// loadConfig reads the config file named by --config, MCP_BRIDGE_CONFIG or
-// the default location.
-func (c *command) loadConfig() (*config.Config, error) {
-	return config.Load(c.cfgPath)
-}
-
-// catalogOptions are how the verbs read the catalog: the --catalog files,
-// or the configured sources with the user's portal login (kept in the
-// keychain, or the token file) for the portal.
-func (c *command) catalogOptions(cfg *config.Config, preferCache bool) catalog.Options {
-	return catalog.Options{Files: c.catalog, PreferCache: preferCache, PortalLogin: func(ctx context.Context) string {
-		stateDir, err := state.Dir()
-		if err != nil {
-			return ""
-		}
-		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		return auth.NewManager(cfg, auth.StoreFor(cfg, stateDir, c.insecure, auth.KeychainTimeout, log), nil).PortalLoginToken(ctx)
-	}}
-}
-
-// loadCatalog reads the config and every catalog source it names, or only
-// the --catalog files.
-func (c *command) loadCatalog(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
-	cfg, err := c.loadConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	done := func() {}
-	if cfg.Portal.URL != "" && len(c.catalog) == 0 {
-		done = c.progress("reading the catalog from " + cfg.Portal.URL)
-	}
-	cat, err := catalog.Load(ctx, cfg, c.catalogOptions(cfg, false))
-	done()
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, cat, nil
 }

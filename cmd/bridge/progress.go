@@ -10,10 +10,10 @@ import (
 // progress shows that something slow is under way: a spinner on a
 // terminal, one plain line otherwise (logs, CI). The function returned
 // ends it.
-func (c *command) progress(what string) func() {
-	f, ok := c.stderr.(*os.File)
+func (a *app) progress(what string) func() {
+	f, ok := a.stderr.(*os.File)
 	if !ok || !isTerminal(f) {
-		fmt.Fprintf(c.stderr, "%s…\n", what)
+		fmt.Fprintf(a.stderr, "%s…\n", what)
 		return func() {}
 	}
 	done := make(chan struct{})

@@ -44,6 +44,16 @@ func startFleet(t *testing.T) *fleet {
 
 var servers = []string{"alpha", "beta", "gamma"}
 
+// serveFleet starts the fleet and serve over all of it, initialized and
+// with its tools listed once; args are serve's flags.
+func serveFleet(t *testing.T, args ...string) (*fleet, *agent) {
+	f := startFleet(t)
+	a := startAgent(t, f.catalog, servers, "", args...)
+	a.initialize("2025-11-25")
+	listTools(a)
+	return f, a
+}
+
 var validName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 type tool struct {
@@ -223,10 +233,7 @@ func TestServeMergesNamesAndRoutesEveryKind(t *testing.T) {
 }
 
 func TestServeProgressComesBeforeTheResultEveryTime(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
+	_, a := serveFleet(t)
 	const runs = 200
 	for i := range runs {
 		server := []string{"alpha", "beta", "gamma"}[i%3]
@@ -250,10 +257,7 @@ func TestServeProgressComesBeforeTheResultEveryTime(t *testing.T) {
 }
 
 func TestServeLosesNoProgressInABurst(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
+	_, a := serveFleet(t)
 	for _, server := range servers {
 		m, notes := a.call("tools/call", map[string]any{"name": server + "__burst", "arguments": map[string]any{"count": 500},
 			"_meta": map[string]any{"progressToken": "b-" + server}})
@@ -297,10 +301,7 @@ func checkProgress(t *testing.T, notes []rpcMessage, token string, n int) {
 }
 
 func TestServeCancellationReachesTheServer(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
+	f, a := serveFleet(t)
 	for _, s := range []struct {
 		name string
 		up   *upstreamtest.Server
@@ -329,10 +330,7 @@ func TestServeCancellationReachesTheServer(t *testing.T) {
 }
 
 func TestServeSlowServerDelaysNoOther(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
+	_, a := serveFleet(t)
 	slow := a.request("tools/call", map[string]any{"name": "beta__wait", "arguments": map[string]any{"seconds": 30}})
 	const n = 96
 	ids := map[int]string{}
@@ -362,158 +360,6 @@ func TestServeSlowServerDelaysNoOther(t *testing.T) {
 		}
 	}
 	a.notify("notifications/cancelled", map[string]any{"requestId": slow})
-}
-
-func TestServeSurvivesAServerDying(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
-	for _, victim := range []struct {
-		name string
-		up   *upstreamtest.Server
-	}{{"beta", f.beta}, {"alpha", f.alpha}} {
-		id := a.request("tools/call", map[string]any{"name": victim.name + "__wait", "arguments": map[string]any{"seconds": 30}})
-		waitFor(t, func() bool { return victim.up.Stats().ToolCalls > 0 })
-		time.Sleep(50 * time.Millisecond)
-		start := time.Now()
-		victim.up.Kill()
-		m, _ := a.await(id, 10*time.Second)
-		if m.Error == nil || !strings.Contains(m.Error.Message, victim.name+":") {
-			t.Errorf("%s killed mid-call: %s", victim.name, m.raw)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("the failed call took %s", d)
-		}
-		// The others keep working; calls to the dead one fail promptly.
-		if text, errm := a.toolText("gamma__echo", map[string]any{"text": "still here"}); errm != nil || text != "still here" {
-			t.Errorf("gamma after %s died: %q %v", victim.name, text, errm)
-		}
-		if _, errm := a.toolText(victim.name+"__echo", map[string]any{"text": "x"}); errm == nil || !strings.Contains(errm.Error.Message, victim.name) {
-			t.Errorf("call to dead %s: %+v", victim.name, errm)
-		}
-		victim.up.Restart()
-		waitFor(t, func() bool {
-			text, errm := a.toolText(victim.name+"__echo", map[string]any{"text": "back"})
-			return errm == nil && text == "back"
-		})
-	}
-}
-
-func TestServeReinitializesAnExpiredSession(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
-	before := f.alpha.Stats().Initializes
-	f.alpha.ExpireSessions()
-	if text, errm := a.toolText("alpha__echo", map[string]any{"text": "again"}); errm != nil || text != "again" {
-		t.Fatalf("after expiry: %q %v", text, errm)
-	}
-	if f.alpha.Stats().Initializes != before+1 {
-		t.Errorf("initializes %d → %d, want one more", before, f.alpha.Stats().Initializes)
-	}
-}
-
-func TestServeStartsAtOnceAndAddsLateServers(t *testing.T) {
-	f := startFleet(t)
-	f.beta.Kill()
-	// pins: warn, so that the tool added below is exposed (flagged) at once.
-	a := startAgent(t, f.catalog, servers, "pins: warn\n", "--startup-wait", "300ms")
-	start := time.Now()
-	a.initialize("2025-11-25")
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("initialize took %s", d)
-	}
-	tools := listTools(a)
-	if _, ok := tools["beta__echo"]; ok {
-		t.Fatal("a dead server's tools are listed")
-	}
-	if _, ok := tools["alpha__echo"]; !ok {
-		t.Fatalf("tools = %v", keys(tools))
-	}
-	f.beta.Restart()
-	a.waitNotification("notifications/tools/list_changed", 15*time.Second)
-	if _, ok := listTools(a)["beta__echo"]; !ok {
-		t.Error("the late server's tools are not listed after list_changed")
-	}
-
-	// A server's own list_changed refreshes its part.
-	f.alpha.AddTool("fresh")
-	a.waitNotification("notifications/tools/list_changed", 10*time.Second)
-	if _, ok := listTools(a)["alpha__fresh"]; !ok {
-		t.Error("a tool the server added is not listed")
-	}
-}
-
-func TestServeTimesOutAHungCall(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "", "--call-timeout", "300ms")
-	a.initialize("2025-11-25")
-	listTools(a)
-	m, _ := a.call("tools/call", map[string]any{"name": "alpha__wait", "arguments": map[string]any{"seconds": 30}})
-	if m.Error == nil || !strings.Contains(m.Error.Message, "alpha: no answer or progress within 300ms") {
-		t.Errorf("hung call: %s", m.raw)
-	}
-	waitFor(t, func() bool { return f.alpha.Stats().WaitsCancelled > 0 })
-	// Progress extends the timeout: 6 steps 100 ms apart outlast 300 ms.
-	m, _ = a.call("tools/call", map[string]any{"name": "alpha__progress", "arguments": map[string]any{"steps": 6, "delay_ms": 100}})
-	if m.Error != nil {
-		t.Errorf("a call that keeps sending progress timed out: %s", m.raw)
-	}
-}
-
-func TestServeExitsOnEOFAndEndsSessions(t *testing.T) {
-	f := startFleet(t)
-	a := startAgent(t, f.catalog, servers, "")
-	a.initialize("2025-11-25")
-	listTools(a)
-	start := time.Now()
-	a.stdin.Close()
-	select {
-	case <-a.exited:
-		if a.err != nil {
-			t.Errorf("exit: %v", a.err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the bridge did not exit after stdin closed")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("exit took %s", d)
-	}
-	for _, s := range []*upstreamtest.Server{f.alpha, f.gamma} {
-		if s.Stats().Deletes == 0 {
-			t.Errorf("%s: session not deleted", s.StreamableURL)
-		}
-	}
-}
-
-func TestToolsVerbListsWhatTheAgentSees(t *testing.T) {
-	f := startFleet(t)
-	dir := t.TempDir()
-	cat := dir + "/catalog.yaml"
-	must(t, writeText(cat, f.catalog))
-	cfg := dir + "/config.yaml"
-	must(t, writeText(cfg, "catalog:\n  files: ["+cat+"]\nenabled: [alpha, beta]\nservers:\n  beta:\n    prefix: b\n"))
-	t.Setenv("MCP_BRIDGE_STATE_DIR", dir)
-	code, out, errOut := runBridge(t, "tools", "--config", cfg)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	for _, want := range []string{`(?m)^alpha__catalog_get-entity +alpha +catalog\.get-entity +yes +exposed$`, `(?m)^b__echo +beta +echo +yes +exposed$`, `(?m)^18 tools, 18 exposed, 0 withheld\.$`} {
-		if !regexp.MustCompile(want).MatchString(out) {
-			t.Errorf("tools output lacks %q:\n%s", want, out)
-		}
-	}
-	code, out, _ = runBridge(t, "tools", "--json", "--config", cfg, "beta")
-	var rows []toolRow
-	must(t, json.Unmarshal([]byte(out), &rows))
-	if code != 0 || len(rows) == 0 || rows[0].Server != "beta" || !strings.HasPrefix(rows[0].Name, "b__") {
-		t.Errorf("tools --json beta: %d %+v", code, rows)
-	}
-	if code, _, errOut = runBridge(t, "tools", "--config", cfg, "gamma"); code != 1 || !strings.Contains(errOut, "gamma is not an enabled") {
-		t.Errorf("tools gamma: %d %s", code, errOut)
-	}
 }
 
 // rawToolsList lists a server's tools directly, as raw JSON items.
@@ -586,45 +432,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func TestServeFallsBackToSSEAndSendsConfiguredHeaders(t *testing.T) {
-	sseOnly := upstreamtest.Start(t, upstreamtest.Options{Name: "legacy", Transport: upstreamtest.SSE})
-	base := strings.TrimSuffix(sseOnly.SSEURL, "/sse")
-	catalog := strings.Replace(entityYAML("legacy",
-		[2]string{"streamable-http", base + "/mcp"}, [2]string{"sse", sseOnly.SSEURL}),
-		"        url: "+sseOnly.SSEURL+"\n",
-		"        url: "+sseOnly.SSEURL+"\n        headers:\n          - name: X-Tenant\n            isRequired: true\n          - name: X-Api-Key\n            isSecret: true\n          - name: X-Fixed\n            value: fixed-value\n", 1)
-	t.Setenv("BRIDGE_TEST_SECRET", "s3cret-value")
-	a := startAgent(t, catalog, []string{"legacy"},
-		"servers:\n  legacy:\n    headers:\n      X-Tenant: acme\n      X-Api-Key: ${BRIDGE_TEST_SECRET}\n")
-	a.initialize("2025-11-25")
-	if text, errm := a.toolText("legacy__echo", map[string]any{"text": "via sse"}); errm != nil || text != "via sse" {
-		t.Fatalf("legacy__echo: %q %v", text, errm)
-	}
-	h := sseOnly.Stats().Headers
-	if h["X-Tenant"] != "acme" || h["X-Api-Key"] != "s3cret-value" || h["X-Fixed"] != "fixed-value" {
-		t.Errorf("headers the server received: %v", h)
-	}
-	if strings.Contains(a.stderr.String(), "s3cret-value") {
-		t.Error("a secret header value appears in the log")
-	}
-	if !strings.Contains(a.stderr.String(), "trying SSE") {
-		t.Errorf("no fallback logged:\n%s", a.stderr.String())
-	}
-}
-
-func TestServeReportsAMissingRequiredHeader(t *testing.T) {
-	up := upstreamtest.Start(t, upstreamtest.Options{Name: "needy", Transport: upstreamtest.StreamableHTTP})
-	catalog := entityYAML("needy", [2]string{"streamable-http", up.StreamableURL}) + ""
-	catalog = strings.Replace(catalog, "        url: "+up.StreamableURL+"\n",
-		"        url: "+up.StreamableURL+"\n        headers:\n          - name: X-Tenant\n            isRequired: true\n", 1)
-	a := startAgent(t, catalog, []string{"needy"}, "", "--startup-wait", "200ms")
-	a.initialize("2025-11-25")
-	if tools := listTools(a); len(tools) != 0 {
-		t.Errorf("tools of a server that cannot connect: %v", keys(tools))
-	}
-	waitFor(t, func() bool {
-		return strings.Contains(a.stderr.String(), "header X-Tenant is required: set servers.needy.headers.X-Tenant in the config")
-	})
 }

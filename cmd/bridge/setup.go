@@ -66,7 +66,11 @@ func setupFile(cmd *command, a agentconf.Agent, path, name, binary string, remov
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	created, err := newSetupRecord()
+	stateDir, err := cmd.stateDir()
+	if err != nil {
+		return err
+	}
+	created, err := newSetupRecord(stateDir)
 	if err != nil {
 		return err
 	}
@@ -151,11 +155,8 @@ type setupRecord struct {
 	created map[string]string
 }
 
-func newSetupRecord() (*setupRecord, error) {
-	dir, err := state.Dir()
-	if err != nil {
-		return nil, err
-	}
+// newSetupRecord reads the record kept in the state folder dir.
+func newSetupRecord(dir string) (*setupRecord, error) {
 	r := &setupRecord{path: filepath.Join(dir, "setup.json"), created: map[string]string{}}
 	if err := state.ReadJSON(r.path, &r.created, "fix or delete it"); err != nil {
 		return nil, err

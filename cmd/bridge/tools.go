@@ -5,23 +5,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-bridge/bridge/bridge"
-	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func toolsVerb() *verb {
 	var asJSON bool
 	var wait time.Duration
 	return &verb{
-		name:    "tools",
-		args:    "[server]",
-		summary: "connect to the enabled servers and list the tools exactly as the agent sees them",
+		name:          "tools",
+		args:          "[server]",
+		summary:       "connect to the enabled servers and list the tools exactly as the agent sees them",
+		logErrorsOnly: true, // the servers' errors are warnings in the output
 		flags: func(f *pflag.FlagSet) {
 			f.BoolVar(&asJSON, "json", false, "print JSON (shape in the README)")
 			f.DurationVar(&wait, "wait", bridge.DefaultConnectTimeout, "how long to wait for servers to connect")
@@ -79,42 +78,6 @@ func toolRows(tools []bridge.Exposed) []toolRow {
 			nonNil(t.Verdict.Rules), t.Verdict.Reason, t.Change})
 	}
 	return rows
-}
-
-// connect starts a bridge over the enabled servers — only the one named,
-// when onlyThat — and waits up to wait for them to connect. only, when set,
-// must name an enabled, available server. The function returned closes it.
-func (c *command) connect(ctx context.Context, wait time.Duration, only string, onlyThat bool) (*bridge.Bridge, bridge.Options, func(), error) {
-	log, _, err := openLog(c.stderr, "", "error")
-	if err != nil {
-		return nil, bridge.Options{}, nil, err
-	}
-	cfg, servers, err := c.enabledServers(ctx, log)
-	if err != nil {
-		return nil, bridge.Options{}, nil, err
-	}
-	if only != "" {
-		i := slices.IndexFunc(servers, func(s *catalog.Server) bool { return s.ID == only })
-		if i < 0 {
-			return nil, bridge.Options{}, nil, fmt.Errorf("%s is not an enabled, available server (\"bridge list\" shows them)", only)
-		}
-		if onlyThat {
-			servers = servers[i : i+1]
-		}
-	}
-	opts, err := c.bridgeOptions(cfg, servers, log)
-	if err != nil {
-		return nil, bridge.Options{}, nil, err
-	}
-	opts.StartupWait = wait
-	b := bridge.New(servers, opts)
-	b.Start()
-	b.WaitStartup(ctx)
-	return b, opts, func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		b.Close(closeCtx)
-	}, nil
 }
 
 func writeToolsJSON(w io.Writer, tools []bridge.Exposed) error {

@@ -13,9 +13,10 @@ import (
 func trustVerb() *verb {
 	var wait time.Duration
 	return &verb{
-		name:    "trust",
-		args:    "<server>",
-		summary: "accept a server's current tool definitions, new and changed ones included",
+		name:          "trust",
+		args:          "<server>",
+		summary:       "accept a server's current tool definitions, new and changed ones included",
+		logErrorsOnly: true, // a server that cannot connect is the verb's error
 		flags: func(f *pflag.FlagSet) {
 			f.DurationVar(&wait, "wait", bridge.DefaultConnectTimeout, "how long to wait for the server to connect")
 		},

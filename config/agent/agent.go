@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
-	"slices"
 	"strings"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // Agent is a desktop agent whose MCP configuration the bridge can edit.
@@ -107,28 +107,32 @@ func (a Agent) Add(data []byte, name, command string) ([]byte, bool, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return []byte(a.Snippet(name, command)), true, nil
 	}
-	root, err := parseObject(data, 0)
+	root, s, err := a.servers(data)
 	if err != nil {
 		return nil, false, err
 	}
 	indent := detectIndent(data)
 	entry := indentJSON(a.Entry(command), indent, 2)
-	servers, ok := root.members[a.key]
-	if !ok {
+	if s < 0 {
 		member := fmt.Sprintf("%q: {\n%s%q: %s\n%s}", a.key, strings.Repeat(indent, 2), name, entry, indent)
 		return insertMember(data, root, member, indent, 1), true, nil
 	}
-	obj, err := parseObject(data, servers.valueStart)
+	// The servers object is edited on its own, then put back in its place.
+	obj := data[root[s].Start:root[s].End]
+	servers, k, err := a.entry(obj, name)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", a.key, err)
+		return nil, false, err
 	}
-	if m, ok := obj.members[name]; ok {
-		if sameJSON(data[m.valueStart:m.valueEnd], a.Entry(command)) {
-			return data, false, nil
-		}
-		return splice(data, m.valueStart, m.valueEnd, []byte(entry)), true, nil
+	var edited []byte
+	switch {
+	case k < 0:
+		edited = insertMember(obj, servers, fmt.Sprintf("%q: %s", name, entry), indent, 2)
+	case sameJSON(obj[servers[k].Start:servers[k].End], a.Entry(command)):
+		return data, false, nil
+	default:
+		edited = splice(obj, servers[k].Start, servers[k].End, []byte(entry))
 	}
-	return insertMember(data, obj, fmt.Sprintf("%q: %s", name, entry), indent, 2), true, nil
+	return splice(data, root[s].Start, root[s].End, edited), true, nil
 }
 
 // Remove takes the entry name out of data. When dropServers is set and the
@@ -138,113 +142,129 @@ func (a Agent) Remove(data []byte, name string, dropServers bool) ([]byte, bool,
 	if len(bytes.TrimSpace(data)) == 0 {
 		return data, false, nil
 	}
-	root, err := parseObject(data, 0)
+	root, s, err := a.servers(data)
 	if err != nil {
 		return nil, false, err
 	}
-	servers, ok := root.members[a.key]
-	if !ok {
+	if s < 0 {
 		return data, false, nil
 	}
-	obj, err := parseObject(data, servers.valueStart)
+	obj := data[root[s].Start:root[s].End]
+	servers, k, err := a.entry(obj, name)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", a.key, err)
+		return nil, false, err
 	}
-	if _, ok := obj.members[name]; !ok {
+	if k < 0 {
 		return data, false, nil
 	}
-	if dropServers && len(obj.order) == 1 {
-		return removeMember(data, root, a.key), true, nil
+	if dropServers && len(servers) == 1 {
+		return removeMember(data, root, s), true, nil
 	}
-	return removeMember(data, obj, name), true, nil
+	return splice(data, root[s].Start, root[s].End, removeMember(obj, servers, k)), true, nil
 }
 
 // Created reports whether data has no servers object, so that Add would
 // create it.
 func (a Agent) Created(data []byte) bool {
-	root, err := parseObject(data, 0)
-	if err != nil {
-		return len(bytes.TrimSpace(data)) == 0
+	if len(bytes.TrimSpace(data)) == 0 {
+		return true
 	}
-	_, ok := root.members[a.key]
-	return !ok
+	_, s, err := a.servers(data)
+	return err == nil && s < 0
 }
 
-// object is a JSON object's layout in the file.
-type object struct {
-	start, end int // offsets of '{' and just past '}'
-	members    map[string]member
-	order      []string
+// servers checks that data is one JSON object and lists its members, with
+// the index of the servers object's member among them, or -1.
+func (a Agent) servers(data []byte) ([]rawjson.Member, int, error) {
+	// rawjson checks only the structure it walks, so the whole file is
+	// checked first; Unmarshal rather than Valid, for an error that says
+	// where the file goes wrong.
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrNotJSON, err)
+	}
+	root, err := members(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	s, err := find(root, a.key)
+	return root, s, err
 }
 
-type member struct {
-	keyStart, valueStart, valueEnd int
+// entry lists the members of the servers object obj, with the index of the
+// entry name among them, or -1.
+func (a Agent) entry(obj []byte, name string) ([]rawjson.Member, int, error) {
+	servers, err := members(obj)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", a.key, err)
+	}
+	k, err := find(servers, name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", a.key, err)
+	}
+	return servers, k, nil
 }
 
-// parseObject reads the object that starts at (or after whitespace from)
-// offset, recording where each member's key and value are.
-func parseObject(data []byte, offset int) (*object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data[offset:]))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
+// members lists the members of obj, which is known to be JSON.
+func members(obj []byte) ([]rawjson.Member, error) {
+	ms, err := rawjson.Members(obj)
+	if err != nil {
 		return nil, fmt.Errorf("%w: expected an object", ErrNotJSON)
 	}
-	o := &object{start: offset + int(dec.InputOffset()) - 1, members: map[string]member{}}
-	for dec.More() {
-		before := int(dec.InputOffset())
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
-		}
-		key, _ := tok.(string)
-		keyStart := offset + before + bytes.IndexByte(data[offset+before:], '"')
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
-		}
-		end := offset + int(dec.InputOffset())
-		o.members[key] = member{keyStart: keyStart, valueStart: end - len(v), valueEnd: end}
-		o.order = append(o.order, key)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, fmt.Errorf("%w: unterminated object", ErrNotJSON)
-	}
-	o.end = offset + int(dec.InputOffset())
-	if offset == 0 {
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, fmt.Errorf("%w: more after the object", ErrNotJSON)
-		}
-	}
-	return o, nil
+	return ms, nil
 }
 
-// insertMember adds member text as the object's last member, on its own
-// line at depth levels of indent.
-func insertMember(data []byte, o *object, text, indent string, depth int) []byte {
-	closing := o.end - 1
-	if len(o.order) == 0 {
+// find returns the index of the member named exactly name, or -1: the
+// agents read keys as JavaScript does. A name given twice is refused, as
+// editing one would leave the other to say something else.
+func find(ms []rawjson.Member, name string) (int, error) {
+	found := -1
+	for k, m := range ms {
+		if !m.Is(name) {
+			continue
+		}
+		if found >= 0 {
+			return 0, fmt.Errorf("%w: %q %w", ErrNotJSON, name, rawjson.ErrAmbiguous)
+		}
+		found = k
+	}
+	return found, nil
+}
+
+// insertMember adds member text as the last member of obj, whose members
+// are ms, on its own line at depth levels of indent.
+func insertMember(obj []byte, ms []rawjson.Member, text, indent string, depth int) []byte {
+	if len(ms) == 0 {
 		ins := "\n" + strings.Repeat(indent, depth) + text + "\n" + strings.Repeat(indent, depth-1)
-		return splice(data, o.start+1, closing, []byte(ins))
+		opening, closing := braces(obj)
+		return splice(obj, opening+1, closing, []byte(ins))
 	}
-	last := o.members[o.order[len(o.order)-1]]
+	last := ms[len(ms)-1]
 	ins := ",\n" + strings.Repeat(indent, depth) + text
-	return splice(data, last.valueEnd, last.valueEnd, []byte(ins))
+	return splice(obj, last.End, last.End, []byte(ins))
 }
 
-// removeMember deletes a member and the separator that goes with it, so
-// that removing what insertMember added gives back the original bytes.
-func removeMember(data []byte, o *object, key string) []byte {
-	i := slices.Index(o.order, key)
-	m := o.members[key]
-	if len(o.order) == 1 {
-		return splice(data, o.start+1, o.end-1, nil)
+// removeMember deletes member k of obj and the separator that goes with it,
+// so that removing what insertMember added gives back the original bytes.
+func removeMember(obj []byte, ms []rawjson.Member, k int) []byte {
+	switch {
+	case len(ms) == 1:
+		opening, closing := braces(obj)
+		return splice(obj, opening+1, closing, nil)
+	case k > 0:
+		return splice(obj, ms[k-1].End, ms[k].End, nil)
 	}
-	if i > 0 {
-		prev := o.members[o.order[i-1]]
-		return splice(data, prev.valueEnd, m.valueEnd, nil)
-	}
-	next := o.members[o.order[1]]
-	return splice(data, m.keyStart, next.keyStart, nil)
+	// The first member goes up to the second's key: between a value and
+	// the next key there is only space and a comma, and before the first
+	// key only space after the brace.
+	first := bytes.IndexByte(obj, '"')
+	second := ms[0].End + bytes.IndexByte(obj[ms[0].End:], '"')
+	return splice(obj, first, second, nil)
+}
+
+// braces are the offsets of the braces of obj, an object with nothing but
+// space around it.
+func braces(obj []byte) (opening, closing int) {
+	return bytes.IndexByte(obj, '{'), bytes.LastIndexByte(obj, '}')
 }
 
 func splice(data []byte, from, to int, with []byte) []byte {

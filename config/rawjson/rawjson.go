@@ -8,7 +8,8 @@
 // Keys match the way encoding/json matches struct fields, without regard to
 // case (bytes.EqualFold), because that is how a Go server will read them. A
 // key given more than once in that sense is ambiguous: the bridge and the
-// server could act on different values.
+// server could act on different values. Member.Is matches exactly instead,
+// for files that JavaScript programs read.
 package rawjson
 
 import (
@@ -16,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Errors of the reader.
@@ -40,6 +42,19 @@ func (m Member) Matches(name string) bool {
 	}
 	var s string
 	return json.Unmarshal(m.Key, &s) == nil && bytes.EqualFold([]byte(s), []byte(name))
+}
+
+// Is reports whether the member's key is exactly name, escapes decoded:
+// how JavaScript, which the desktop agents are written in, reads keys, so
+// that "MCPSERVERS" is not "mcpServers" to them.
+func (m Member) Is(name string) bool {
+	// Most keys are UTF-8 without escapes, and compare as written; the
+	// others decode first, bytes that are not UTF-8 to U+FFFD.
+	if key := m.Key[1 : len(m.Key)-1]; bytes.IndexByte(key, '\\') < 0 && utf8.Valid(key) {
+		return string(key) == name
+	}
+	var s string
+	return json.Unmarshal(m.Key, &s) == nil && s == name
 }
 
 // Members lists the top-level members of obj. It checks the structure it

@@ -38,6 +38,31 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+func TestIs(t *testing.T) {
+	for _, tc := range []struct {
+		key, name string
+		want      bool
+	}{
+		{`"mcpServers"`, "mcpServers", true},
+		{`"MCPSERVERS"`, "mcpServers", false},
+		{`"mcp\u0053ervers"`, "mcpServers", true},
+		{`"mcp\u0073ervers"`, "mcpServers", false},
+		{`"a\"b"`, `a"b`, true},
+		// The Kelvin sign is only k to Matches.
+		{`"\u212a"`, "k", false},
+		{`""`, "", true},
+		// Bytes that are not UTF-8 read as U+FFFD, as encoding/json has them.
+		{"\"\xff\"", "\ufffd", true},
+		{"\"\xff\"", "\xff", false},
+		// An escape that does not decode is no name at all.
+		{`"\x"`, `\x`, false},
+	} {
+		if got := (Member{Key: []byte(tc.key)}).Is(tc.name); got != tc.want {
+			t.Errorf("Member{Key: %s}.Is(%q) = %v, want %v", tc.key, tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestSetMember(t *testing.T) {
 	for _, tc := range []struct{ obj, key, value, want string }{
 		{`{"name":"a__b", "arguments":{"x":1}}`, "name", `"b"`, `{"name":"b", "arguments":{"x":1}}`},
@@ -78,6 +103,7 @@ func FuzzRawJSON(f *testing.F) {
 		`{"name":"a","arguments":{"name":"inner","list":[1,"]",{"}":null}]}}`,
 		`{"a":"\\\"","b":"\u0022","_meta":{"progressToken":1}}`,
 		`{"NAME":1,"x":true}`, `{}`, `{ "k" : -0.5e-3 , "s":"\\\\" }`,
+		"{\"\xff\":true}",
 	} {
 		f.Add([]byte(seed), "name")
 	}
@@ -97,6 +123,9 @@ func FuzzRawJSON(f *testing.F) {
 			var k string
 			if err := json.Unmarshal(m.Key, &k); err != nil {
 				t.Fatalf("key %s of %s: %v", m.Key, obj, err)
+			}
+			if !m.Is(k) || !m.Matches(k) || m.Is(k+"x") {
+				t.Fatalf("key %s of %s does not match its own name %q exactly", m.Key, obj, k)
 			}
 			if !json.Valid(obj[m.Start:m.End]) {
 				t.Fatalf("value %q of %s is not JSON", obj[m.Start:m.End], obj)

@@ -1,4 +1,4 @@
-package bridge
+package client
 
 import (
 	"context"
@@ -19,9 +19,11 @@ import (
 // (list_changed, resources/updated).
 type streamable struct {
 	link
-	url string
+	url   string
+	tasks *sync.WaitGroup // the session's: the GET stream is one
 
-	mu        sync.Mutex
+	// listening and listenFor belong to initialized, which runs one at a
+	// time: in the session's start, or its restart under restartMu.
 	listening bool   // a GET stream runs, for session listenFor
 	listenFor string // ("" for a server that keeps no sessions)
 }
@@ -71,7 +73,7 @@ func (s *streamable) failure(err error, id string, initialize bool) error {
 	switch {
 	case initialize && code >= 400 && code < 500:
 		drain(se.resp)
-		return errLegacySSE
+		return ErrSSEOnly
 	case code == http.StatusNotFound:
 		drain(se.resp)
 		return errSessionExpired
@@ -91,13 +93,11 @@ func (s *streamable) notify(ctx context.Context, method string, params json.RawM
 func (s *streamable) initialized(version string) {
 	s.version.Store(version)
 	session, _ := s.session.Load().(string)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.listening && s.listenFor == session {
 		return
 	}
 	s.listening, s.listenFor = true, session
-	go s.listen(session)
+	s.tasks.Go(func() { s.listen(session) })
 }
 
 // listen keeps the GET stream of session open until the connection ends,
@@ -136,7 +136,7 @@ func (s *streamable) listen(session string) {
 			return
 		}
 		s.log.Debug("GET stream ended; opening it again", "err", err, "last_event_id", lastID)
-		if sleepCtx(s.life, backoff(attempt, 100*time.Millisecond, 10*time.Second)) != nil {
+		if sleepCtx(s.life, Backoff(attempt, 100*time.Millisecond, 10*time.Second)) != nil {
 			return
 		}
 	}

@@ -1,4 +1,4 @@
-package bridge
+package client
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,7 +104,7 @@ func TestStreamablePicksAnAnswerUpAgain(t *testing.T) {
 	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: context.Background(),
 		headers: func(context.Context) map[string]string { return map[string]string{"X-Team": "blue"} },
 		notify:  func(method string, p json.RawMessage) { progress = append(progress, method+" "+string(p)) }}
-	s := &streamable{link: l, url: srv.URL}
+	s := &streamable{link: l, url: srv.URL, tasks: &sync.WaitGroup{}}
 	s.version.Store("2025-11-25")
 	res, err := s.call(context.Background(), 9, "tools/call", json.RawMessage(`{"name":"x"}`))
 	if err != nil || string(res) != `{"done":true}` {
@@ -161,7 +162,7 @@ func TestStreamableListensWithoutASession(t *testing.T) {
 			default:
 			}
 		}}
-	s := &streamable{link: l, url: srv.URL}
+	s := &streamable{link: l, url: srv.URL, tasks: &sync.WaitGroup{}}
 	s.initialized("2025-11-25")
 	s.initialized("2025-11-25") // once is enough
 	select {
@@ -191,7 +192,7 @@ func TestLegacySSEKeepsRequestsOnTheStreamsOrigin(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: ctx,
 			headers: func(context.Context) map[string]string { return nil }, notify: func(string, json.RawMessage) {}}
-		s := &legacySSE{link: l, url: srv.URL + "/sse", lost: func(error) {}}
+		s := &legacySSE{link: l, url: srv.URL + "/sse", tasks: &sync.WaitGroup{}, lost: func(error) {}}
 		err := s.open(ctx)
 		endpoint, _ := s.endpoint.Load().(string)
 		switch {

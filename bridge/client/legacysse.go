@@ -1,4 +1,4 @@
-package bridge
+package client
 
 import (
 	"context"
@@ -18,7 +18,8 @@ import (
 // requests are POSTed to; every answer comes back on the stream.
 type legacySSE struct {
 	link
-	url string
+	url   string
+	tasks *sync.WaitGroup // the session's: the stream's reader is one
 	// lost is told when the stream ends: the connection is over.
 	lost func(error)
 
@@ -49,7 +50,7 @@ func (s *legacySSE) open(ctx context.Context) error {
 		return fmt.Errorf("the event stream answered %s", resp.Status)
 	}
 	ready := make(chan error, 1)
-	go s.read(resp.Body, ready)
+	s.tasks.Go(func() { s.read(resp.Body, ready) })
 	select {
 	case err := <-ready:
 		return err

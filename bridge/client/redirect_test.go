@@ -1,4 +1,4 @@
-package bridge
+package client
 
 import (
 	"net/http"
@@ -32,7 +32,7 @@ func TestTokenNeverFollowsARedirectToAnotherOrigin(t *testing.T) {
 	origin := httptest.NewServer(mux)
 	defer origin.Close()
 
-	client := httpClient()
+	client := NewHTTPClient()
 	for _, path := range []string{"/away", "/here"} {
 		req, _ := http.NewRequest(http.MethodGet, origin.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer secret")

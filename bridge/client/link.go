@@ -1,4 +1,4 @@
-package bridge
+package client
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -16,7 +17,7 @@ import (
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
-// A wire carries one connection's messages to and from its server:
+// A wire carries one session's messages to and from its server:
 // streamable HTTP (streamable.go) or, for older servers, HTTP with SSE
 // (legacysse.go). The bridge speaks both itself. A request's params go out
 // as the agent wrote them and its result comes back as a slice of what the
@@ -46,10 +47,7 @@ var (
 	// errSessionExpired: the server answered 404 to a request of a
 	// session it no longer knows.
 	errSessionExpired = errors.New("the server no longer knows the session (404)")
-	// errLegacySSE: the server refused initialize over streamable HTTP as
-	// a server that speaks only SSE does.
-	errLegacySSE = errors.New("streamable HTTP refused")
-	errOtherID   = errors.New("the answer is to request")
+	errOtherID        = errors.New("the answer is to request")
 )
 
 // unauthorizedError is a 401.
@@ -64,6 +62,8 @@ type link struct {
 	headers func(context.Context) map[string]string // configured and Authorization
 	log     *slog.Logger
 	notify  func(method string, params json.RawMessage)
+	// answer takes a request from the server, and how to send the reply.
+	answer  func(m serverMessage, reply func(ctx context.Context, body []byte) error)
 	life    context.Context // the connection's: streams live on it
 	session atomic.Value    // string: streamable HTTP's Mcp-Session-Id
 	version atomic.Value    // string: the protocol version agreed
@@ -205,25 +205,40 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 }
 
 // handle deals with a notification or a request from the server: a
-// notification goes to the connection, a request is refused, answered on
-// url (the bridge takes no requests from servers).
+// notification goes to the session, a request to the session's answer,
+// whose reply is posted to url.
 func (l *link) handle(m serverMessage, url string) {
 	if m.isNotification() {
 		l.notify(m.method, m.params)
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(l.life), 5*time.Second)
-		defer cancel()
-		msg, _ := json.Marshal("the bridge takes no requests from servers: " + m.method)
-		body := []byte(`{"jsonrpc":"2.0","id":` + string(m.id) + `,"error":{"code":-32601,"message":` + string(msg) + `}}`)
-		if resp, err := l.post(ctx, url, body, false); err == nil {
-			drain(resp)
-		} else if se := (*statusError)(nil); errors.As(err, &se) {
+	l.answer(m, func(ctx context.Context, body []byte) error {
+		resp, err := l.post(ctx, url, body, false)
+		if se := (*statusError)(nil); errors.As(err, &se) {
 			drain(se.resp)
+			return err
 		}
-		l.log.Debug("refused a request from the server", "method", m.method)
-	}()
+		if err != nil {
+			return err
+		}
+		drain(resp)
+		return nil
+	})
+}
+
+// responseBody is the JSON-RPC response to request id: its result, or
+// err as an error (an *RPCError keeps its code; any other is internal).
+func responseBody(id, result json.RawMessage, err error) []byte {
+	if err == nil {
+		if len(result) == 0 {
+			result = json.RawMessage("{}")
+		}
+		return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + string(result) + `}`)
+	}
+	rpc := &RPCError{Code: -32603, Message: err.Error()}
+	errors.As(err, &rpc)
+	e, _ := json.Marshal(rpc)
+	return []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":` + string(e) + `}`)
 }
 
 // answerFor reads a JSON-RPC response to request id from data: its result,
@@ -351,4 +366,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Backoff is the wait before reconnect attempt n: doubling from min, capped
+// at max, with ±20% jitter so that many bridges do not retry in step.
+func Backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for range n {
+		d *= 2
+		if d >= max {
+			d = max
+			break
+		}
+	}
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
 }

@@ -1,0 +1,239 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
+)
+
+// This file holds what happens on a live session: calls, retries after an
+// expired session or a 401, cancellation, progress, and what the server
+// sends of its own accord.
+
+// Call sends a request and returns its raw result, or an *RPCError. When
+// onProgress is set, the request carries a progress token of the
+// session's own, and progress notifications for it are passed to
+// onProgress, all before Call returns. When ctx ends first, the server is
+// sent notifications/cancelled.
+func (s *Session) Call(ctx context.Context, method string, params json.RawMessage, onProgress func(json.RawMessage)) (json.RawMessage, error) {
+	if onProgress != nil {
+		token := fmt.Sprintf("bridge-%d", s.nextID.Add(1))
+		var err error
+		if params, err = withProgressToken(params, token); err != nil {
+			return nil, err
+		}
+		s.progress.Store(token, onProgress)
+		defer s.progress.Delete(token)
+	}
+	// A call ends with its session: an SSE transport would otherwise wait
+	// for an answer that can no longer come.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	unhook := context.AfterFunc(s.life, func() { stop(errConnLost) })
+	defer unhook()
+	for attempt := 0; ; attempt++ {
+		s.restartMu.Lock()
+		generation := s.generation
+		s.restartMu.Unlock()
+		id := s.nextID.Add(1)
+		// On a 401 this is the header refused: a concurrent call may have
+		// renewed it since, and that new one is not to be renewed again.
+		sent := s.authz.Load().(string)
+		res, err := s.w.call(ctx, id, method, params)
+		switch {
+		case isRPCError(err):
+			return nil, err
+		case err == nil:
+			return res, nil
+		case s.life.Err() != nil:
+			return nil, fmt.Errorf("connection lost: %w", context.Cause(s.life))
+		case ctx.Err() != nil:
+			s.cancel(id, context.Cause(ctx))
+			return nil, context.Cause(ctx)
+		case attempt == 0 && isUnauthorized(err):
+			retry, aerr := s.reauthorize(ctx, err, sent)
+			if !retry {
+				return nil, aerr
+			}
+			continue
+		case errors.Is(err, errSessionExpired) && attempt == 0:
+			s.log.Info("session expired; initializing again")
+			if err := s.restart(ctx, generation); err != nil {
+				s.end(err)
+				return nil, err
+			}
+			continue
+		}
+		if ch, ok := s.forbidden.Swap([]string(nil)).([]string); ok && len(ch) > 0 && s.remote.Auth != nil {
+			if ferr := s.remote.Auth.Forbidden(ctx, ch); ferr != nil {
+				return nil, ferr
+			}
+		}
+		if connectionBroken(err) {
+			s.end(err)
+			return nil, fmt.Errorf("connection lost: %w", err)
+		}
+		return nil, err
+	}
+}
+
+// Notify sends a notification.
+func (s *Session) Notify(ctx context.Context, method string, params json.RawMessage) error {
+	return s.w.notify(ctx, method, params)
+}
+
+// maxListPages bounds the pages of one list, against a server whose
+// cursors never end.
+const maxListPages = 100
+
+// List follows a list method's pages and returns the raw JSON of each
+// item of the result's member key.
+func (s *Session) List(ctx context.Context, method, key string) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	cursor := ""
+	for range maxListPages {
+		params := json.RawMessage(`{}`)
+		if cursor != "" {
+			params, _ = json.Marshal(map[string]string{"cursor": cursor})
+		}
+		raw, err := s.Call(ctx, method, params, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		// The answer is valid JSON (answerFor checked): walk it, no decoding.
+		list, ok, err := rawjson.Lookup(raw, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the answer is not a list: %w", method, err)
+		}
+		if ok && string(list) != "null" {
+			pageItems, err := rawjson.Elements(list)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
+			}
+			items = append(items, pageItems...)
+		}
+		cursor, _ = rawjson.LookupString(raw, "nextCursor")
+		if cursor == "" {
+			return items, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: more than %d pages", method, maxListPages)
+}
+
+// reauthorize handles a 401 to a request sent with Authorization header
+// sent: it asks for a new header (a refreshed token) and reports whether
+// to retry. Without one, the error says what the user must do.
+func (s *Session) reauthorize(ctx context.Context, err error, sent string) (retry bool, _ error) {
+	if !isUnauthorized(err) {
+		return false, nil
+	}
+	if s.remote.Auth == nil {
+		return false, fmt.Errorf("the server requires authorization (401): %w", err)
+	}
+	h, aerr := s.remote.Auth.Rejected(ctx, sent)
+	if aerr != nil {
+		return false, aerr
+	}
+	s.authz.Store(h)
+	return true, nil
+}
+
+func isUnauthorized(err error) bool {
+	var ue *unauthorizedError
+	return errors.As(err, &ue)
+}
+
+// restart starts the protocol again unless another call already did since
+// generation.
+func (s *Session) restart(ctx context.Context, generation int) error {
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	if s.generation != generation {
+		return nil
+	}
+	if _, err := s.era.start(ctx, s); err != nil {
+		return fmt.Errorf("session expired, and initializing again failed: %w", err)
+	}
+	s.generation++
+	return nil
+}
+
+// cancel tells the server to stop request id: the caller gave up on it or
+// it timed out. It is sent in the background, for as long as the session
+// lives.
+func (s *Session) cancel(id int64, cause error) {
+	params, _ := json.Marshal(map[string]any{"requestId": id, "reason": fmt.Sprint(cause)})
+	s.tasks.Go(func() {
+		ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+		defer cancel()
+		if err := s.w.notify(ctx, "notifications/cancelled", params); err != nil {
+			s.log.Debug("notifications/cancelled not delivered", "err", err)
+		}
+	})
+}
+
+// notified handles a notification from the server. It runs on the reader
+// of the stream it came on, before the response it precedes is delivered,
+// which is what keeps progress ahead of results.
+func (s *Session) notified(method string, params json.RawMessage) {
+	if method == "notifications/progress" {
+		var token string
+		if raw, ok, _ := rawjson.Lookup(params, "progressToken"); ok && json.Unmarshal(raw, &token) == nil {
+			if h, ok := s.progress.Load(token); ok {
+				h.(func(json.RawMessage))(params)
+			}
+		}
+		return
+	}
+	s.handler.Notification(method, params)
+}
+
+// answer runs the handler for a request from the server and sends the
+// reply, in the background, for as long as the session lives.
+func (s *Session) answer(m serverMessage, reply func(context.Context, []byte) error) {
+	s.tasks.Go(func() {
+		ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+		defer cancel()
+		res, err := s.handler.Request(ctx, m.method, m.params)
+		if err := reply(ctx, responseBody(m.id, res, err)); err != nil {
+			s.log.Debug("answering a request from the server", "method", m.method, "err", err)
+		}
+	})
+}
+
+// withProgressToken sets params._meta.progressToken, keeping the rest.
+func withProgressToken(params json.RawMessage, token string) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(params)) == 0 || string(params) == "null" {
+		params = json.RawMessage("{}")
+	}
+	tok, _ := json.Marshal(token)
+	meta, ok, err := rawjson.Lookup(params, "_meta")
+	if err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	if ok && len(meta) > 0 && meta[0] == '{' {
+		meta, err = rawjson.SetMember(meta, "progressToken", tok)
+		if err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
+		}
+	} else {
+		meta = append(append([]byte(`{"progressToken":`), tok...), '}')
+	}
+	return rawjson.SetMember(params, "_meta", meta)
+}
+
+// connectionBroken tells a failure to reach the server (refused, reset,
+// no route) from an error answer on a working one. An answer cut short is
+// not counted: it looks the same as a malformed one, and if the server is
+// gone the next request finds out.
+func connectionBroken(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}

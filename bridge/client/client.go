@@ -1,0 +1,258 @@
+// Package client is the bridge's MCP client: one [Session] per remote
+// server, over streamable HTTP or, for older servers, HTTP with SSE.
+//
+// A session starts the protocol as its era says (see era.go: today the
+// handshake revisions, initialize and a session kept by the server), sends
+// requests and notifications, routes a call's progress to that call
+// before its result, tells the server when a call is given up
+// (notifications/cancelled), initializes again once when the server has
+// forgotten the session (404), asks its [Authorizer] again on a 401, and
+// hands everything else the server sends to its [Handler].
+//
+// It knows nothing of the catalog or of where tokens come from: a
+// [Remote] is a URL, a transport, headers and an authorizer. Params go out
+// as the caller wrote them and results come back as a slice of what the
+// server sent, checked once.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Transports a remote is reached by, as server.json names them.
+const (
+	StreamableHTTP = "streamable-http"
+	SSE            = "sse"
+)
+
+// Remote is a server to connect to.
+type Remote struct {
+	URL       string
+	Transport string // StreamableHTTP (the default) or SSE
+	// Headers go with every request.
+	Headers map[string]string
+	// Auth gives the Authorization header; nil sends none.
+	Auth Authorizer
+	// HTTPClient sends the requests; nil means NewHTTPClient().
+	HTTPClient *http.Client
+	// Name and Version are the client's, told to the server.
+	Name, Version string
+	// Logger receives the session's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Authorizer decides the Authorization header of a session's requests.
+type Authorizer interface {
+	// Authorization is the header value, "" for none; an error means the
+	// server cannot be used until the user acts.
+	Authorization(ctx context.Context) (string, error)
+	// Rejected is told that header was refused with 401; it returns a new
+	// one (a refreshed token) or an error. The session asks once per
+	// request, never in a loop.
+	Rejected(ctx context.Context, header string) (string, error)
+	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the
+	// error to report, or nil when the 403 is not about the token.
+	Forbidden(ctx context.Context, challenge []string) error
+}
+
+// Handler takes what a server sends outside the answers to calls.
+type Handler interface {
+	// Notification is a notification that is not a call's progress. It
+	// runs on the reader of the stream it came on, before the answer that
+	// follows it is delivered.
+	Notification(method string, params json.RawMessage)
+	// Request answers a request from the server: a result, or an error
+	// (an *RPCError keeps its code).
+	Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+// Capabilities are the lists a server offers.
+type Capabilities struct {
+	Tools, Prompts, Resources bool
+}
+
+// Errors of a session.
+var (
+	// ErrSSEOnly means the server refused streamable HTTP as a server
+	// that speaks only HTTP with SSE does: try its SSE remote.
+	ErrSSEOnly = errors.New("streamable HTTP refused")
+	// ErrClosed is the cause of a session's end when it was closed.
+	ErrClosed = errors.New("bridge shutting down")
+
+	errConnLost = errors.New("connection lost")
+)
+
+// RPCError is a JSON-RPC error a server answered with; it is passed on
+// with its code, message and data unchanged.
+type RPCError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *RPCError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+
+// Session is one connection to a server, started and ready for calls.
+type Session struct {
+	remote  Remote
+	handler Handler
+	log     *slog.Logger
+	era     era
+	w       wire
+	caps    Capabilities
+
+	life  context.Context // ends with the session; streams live on it
+	end   context.CancelCauseFunc
+	tasks sync.WaitGroup // every goroutine the session starts
+
+	nextID   atomic.Int64
+	progress sync.Map     // progress token (string) → func(json.RawMessage)
+	authz    atomic.Value // string: the Authorization header, "" for none
+	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
+	// the Authorizer to read an insufficient_scope challenge from.
+	forbidden atomic.Value
+	// restartMu makes concurrent calls that find the session expired
+	// start it again once.
+	restartMu  sync.Mutex
+	generation int
+	closeOnce  sync.Once
+}
+
+// Connect opens a session to r and starts the protocol, within ctx. A
+// 401 on the way is put to r.Auth once. h takes the server's
+// notifications and requests for as long as the session lives.
+func Connect(ctx context.Context, r Remote, h Handler) (*Session, error) {
+	if r.HTTPClient == nil {
+		r.HTTPClient = NewHTTPClient()
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	life, end := context.WithCancelCause(context.WithoutCancel(ctx))
+	s := &Session{remote: r, handler: h, log: r.Logger, era: handshake{}, life: life, end: end}
+	s.authz.Store("")
+	if r.Auth != nil {
+		a, err := r.Auth.Authorization(ctx)
+		if err != nil {
+			end(err)
+			return nil, err
+		}
+		s.authz.Store(a)
+	}
+	l := link{
+		client:  &http.Client{Transport: &forbiddenRecorder{next: r.HTTPClient.Transport, s: s}, CheckRedirect: r.HTTPClient.CheckRedirect},
+		headers: s.headers, log: s.log, life: life, notify: s.notified, answer: s.answer,
+	}
+	switch r.Transport {
+	case SSE:
+		s.w = &legacySSE{link: l, url: r.URL, tasks: &s.tasks, lost: func(err error) { end(fmt.Errorf("SSE stream ended: %w", err)) }}
+	default:
+		s.w = &streamable{link: l, url: r.URL, tasks: &s.tasks}
+	}
+	err := s.start(ctx)
+	if retry, aerr := s.reauthorize(ctx, err, s.authz.Load().(string)); retry {
+		err = s.start(ctx)
+	} else if aerr != nil {
+		err = aerr
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start opens the transport and starts the protocol. An SSE stream lives
+// on s.life: opened with ctx it would end with it.
+func (s *Session) start(ctx context.Context) error {
+	if err := s.w.open(ctx); err != nil {
+		return err
+	}
+	caps, err := s.era.start(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.caps = caps
+	return nil
+}
+
+// Capabilities are the lists the server said it offers.
+func (s *Session) Capabilities() Capabilities { return s.caps }
+
+// Done is closed when the session has ended: closed, or lost.
+func (s *Session) Done() <-chan struct{} { return s.life.Done() }
+
+// Err is why the session ended, nil while it lives.
+func (s *Session) Err() error { return context.Cause(s.life) }
+
+// Close ends the session (a DELETE on streamable HTTP) and waits for
+// every goroutine it started.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() {
+		s.end(ErrClosed)
+		s.w.close()
+		s.tasks.Wait()
+	})
+}
+
+// headers are the remote's headers and the current Authorization.
+func (s *Session) headers(context.Context) map[string]string {
+	h := s.remote.Headers
+	if a := s.authz.Load().(string); a != "" {
+		h = make(map[string]string, len(s.remote.Headers)+1)
+		maps.Copy(h, s.remote.Headers)
+		h["Authorization"] = a
+	}
+	return h
+}
+
+// forbiddenRecorder keeps the challenge of any 403 on the session, of a
+// call or of its streams, so that an insufficient_scope can be told to the
+// user.
+type forbiddenRecorder struct {
+	next http.RoundTripper
+	s    *Session
+}
+
+func (f *forbiddenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := f.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	res, err := next.RoundTrip(req)
+	if err == nil && res.StatusCode == http.StatusForbidden {
+		f.s.forbidden.Store(res.Header.Values("WWW-Authenticate"))
+	}
+	return res, err
+}
+
+// NewHTTPClient is the client for servers: no overall timeout, which would
+// cut long SSE answers (a session bounds each call itself), and redirects
+// that never carry the Authorization header to another origin.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t, CheckRedirect: sameOriginAuth}
+}
+
+// sameOriginAuth follows redirects but never carries the Authorization
+// header to another origin than the first request's: a token goes only
+// where it was issued for.
+func sameOriginAuth(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Scheme != via[0].URL.Scheme || !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}

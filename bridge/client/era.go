@@ -1,0 +1,70 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// ProtocolVersion is the revision a session asks servers for: the last
+// one with the initialize handshake.
+const ProtocolVersion = "2025-11-25"
+
+// ProtocolVersions are the revisions the bridge speaks, newest first; a
+// server may answer initialize with any of them.
+var ProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// An era is how a session speaks one generation of the protocol. The
+// handshake revisions (2024-11-05 to 2025-11-25) start with initialize
+// and keep a session the server may forget; a stateless revision would
+// start with discovery and carry its version and capabilities in each
+// request instead. Everything else a session does (calls, progress,
+// cancellation, auth) is the same in both, and lives outside the era.
+type era interface {
+	// start begins the protocol on an open transport and says what the
+	// server offers. It runs again when the server has forgotten the
+	// session.
+	start(ctx context.Context, s *Session) (Capabilities, error)
+}
+
+// handshake is the era of initialize, notifications/initialized and a
+// session the server keeps.
+type handshake struct{}
+
+func (handshake) start(ctx context.Context, s *Session) (Capabilities, error) {
+	params := map[string]any{
+		"protocolVersion": ProtocolVersion,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": s.remote.Name, "version": s.remote.Version},
+	}
+	raw, _ := json.Marshal(params)
+	res, err := s.w.call(ctx, s.nextID.Add(1), "initialize", raw)
+	if err != nil {
+		return Capabilities{}, fmt.Errorf("initialize: %w", err)
+	}
+	var result struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		Capabilities    struct {
+			Tools     json.RawMessage `json:"tools"`
+			Prompts   json.RawMessage `json:"prompts"`
+			Resources json.RawMessage `json:"resources"`
+		} `json:"capabilities"`
+	}
+	if err := json.Unmarshal(res, &result); err != nil {
+		return Capabilities{}, fmt.Errorf("initialize: the answer is not an initialize result: %w", err)
+	}
+	if !slices.Contains(ProtocolVersions, result.ProtocolVersion) {
+		return Capabilities{}, fmt.Errorf("initialize: the server speaks protocol %q, which this bridge does not", result.ProtocolVersion)
+	}
+	caps := Capabilities{
+		Tools:     len(result.Capabilities.Tools) > 0,
+		Prompts:   len(result.Capabilities.Prompts) > 0,
+		Resources: len(result.Capabilities.Resources) > 0,
+	}
+	s.w.initialized(result.ProtocolVersion)
+	if err := s.w.notify(ctx, "notifications/initialized", nil); err != nil {
+		return Capabilities{}, fmt.Errorf("notifications/initialized: %w", err)
+	}
+	return caps, nil
+}
