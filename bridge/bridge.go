@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/client"
@@ -138,10 +139,19 @@ type Bridge struct {
 	Registry  *Registry
 	started   time.Time
 
-	// onChange and onNotify are set before Start and only read after: the
-	// upstreams' goroutines start after they are set.
-	onChange func(kinds []string)
-	onNotify func(method string, params json.RawMessage)
+	// onChange, onNotify, onRequest and clientCaps are set before Start
+	// and only read after: the upstreams' goroutines start after they are
+	// set.
+	onChange  func(kinds []string)
+	onNotify  func(method string, params json.RawMessage)
+	onRequest func(ctx context.Context, server, method string, params json.RawMessage) (json.RawMessage, error)
+	// clientCaps are the client capabilities declared to every upstream.
+	clientCaps json.RawMessage
+
+	startOnce sync.Once
+	tasks     sync.WaitGroup // notifications to upstreams on their way
+	// logLevel is the params of the agent's latest logging/setLevel.
+	logLevel atomic.Pointer[json.RawMessage]
 }
 
 // New makes a bridge over these servers; Start connects them.
@@ -160,12 +170,16 @@ func New(servers []*catalog.Server, opts Options) *Bridge {
 	return b
 }
 
-// Start connects every upstream in parallel, in the background.
+// Start connects every upstream in parallel, in the background; once.
 func (b *Bridge) Start() {
-	b.started = time.Now()
-	for _, id := range b.order {
-		go b.upstreams[id].run()
-	}
+	b.startOnce.Do(func() {
+		b.started = time.Now()
+		for _, id := range b.order {
+			u := b.upstreams[id]
+			u.clientCaps = b.clientCaps
+			go u.run()
+		}
+	})
 }
 
 // Upstream returns the upstream of a server ID.
@@ -217,6 +231,22 @@ func (b *Bridge) upstreamNeedsLogin(u *Upstream) {
 }
 func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
 
+func (b *Bridge) agentLogLevel() json.RawMessage {
+	if p := b.logLevel.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// upstreamRequest passes a request from a server on to the agent; without
+// an agent (bridge tools, doctor) it is refused.
+func (b *Bridge) upstreamRequest(ctx context.Context, u *Upstream, method string, params json.RawMessage) (json.RawMessage, error) {
+	if b.onRequest == nil {
+		return nil, &client.RPCError{Code: codeMethodNotFound, Message: "the bridge takes no requests from servers: " + method}
+	}
+	return b.onRequest(ctx, u.ID(), method, params)
+}
+
 func (b *Bridge) upstreamNotification(_ *Upstream, method string, params json.RawMessage) {
 	if b.onNotify != nil {
 		b.onNotify(method, params)
@@ -235,10 +265,17 @@ func (b *Bridge) changed(kinds []string) {
 // Close ends every upstream's session in parallel, waiting at most until
 // ctx ends.
 func (b *Bridge) Close(ctx context.Context) {
+	// Upstreams that never started have nothing to close, and never
+	// will start now.
+	started := true
+	b.startOnce.Do(func() { started = false })
 	var wg sync.WaitGroup
 	for _, u := range b.upstreams {
-		wg.Go(u.Close)
+		if started {
+			wg.Go(u.Close)
+		}
 	}
+	wg.Go(b.tasks.Wait)
 	// Pin files still being written are finished too.
 	wg.Go(b.Registry.pins.Wait)
 	done := make(chan struct{})

@@ -52,17 +52,20 @@ func (h handler) Notification(method string, params json.RawMessage) {
 		case h.u.refresh <- struct{}{}:
 		default:
 		}
-	case "notifications/resources/updated":
+	case "notifications/resources/updated", "notifications/elicitation/complete":
 		h.u.events.upstreamNotification(h.u, method, params)
 	case "notifications/message":
-		h.u.log.Debug("log from server", "params", string(params))
+		h.u.logged(params)
 	}
 }
 
-// Request refuses every request from the server: the bridge takes none.
-func (h handler) Request(_ context.Context, method string, _ json.RawMessage) (json.RawMessage, error) {
-	h.u.log.Debug("refused a request from the server", "method", method)
-	return nil, &client.RPCError{Code: codeMethodNotFound, Message: "the bridge takes no requests from servers: " + method}
+// Request answers a ping itself and passes every other request from the
+// server on to the agent.
+func (h handler) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if method == "ping" {
+		return json.RawMessage("{}"), nil
+	}
+	return h.u.events.upstreamRequest(ctx, h.u, method, params)
 }
 
 // serverAuth is the bridge's Authorizer bound to one server's remote, as

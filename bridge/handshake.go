@@ -46,6 +46,10 @@ func (s *stdioServer) initializeResult(params json.RawMessage) json.RawMessage {
 			"tools":     map[string]any{"listChanged": true},
 			"prompts":   map[string]any{"listChanged": true},
 			"resources": map[string]any{"listChanged": true, "subscribe": true},
+			// Any server's logs and completions are carried; see logging.go
+			// and completion.go.
+			"logging":     map[string]any{},
+			"completions": map[string]any{},
 		},
 		"serverInfo":   map[string]any{"name": "mcp-bridge", "version": s.b.opts.Version},
 		"instructions": instructions,

@@ -256,6 +256,19 @@ func (r *Registry) Tools() []Exposed {
 	return out
 }
 
+// TemplateServer finds the server that offers a resource template, by its
+// URI template as listed, or else a resource of that URI.
+func (r *Registry) TemplateServer(text string) (string, bool) {
+	defer r.reading()()
+	for _, t := range r.tmpls {
+		if t.tmpl.Raw() == text {
+			return t.server, true
+		}
+	}
+	s, ok := r.owners[text]
+	return s, ok
+}
+
 // ResourceServer finds the server that owns a resource URI: one that listed
 // it, else the first whose template matches it.
 func (r *Registry) ResourceServer(uri string) (string, bool) {

@@ -29,6 +29,8 @@ func init() {
 		"resources/read":           uriRoute,
 		"resources/subscribe":      uriRoute,
 		"resources/unsubscribe":    uriRoute,
+		"logging/setLevel":         setLevelRoute,
+		"completion/complete":      completeRoute,
 	}
 }
 
@@ -122,7 +124,7 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 				"message": "Log in to " + server + " in the browser: " + url})
 			s.writeNotification("notifications/progress", msg)
 		}
-		if !s.urlElicitation.Load() {
+		if !s.agentCan().elicitURL {
 			return false
 		}
 		// The agent shows the URL (URL-mode elicitation); a user who
@@ -230,10 +232,31 @@ func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, 
 	if !ok {
 		s.b.WaitStartup(ctx)
 		if server, ok = s.b.Registry.ResourceServer(uri); !ok {
-			return nil, &routeError{codeResourceNotFound, fmt.Sprintf("unknown resource %q: no enabled server offers it", uri)}
+			// A server may serve URIs it does not list; with only one
+			// server of resources, there is no doubt whose it is.
+			if server, ok = s.b.onlyResourceServer(); !ok {
+				return nil, &routeError{codeResourceNotFound, fmt.Sprintf("unknown resource %q: no enabled server offers it", uri)}
+			}
 		}
 	}
 	return s.forward(ctx, server, m.Method, m.Params)
+}
+
+// onlyResourceServer is the one connected server that offers resources,
+// if there is exactly one.
+func (b *Bridge) onlyResourceServer() (string, bool) {
+	only := ""
+	for _, u := range b.Upstreams() {
+		sess, err := u.current()
+		if err != nil || !sess.Capabilities().Resources {
+			continue
+		}
+		if only != "" {
+			return "", false
+		}
+		only = u.ID()
+	}
+	return only, only != ""
 }
 
 // forward sends a request to a server and returns its result. The call

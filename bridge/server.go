@@ -43,7 +43,8 @@ var errCancelledByAgent = errors.New("cancelled by the agent")
 func Serve(ctx context.Context, b *Bridge, in io.Reader, out io.Writer) error {
 	s := newStdioServer(b, out)
 	b.OnChange(s.listsChanged, s.notify)
-	b.Start()
+	b.onRequest = s.serverRequest
+	// The upstreams start with the agent's first message (see handle).
 	err := s.readLoop(ctx, in)
 	s.log.Debug("shutting down", "err", err)
 	s.shutdown()
@@ -68,11 +69,11 @@ type stdioServer struct {
 
 	ready atomic.Bool // the agent sent notifications/initialized
 
-	// urlElicitation: the agent can show the user a URL (elicitation in
-	// URL mode), so a login need not open a browser itself.
-	urlElicitation atomic.Bool
-	nextReq        atomic.Int64
-	pendingReqs    sync.Map // request id (raw JSON text) → chan message
+	// agent is what the agent said it can do in initialize.
+	agent       atomic.Pointer[agentCaps]
+	startOnce   sync.Once    // the upstreams start with the agent's first message
+	nextReq     atomic.Int64 // ids of the bridge's requests to the agent
+	pendingReqs sync.Map     // request id (raw JSON text) → chan message
 
 	// mu guards the list changes to announce and the logins running.
 	mu        sync.Mutex
@@ -237,9 +238,20 @@ func (s *stdioServer) handle(line []byte) {
 		s.answered(m)
 		return
 	}
+	var caps json.RawMessage
+	if m.Method == "initialize" {
+		caps = s.noteClient(m.Params)
+	}
+	// Upstreams are told what the agent can do, so they wait for its
+	// first message: initialize, which says.
+	s.startOnce.Do(func() {
+		s.b.clientCaps = caps
+		s.b.Start()
+	})
 	switch m.Method {
-	case "initialize":
-		s.noteClient(m.Params)
+	case "notifications/roots/list_changed":
+		s.b.notifyUpstreams(s.ctx, m.Method, m.Params)
+		return
 	case "notifications/initialized":
 		s.ready.Store(true)
 		s.flushChanges()
@@ -269,49 +281,6 @@ func (s *stdioServer) handle(line []byte) {
 			s.writeResult(m.ID, result)
 		}
 	})
-}
-
-// noteClient records what the agent can do, from its initialize.
-func (s *stdioServer) noteClient(params json.RawMessage) {
-	var p struct {
-		Capabilities struct {
-			Elicitation *struct {
-				URL json.RawMessage `json:"url"`
-			} `json:"elicitation"`
-		} `json:"capabilities"`
-	}
-	if json.Unmarshal(params, &p) == nil && p.Capabilities.Elicitation != nil && len(p.Capabilities.Elicitation.URL) > 0 {
-		s.urlElicitation.Store(true)
-	}
-}
-
-// request sends a request to the agent and waits for its answer.
-func (s *stdioServer) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
-	id := fmt.Sprintf(`"bridge-%d"`, s.nextReq.Add(1))
-	ch := make(chan message, 1)
-	s.pendingReqs.Store(id, ch)
-	defer s.pendingReqs.Delete(id)
-	p, err := json.Marshal(params)
-	if err != nil {
-		return nil, err
-	}
-	s.write([]byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `","params":` + string(p) + `}`))
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			return nil, m.Error
-		}
-		return m.Result, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// answered delivers the agent's response to a request of the bridge's.
-func (s *stdioServer) answered(m message) {
-	if ch, ok := s.pendingReqs.Load(string(m.ID)); ok {
-		ch.(chan message) <- m
-	}
 }
 
 // cancelled handles notifications/cancelled from the agent.

@@ -40,6 +40,12 @@ type upstreamEvents interface {
 	// upstreamNeedsLogin reports a server that cannot connect until the
 	// user logs in.
 	upstreamNeedsLogin(u *Upstream)
+	// upstreamRequest passes on a request from the server for the agent
+	// (sampling, elicitation, roots) and returns the agent's answer.
+	upstreamRequest(ctx context.Context, u *Upstream, method string, params json.RawMessage) (json.RawMessage, error)
+	// agentLogLevel is the params of the agent's latest logging/setLevel,
+	// nil before any.
+	agentLogLevel() json.RawMessage
 }
 
 // Upstream keeps one remote MCP server connected: it connects in the
@@ -51,6 +57,12 @@ type Upstream struct {
 	log    *slog.Logger
 	events upstreamEvents
 	opts   Options
+
+	// clientCaps are the client capabilities declared to the server, set
+	// before run.
+	clientCaps json.RawMessage
+
+	logs rate // the server's log messages to the agent
 
 	ready     chan struct{} // closed once the first connection attempt ends
 	readyOnce sync.Once
@@ -134,6 +146,9 @@ func (u *Upstream) run() {
 		u.mu.Unlock()
 		if err == nil {
 			u.log.Info("connected", "transport", u.transport(), "tools", len(lists.Tools))
+			if level := u.events.agentLogLevel(); level != nil {
+				u.setLogLevel(u.lifetime, level)
+			}
 			u.events.upstreamReady(u, lists)
 		} else {
 			u.log.Warn("cannot connect", "err", err)
@@ -217,7 +232,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 	defer stop()
 	r := client.Remote{
 		URL: remote.URL, Transport: remote.Type, Headers: headers, HTTPClient: u.opts.HTTPClient,
-		Name: "mcp-bridge", Version: u.opts.Version, Logger: u.log,
+		Name: "mcp-bridge", Version: u.opts.Version, Logger: u.log, Capabilities: u.clientCaps,
 	}
 	if u.opts.Auth != nil {
 		r.Auth = serverAuth{a: u.opts.Auth, s: u.server, url: remote.URL}

@@ -183,6 +183,10 @@ func (s *Session) cancel(id int64, cause error) {
 // of the stream it came on, before the response it precedes is delivered,
 // which is what keeps progress ahead of results.
 func (s *Session) notified(method string, params json.RawMessage) {
+	if method == "notifications/cancelled" {
+		s.cancelledByServer(params)
+		return
+	}
 	if method == "notifications/progress" {
 		var token string
 		if raw, ok, _ := rawjson.Lookup(params, "progressToken"); ok && json.Unmarshal(raw, &token) == nil {
@@ -196,16 +200,38 @@ func (s *Session) notified(method string, params json.RawMessage) {
 }
 
 // answer runs the handler for a request from the server and sends the
-// reply, in the background, for as long as the session lives.
+// reply, in the background, for as long as the session lives. The
+// handler's context ends when the server cancels the request, and then no
+// reply is sent; how long the handler may take is the handler's to bound
+// (a person may be answering).
 func (s *Session) answer(m serverMessage, reply func(context.Context, []byte) error) {
+	ctx, cancel := context.WithCancel(s.life)
+	key := string(bytes.TrimSpace(m.id))
+	s.serving.Store(key, cancel)
 	s.tasks.Go(func() {
-		ctx, cancel := context.WithTimeout(s.life, 5*time.Second)
+		defer s.serving.Delete(key)
 		defer cancel()
 		res, err := s.handler.Request(ctx, m.method, m.params)
-		if err := reply(ctx, responseBody(m.id, res, err)); err != nil {
+		if ctx.Err() != nil {
+			return // cancelled by the server, or the session is over
+		}
+		rctx, rcancel := context.WithTimeout(s.life, 30*time.Second)
+		defer rcancel()
+		if err := reply(rctx, responseBody(m.id, res, err)); err != nil {
 			s.log.Debug("answering a request from the server", "method", m.method, "err", err)
 		}
 	})
+}
+
+// cancelledByServer ends the handler of a request the server cancelled.
+func (s *Session) cancelledByServer(params json.RawMessage) {
+	id, ok, _ := rawjson.Lookup(params, "requestId")
+	if !ok {
+		return
+	}
+	if cancel, ok := s.serving.Load(string(bytes.TrimSpace(id))); ok {
+		cancel.(context.CancelFunc)()
+	}
 }
 
 // withProgressToken sets params._meta.progressToken, keeping the rest.

@@ -46,6 +46,9 @@ type Remote struct {
 	HTTPClient *http.Client
 	// Name and Version are the client's, told to the server.
 	Name, Version string
+	// Capabilities are the client capabilities to declare, a JSON object;
+	// nil declares none.
+	Capabilities json.RawMessage
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -71,13 +74,14 @@ type Handler interface {
 	// follows it is delivered.
 	Notification(method string, params json.RawMessage)
 	// Request answers a request from the server: a result, or an error
-	// (an *RPCError keeps its code).
+	// (an *RPCError keeps its code). ctx ends when the server cancels
+	// the request or the session ends.
 	Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 
-// Capabilities are the lists a server offers.
+// Capabilities are what a server said it offers.
 type Capabilities struct {
-	Tools, Prompts, Resources bool
+	Tools, Prompts, Resources, Logging, Completions bool
 }
 
 // Errors of a session.
@@ -116,6 +120,7 @@ type Session struct {
 
 	nextID   atomic.Int64
 	progress sync.Map     // progress token (string) → func(json.RawMessage)
+	serving  sync.Map     // id of a request from the server (JSON text) → context.CancelFunc
 	authz    atomic.Value // string: the Authorization header, "" for none
 	// forbidden is the WWW-Authenticate of the latest 403 ([]string), for
 	// the Authorizer to read an insufficient_scope challenge from.

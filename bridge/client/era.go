@@ -33,9 +33,13 @@ type era interface {
 type handshake struct{}
 
 func (handshake) start(ctx context.Context, s *Session) (Capabilities, error) {
+	caps := s.remote.Capabilities
+	if len(caps) == 0 {
+		caps = json.RawMessage("{}")
+	}
 	params := map[string]any{
 		"protocolVersion": ProtocolVersion,
-		"capabilities":    map[string]any{},
+		"capabilities":    caps,
 		"clientInfo":      map[string]any{"name": s.remote.Name, "version": s.remote.Version},
 	}
 	raw, _ := json.Marshal(params)
@@ -46,9 +50,11 @@ func (handshake) start(ctx context.Context, s *Session) (Capabilities, error) {
 	var result struct {
 		ProtocolVersion string `json:"protocolVersion"`
 		Capabilities    struct {
-			Tools     json.RawMessage `json:"tools"`
-			Prompts   json.RawMessage `json:"prompts"`
-			Resources json.RawMessage `json:"resources"`
+			Tools       json.RawMessage `json:"tools"`
+			Prompts     json.RawMessage `json:"prompts"`
+			Resources   json.RawMessage `json:"resources"`
+			Logging     json.RawMessage `json:"logging"`
+			Completions json.RawMessage `json:"completions"`
 		} `json:"capabilities"`
 	}
 	if err := json.Unmarshal(res, &result); err != nil {
@@ -57,14 +63,19 @@ func (handshake) start(ctx context.Context, s *Session) (Capabilities, error) {
 	if !slices.Contains(ProtocolVersions, result.ProtocolVersion) {
 		return Capabilities{}, fmt.Errorf("initialize: the server speaks protocol %q, which this bridge does not", result.ProtocolVersion)
 	}
-	caps := Capabilities{
-		Tools:     len(result.Capabilities.Tools) > 0,
-		Prompts:   len(result.Capabilities.Prompts) > 0,
-		Resources: len(result.Capabilities.Resources) > 0,
+	offered := Capabilities{
+		Tools:       present(result.Capabilities.Tools),
+		Prompts:     present(result.Capabilities.Prompts),
+		Resources:   present(result.Capabilities.Resources),
+		Logging:     present(result.Capabilities.Logging),
+		Completions: present(result.Capabilities.Completions),
 	}
 	s.w.initialized(result.ProtocolVersion)
 	if err := s.w.notify(ctx, "notifications/initialized", nil); err != nil {
 		return Capabilities{}, fmt.Errorf("notifications/initialized: %w", err)
 	}
-	return caps, nil
+	return offered, nil
 }
+
+// present reports whether a capability is declared: any value but null.
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }

@@ -49,8 +49,14 @@ func (g *generation) newMCPServer() *server.MCPServer {
 	if n := g.srv.opts.PageSize; n > 0 {
 		opts = append(opts, server.WithPaginationLimit(n))
 	}
+	if g.srv.opts.Interactive {
+		opts = append(opts, interactiveOptions()...)
+	}
 	s := server.NewMCPServer(g.srv.opts.Name, "1.0.0", opts...)
 	s.AddTools(g.tools()...)
+	if g.srv.opts.Interactive {
+		s.AddTools(g.interactiveTools()...)
+	}
 	g.addPromptsAndResources(s)
 	return s
 }

@@ -138,6 +138,19 @@ func (rec *recorder) messages(msgs []wireMessage) {
 		switch m.Method {
 		case "initialize":
 			rec.s.Initializes++
+			var p struct {
+				Capabilities json.RawMessage `json:"capabilities"`
+			}
+			_ = json.Unmarshal(m.Params, &p)
+			rec.s.ClientCapabilities = string(p.Capabilities)
+		case "notifications/roots/list_changed":
+			rec.s.RootsChanged++
+		case "logging/setLevel":
+			var p struct {
+				Level string `json:"level"`
+			}
+			_ = json.Unmarshal(m.Params, &p)
+			rec.s.LogLevel = p.Level
 		case "tools/call":
 			rec.s.ToolCalls++
 		case "notifications/cancelled":

