@@ -54,6 +54,9 @@ type Options struct {
 	Policies map[string]Policy
 	// Pins catch tools redefined since they were trusted; nil pins nothing.
 	Pins *Pins
+	// Eras remember which protocol era each server speaks; nil remembers
+	// nothing, and every start probes.
+	Eras *Eras
 	// MaxDescriptionLength caps descriptions (2048).
 	MaxDescriptionLength int
 	// Audit logs every tool call; nil logs nothing.
@@ -123,6 +126,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Eras != nil {
+		o.Eras.log = o.Logger
 	}
 	if o.Version == "" {
 		o.Version = "devel"
@@ -300,6 +306,7 @@ func ConfigOptions(cfg *config.Config, servers []*catalog.Server, stateDir strin
 		Headers:              map[string]map[string]string{},
 		Policies:             map[string]Policy{},
 		Pins:                 NewPins(stateDir),
+		Eras:                 NewEras(stateDir),
 	}
 	for id, sc := range cfg.Servers {
 		o.Prefixes[id] = sc.Prefix

@@ -145,7 +145,7 @@ func (u *Upstream) run() {
 		}
 		u.mu.Unlock()
 		if err == nil {
-			u.log.Info("connected", "transport", u.transport(), "tools", len(lists.Tools))
+			u.log.Info("connected", "transport", u.transport(), "era", sess.Era(), "tools", len(lists.Tools))
 			if level := u.events.agentLogLevel(); level != nil {
 				u.setLogLevel(u.lifetime, level)
 			}
@@ -233,6 +233,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 	r := client.Remote{
 		URL: remote.URL, Transport: remote.Type, Headers: headers, HTTPClient: u.opts.HTTPClient,
 		Name: "mcp-bridge", Version: u.opts.Version, Logger: u.log, Capabilities: u.clientCaps,
+		Era: u.opts.Eras.Get(remote.URL),
 	}
 	if u.opts.Auth != nil {
 		r.Auth = serverAuth{a: u.opts.Auth, s: u.server, url: remote.URL}
@@ -240,6 +241,9 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 	sess, err := client.Connect(ctx, r, handler{u})
 	if err != nil {
 		return nil, Lists{}, fmt.Errorf("%s %s: %w", remote.Type, remote.URL, err)
+	}
+	if remote.Type != client.SSE {
+		u.opts.Eras.Set(remote.URL, sess.Era())
 	}
 	lists, err := listAll(ctx, sess)
 	if err != nil {

@@ -23,6 +23,12 @@ import (
 // onProgress, all before Call returns. When ctx ends first, the server is
 // sent notifications/cancelled.
 func (s *Session) Call(ctx context.Context, method string, params json.RawMessage, onProgress func(json.RawMessage)) (json.RawMessage, error) {
+	modern := s.era.modern()
+	if modern {
+		if res, handled, err := s.modernLocally(method, params); handled {
+			return res, err
+		}
+	}
 	if onProgress != nil {
 		token := fmt.Sprintf("bridge-%d", s.nextID.Add(1))
 		var err error
@@ -32,6 +38,24 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		s.progress.Store(token, onProgress)
 		defer s.progress.Delete(token)
 	}
+	if !modern {
+		return s.send(ctx, method, params, false)
+	}
+	params, err := s.withMeta(params)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.send(ctx, method, params, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.fulfil(ctx, params, res, func(p json.RawMessage) (json.RawMessage, error) { return s.send(ctx, method, p, true) })
+}
+
+// send sends one request, re-initializing once when the server has
+// forgotten the session, and asking the Authorizer once on a 401. A
+// modern request whose stream broke is sent once more, under a new id.
+func (s *Session) send(ctx context.Context, method string, params json.RawMessage, modern bool) (json.RawMessage, error) {
 	// A call ends with its session: an SSE transport would otherwise wait
 	// for an answer that can no longer come.
 	ctx, stop := context.WithCancelCause(ctx)
@@ -55,13 +79,19 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		case s.life.Err() != nil:
 			return nil, fmt.Errorf("connection lost: %w", context.Cause(s.life))
 		case ctx.Err() != nil:
-			s.cancel(id, context.Cause(ctx))
+			// In the stateless era, closing the request's stream is
+			// the cancellation.
+			if !modern {
+				s.cancel(id, context.Cause(ctx))
+			}
 			return nil, context.Cause(ctx)
 		case attempt == 0 && isUnauthorized(err):
 			retry, aerr := s.reauthorize(ctx, err, sent)
 			if !retry {
 				return nil, aerr
 			}
+			continue
+		case attempt == 0 && errors.Is(err, errStreamBroken):
 			continue
 		case errors.Is(err, errSessionExpired) && attempt == 0:
 			s.log.Info("session expired; initializing again")
@@ -84,8 +114,13 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 	}
 }
 
-// Notify sends a notification.
+// Notify sends a notification. The stateless era has none for a client
+// to send over HTTP (roots/list_changed is gone, and a closed stream is
+// the cancellation): those are dropped.
 func (s *Session) Notify(ctx context.Context, method string, params json.RawMessage) error {
+	if s.era.modern() {
+		return nil
+	}
 	return s.w.notify(ctx, method, params)
 }
 

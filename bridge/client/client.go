@@ -49,6 +49,10 @@ type Remote struct {
 	// Capabilities are the client capabilities to declare, a JSON object;
 	// nil declares none.
 	Capabilities json.RawMessage
+	// Era is the era the server was found to speak before (EraModern or
+	// EraLegacy), tried first; "" tries the handshake first (see
+	// eraOrder). A wrong guess costs a second try, not the connection.
+	Era string
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -130,6 +134,11 @@ type Session struct {
 	restartMu  sync.Mutex
 	generation int
 	closeOnce  sync.Once
+
+	// The stateless era's: the log level carried by each request, and
+	// what subscriptions/listen asks for.
+	logLevel atomic.Value // string
+	subs     subscriptions
 }
 
 // Connect opens a session to r and starts the protocol, within ctx. A
@@ -163,17 +172,78 @@ func Connect(ctx context.Context, r Remote, h Handler) (*Session, error) {
 	default:
 		s.w = &streamable{link: l, url: r.URL, tasks: &s.tasks}
 	}
+	if err := s.startAnyEra(ctx, eraOrder(r)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.era.modern() {
+		s.tasks.Go(s.listen)
+	}
+	return s, nil
+}
+
+// eraOrder is the order the eras are tried in: the one found before, else
+// the handshake first. The spec's probe tries the stateless era first, for
+// a client that would rather speak it; the bridge serves its agent in the
+// handshake era, so a server of both eras serves it best in that one too
+// (its requests to the client, for one, are refused to stateless clients
+// by servers that have not moved to multi round-trip requests). A server
+// of the stateless era alone refuses initialize, and is then probed with
+// server/discover. HTTP with SSE is of the handshake era alone.
+func eraOrder(r Remote) []era {
+	switch {
+	case r.Transport == SSE:
+		return []era{handshake{}}
+	case r.Era == EraModern:
+		return []era{stateless{}, handshake{}}
+	}
+	return []era{handshake{}, stateless{}}
+}
+
+// startAnyEra starts the protocol in the first era of order the server
+// speaks. A server of the other era says so in its own way: the handshake
+// era's to server/discover (errLegacyServer), the stateless era's by
+// refusing initialize with a 4xx (ErrSSEOnly, as an SSE-only server also
+// does). The error reported is the handshake's, when it was tried: it is
+// the one that says whether to try SSE.
+func (s *Session) startAnyEra(ctx context.Context, order []era) error {
+	var handshakeErr, err error
+	for _, e := range order {
+		s.era = e
+		if err = s.startAuthorized(ctx); err == nil {
+			return nil
+		}
+		if !e.modern() {
+			handshakeErr = err
+		}
+		if !errors.Is(err, errLegacyServer) && !errors.Is(err, ErrSSEOnly) {
+			return err
+		}
+	}
+	if handshakeErr != nil {
+		return handshakeErr
+	}
+	return err
+}
+
+// startAuthorized starts the protocol, asking the Authorizer once more on
+// a 401.
+func (s *Session) startAuthorized(ctx context.Context) error {
 	err := s.start(ctx)
 	if retry, aerr := s.reauthorize(ctx, err, s.authz.Load().(string)); retry {
 		err = s.start(ctx)
 	} else if aerr != nil {
 		err = aerr
 	}
-	if err != nil {
-		s.Close()
-		return nil, err
+	return err
+}
+
+// Era is the era the session speaks: EraModern or EraLegacy.
+func (s *Session) Era() string {
+	if s.era.modern() {
+		return EraModern
 	}
-	return s, nil
+	return EraLegacy
 }
 
 // start opens the transport and starts the protocol. An SSE stream lives

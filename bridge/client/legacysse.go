@@ -171,5 +171,8 @@ func (s *legacySSE) send(ctx context.Context, body []byte, id string) error {
 
 func (s *legacySSE) initialized(version string) { s.version.Store(version) }
 
+// modernize does nothing: HTTP with SSE belongs to the handshake era.
+func (s *legacySSE) modernize(string) {}
+
 // close has nothing to send: the stream ends with the connection.
 func (s *legacySSE) close() {}

@@ -36,6 +36,10 @@ type wire interface {
 	// initialized is told that the handshake is done, at the protocol
 	// version agreed.
 	initialized(version string)
+	// modernize switches to the stateless era at version, or back to the
+	// handshake with "": per-request headers, no session, no resumption,
+	// subscriptions/listen in place of the GET stream.
+	modernize(version string)
 	// close ends the session.
 	close()
 }
@@ -48,6 +52,9 @@ var (
 	// session it no longer knows.
 	errSessionExpired = errors.New("the server no longer knows the session (404)")
 	errOtherID        = errors.New("the answer is to request")
+	// errStreamBroken: an answer's stream of the stateless era ended
+	// without the answer, which is then lost.
+	errStreamBroken = errors.New("the server ended the answer's stream without answering")
 )
 
 // unauthorizedError is a 401.
@@ -74,6 +81,9 @@ type asking struct {
 	accept      string
 	lastEventID string // an event stream to go on after this event
 	newSession  bool   // initialize: no session header
+	// headers are the request's own: the modern era's Mcp-Method and
+	// Mcp-Name.
+	headers map[string]string
 }
 
 // request sends one HTTP request with the session's headers.
@@ -98,6 +108,9 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, a a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for k, v := range a.headers {
+		req.Header.Set(k, v)
+	}
 	req.Header.Set("Accept", a.accept)
 	if a.lastEventID != "" {
 		req.Header.Set("Last-Event-ID", a.lastEventID)
@@ -108,7 +121,12 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, a a
 // post sends one JSON-RPC message and checks the status: a 401 is an
 // error of its own; another failure says what the server answered.
 func (l *link) post(ctx context.Context, url string, body []byte, newSession bool) (*http.Response, error) {
-	resp, err := l.request(ctx, http.MethodPost, url, body, asking{accept: acceptBoth, newSession: newSession})
+	return l.postAsking(ctx, url, body, asking{accept: acceptBoth, newSession: newSession})
+}
+
+// postAsking is post with a request's own asks.
+func (l *link) postAsking(ctx context.Context, url string, body []byte, a asking) (*http.Response, error) {
+	resp, err := l.request(ctx, http.MethodPost, url, body, a)
 	if err != nil {
 		return nil, err
 	}

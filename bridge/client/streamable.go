@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type streamable struct {
 	link
 	url   string
 	tasks *sync.WaitGroup // the session's: the GET stream is one
+	// modern: the stateless era, with per-request headers and neither
+	// session nor resumption (see modernize).
+	modern atomic.Bool
 
 	// listening and listenFor belong to initialized, which runs one at a
 	// time: in the session's start, or its restart under restartMu.
@@ -38,9 +42,17 @@ func (s *streamable) call(ctx context.Context, id int64, method string, params j
 	// initialize starts a new session; calls made meanwhile keep the old
 	// one until the answer names the new.
 	initialize := method == "initialize"
+	modern := s.modern.Load()
 	idText := strconv.FormatInt(id, 10)
-	resp, err := s.post(ctx, s.url, requestBody(id, method, params), initialize)
+	a := asking{accept: acceptBoth, newSession: initialize}
+	if modern {
+		a.headers = requestHeaders(method, params)
+	}
+	resp, err := s.postAsking(ctx, s.url, requestBody(id, method, params), a)
 	if err != nil {
+		if modern {
+			return nil, modernFailure(err, idText)
+		}
 		return nil, s.failure(err, idText, initialize)
 	}
 	defer resp.Body.Close()
@@ -56,9 +68,19 @@ func (s *streamable) call(ctx context.Context, id int64, method string, params j
 		}
 		return answerFor(data, idText)
 	case "text/event-stream":
-		return s.readAnswer(ctx, resp.Body, idText)
+		return s.readAnswer(ctx, resp.Body, idText, modern)
 	}
 	return nil, fmt.Errorf("the answer has content type %q", resp.Header.Get("Content-Type"))
+}
+
+// modernFailure is what a failed POST of the stateless era means: there is
+// no session to expire, so a 404 is an answer like any other, whose body
+// may hold the JSON-RPC error.
+func modernFailure(err error, id string) error {
+	if se := (*statusError)(nil); errors.As(err, &se) {
+		return se.failure(id)
+	}
+	return err
 }
 
 // failure is what a POST that failed means: a 404 an expired session (or,
@@ -82,12 +104,21 @@ func (s *streamable) failure(err error, id string, initialize bool) error {
 }
 
 func (s *streamable) notify(ctx context.Context, method string, params json.RawMessage) error {
-	resp, err := s.post(ctx, s.url, requestBody(0, method, params), false)
+	a := asking{accept: acceptBoth}
+	if s.modern.Load() {
+		a.headers = requestHeaders(method, params)
+	}
+	resp, err := s.postAsking(ctx, s.url, requestBody(0, method, params), a)
 	if err != nil {
 		return s.failure(err, "", false)
 	}
 	drain(resp)
 	return nil
+}
+
+func (s *streamable) modernize(version string) {
+	s.modern.Store(version != "")
+	s.version.Store(version)
 }
 
 func (s *streamable) initialized(version string) {
@@ -159,7 +190,7 @@ func (s *streamable) close() {
 // id. The server's notifications on the way (progress above all) are
 // handled in order, before the answer is returned. A stream that ends
 // early after giving event IDs is picked up again from the last one.
-func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string) (json.RawMessage, error) {
+func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string, modern bool) (json.RawMessage, error) {
 	var (
 		answer    json.RawMessage
 		answerErr error
@@ -190,6 +221,11 @@ func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string) 
 		return !done
 	}
 	err := readEvents(body, onEvent)
+	if modern && !done && err == nil {
+		// The stateless era resumes no stream: the request is lost, and
+		// the session sends it again.
+		return nil, errStreamBroken
+	}
 	for resumes := 0; !done && err == nil && lastID != "" && resumes < maxResumes; resumes++ {
 		before := lastID
 		if err = sleepCtx(ctx, retry); err != nil {

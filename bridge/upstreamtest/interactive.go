@@ -69,6 +69,18 @@ func (g *generation) interactiveTools() []server.ServerTool {
 			})
 			return answer("roots", res, err)
 		}},
+		{Tool: mcp.NewTool("confirm",
+			mcp.WithDescription("Asks the user to confirm (a multi round-trip request in the stateless era, elicitation before it) and says what came back."),
+		), Handler: func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if answer := server.ElicitationResponse(req.Params.InputResponses, "confirm"); answer != nil {
+				content, _ := json.Marshal(answer.Content)
+				return mcp.NewToolResultText(fmt.Sprintf("confirmed: %s %s, state %q", answer.Action, content, req.Params.RequestState)), nil
+			}
+			return server.NewInputRequestBuilder("step-1").Elicit("confirm", mcp.ElicitationParams{
+				Mode: mcp.ElicitationModeForm, Message: "Go ahead?",
+				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"ok": map[string]any{"type": "boolean"}}},
+			}).ToolResult(), nil
+		}},
 		{Tool: mcp.NewTool("log",
 			mcp.WithDescription("Logs `count` messages at info, on the call's own stream, then answers."),
 			mcp.WithInteger("count", mcp.Required()),

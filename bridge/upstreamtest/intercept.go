@@ -22,6 +22,11 @@ func (g *generation) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.srv.stats.request(r)
 		if r.Method != http.MethodPost {
+			if g.srv.opts.Era == ModernOnly && r.URL.Path == "/mcp" {
+				// No GET stream and no session to delete (2026-07-28).
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -40,8 +45,12 @@ func (g *generation) intercept(next http.Handler) http.Handler {
 
 		switch r.URL.Path {
 		case "/mcp":
+			modern := r.Header.Get("Mcp-Protocol-Version") == modernVersion
+			if g.refuseEra(w, modern, msgs) {
+				return
+			}
 			// An unknown session is left to mcp-go, which answers 404.
-			if isRPCError && g.sessions.valid(r.Header.Get(server.HeaderKeySessionID)) {
+			if isRPCError && (modern || g.sessions.valid(r.Header.Get(server.HeaderKeySessionID))) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write(rpcErrorResponse(rpcErrorID))
 				return
@@ -63,6 +72,31 @@ func (g *generation) intercept(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// modernVersion is the stateless revision.
+const modernVersion = "2026-07-28"
+
+// refuseEra answers a request of the era the server does not speak, as a
+// server of the other era would, and reports whether it did: a legacy
+// server knows nothing of per-request versions, and a modern one refuses
+// initialize naming the versions it speaks.
+func (g *generation) refuseEra(w http.ResponseWriter, modern bool, msgs []wireMessage) bool {
+	switch {
+	case g.srv.opts.Era == LegacyOnly && modern:
+		http.Error(w, "Bad Request: no valid session ID provided", http.StatusBadRequest)
+		return true
+	case g.srv.opts.Era == ModernOnly && !modern:
+		id := json.RawMessage("null")
+		if len(msgs) == 1 && len(msgs[0].ID) > 0 {
+			id = msgs[0].ID
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32022,"message":"Unsupported protocol version: this server speaks %s only","data":{"supported":[%q]}}}`, id, modernVersion, modernVersion)
+		return true
+	}
+	return false
 }
 
 // wireMessage is the part of a JSON-RPC message intercept looks at.
@@ -145,6 +179,10 @@ func (rec *recorder) messages(msgs []wireMessage) {
 			rec.s.ClientCapabilities = string(p.Capabilities)
 		case "notifications/roots/list_changed":
 			rec.s.RootsChanged++
+		case "server/discover":
+			rec.s.Discovers++
+		case "subscriptions/listen":
+			rec.s.Listens++
 		case "logging/setLevel":
 			var p struct {
 				Level string `json:"level"`

@@ -36,6 +36,17 @@ const (
 	Both           Transport = "both"            // all of the above on one port
 )
 
+// Era selects which protocol eras a Server's streamable HTTP endpoint
+// speaks. mcp-go speaks both; the gate in intercept narrows it.
+type Era string
+
+// The eras a Server can speak.
+const (
+	LegacyOnly Era = ""       // initialize and sessions (2025-11-25 and before); the default
+	ModernOnly Era = "modern" // stateless 2026-07-28 alone
+	DualEra    Era = "dual"   // both, as mcp-go does by itself
+)
+
 // Options configures a Server.
 type Options struct {
 	// Name is the server name reported in initialize; it also names the
@@ -48,8 +59,11 @@ type Options struct {
 	// resources/list with this many items per page.
 	PageSize int
 	// Interactive adds tools that ask the client something (ask, ask_url,
-	// sample, roots) or log (log), and completions (interactive.go).
+	// sample, roots, confirm) or log (log), and completions
+	// (interactive.go).
 	Interactive bool
+	// Era is the protocol era of the streamable HTTP endpoint.
+	Era Era
 }
 
 // Server is a running (or killed) test MCP server.
@@ -95,6 +109,9 @@ type Stats struct {
 	RootsChanged int
 	// LogLevel is the level of the latest logging/setLevel.
 	LogLevel string
+	// Discovers and Listens count server/discover and
+	// subscriptions/listen requests (the stateless era's).
+	Discovers, Listens int
 }
 
 // Start starts a server on a free loopback port; t.Cleanup kills it.

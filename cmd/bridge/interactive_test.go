@@ -18,8 +18,15 @@ import (
 // agent that declared caps in initialize.
 func startInteractive(t *testing.T, caps map[string]any) (*upstreamtest.Server, *agent) {
 	t.Helper()
-	up := upstreamtest.Start(t, upstreamtest.Options{Name: "x", Transport: upstreamtest.StreamableHTTP, Interactive: true})
-	a := startAgent(t, entityYAML("x", [2]string{"streamable-http", up.StreamableURL}), []string{"x"}, "")
+	return startInteractiveEra(t, upstreamtest.LegacyOnly, caps, "")
+}
+
+// startInteractiveEra is startInteractive with a server of that era and
+// more config.
+func startInteractiveEra(t *testing.T, era upstreamtest.Era, caps map[string]any, configExtra string) (*upstreamtest.Server, *agent) {
+	t.Helper()
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "x", Transport: upstreamtest.StreamableHTTP, Interactive: true, Era: era})
+	a := startAgent(t, entityYAML("x", [2]string{"streamable-http", up.StreamableURL}), []string{"x"}, configExtra)
 	a.result("initialize", map[string]any{
 		"protocolVersion": "2025-11-25", "capabilities": caps,
 		"clientInfo": map[string]any{"name": "e2e", "version": "1"},

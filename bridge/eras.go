@@ -1,0 +1,98 @@
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-bridge/bridge/config/state"
+)
+
+// Eras remember, per origin, the protocol era each server was found to
+// speak (eras.json in the state folder), so that the next start tries that
+// era first instead of probing: the spec lets a client keep the finding
+// for an origin across restarts, and probe again when it fails.
+type Eras struct {
+	path  string // "" remembers nothing
+	locks state.Locks
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	known map[string]string // origin → client.EraModern or client.EraLegacy
+	err   error             // the file could not be read: it is not written over
+}
+
+// NewEras keeps eras in stateDir; "" keeps none.
+func NewEras(stateDir string) *Eras {
+	e := &Eras{log: slog.New(slog.DiscardHandler)}
+	if stateDir != "" {
+		e.path = filepath.Join(stateDir, "eras.json")
+		e.locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}
+		e.err = state.ReadJSON(e.path, &e.known, "fix or delete it; the bridge finds every server's era again")
+	}
+	return e
+}
+
+// Get is the era found before for a remote URL's origin, "" for none.
+func (e *Eras) Get(remoteURL string) string {
+	if e == nil {
+		return ""
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.known[origin(remoteURL)]
+}
+
+// Set records the era a remote URL's origin speaks, writing the file when
+// it changed: under the cross-process lock, on top of what other bridges
+// wrote meanwhile.
+func (e *Eras) Set(remoteURL, era string) {
+	if e == nil || e.path == "" {
+		return
+	}
+	o := origin(remoteURL)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.known[o] == era {
+		return
+	}
+	if e.known == nil {
+		e.known = map[string]string{}
+	}
+	e.known[o] = era
+	if e.err != nil {
+		e.log.Warn("the era of a server is not remembered", "err", e.err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	unlock, err := e.locks.Lock(ctx, e.path)
+	if err != nil {
+		e.log.Warn("the era of a server is not remembered", "err", err)
+		return
+	}
+	defer unlock()
+	onDisk := map[string]string{}
+	if err := state.ReadJSON(e.path, &onDisk, "fix or delete it"); err != nil {
+		e.err = err
+		e.log.Warn("the era of a server is not remembered", "err", err)
+		return
+	}
+	onDisk[o] = era
+	if err := state.WriteJSON(e.path, onDisk); err != nil {
+		e.log.Warn("the era of a server is not remembered", "err", err)
+	}
+}
+
+// origin is scheme://host[:port] of a URL, in lower case.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
