@@ -151,8 +151,11 @@ type Bridge struct {
 	onChange  func(kinds []string)
 	onNotify  func(method string, params json.RawMessage)
 	onRequest func(ctx context.Context, server, method string, params json.RawMessage) (json.RawMessage, error)
-	// clientCaps are the client capabilities declared to every upstream.
-	clientCaps json.RawMessage
+	// clientCaps are the client capabilities declared to every upstream;
+	// preferModern, that the agent speaks the stateless era, which
+	// upstreams of both eras are then spoken to in.
+	clientCaps   json.RawMessage
+	preferModern bool
 
 	startOnce sync.Once
 	tasks     sync.WaitGroup // notifications to upstreams on their way
@@ -182,7 +185,7 @@ func (b *Bridge) Start() {
 		b.started = time.Now()
 		for _, id := range b.order {
 			u := b.upstreams[id]
-			u.clientCaps = b.clientCaps
+			u.clientCaps, u.preferModern = b.clientCaps, b.preferModern
 			go u.run()
 		}
 	})

@@ -42,17 +42,22 @@ func (s *stdioServer) initializeResult(params json.RawMessage) json.RawMessage {
 	}
 	out, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities": map[string]any{
-			"tools":     map[string]any{"listChanged": true},
-			"prompts":   map[string]any{"listChanged": true},
-			"resources": map[string]any{"listChanged": true, "subscribe": true},
-			// Any server's logs and completions are carried; see logging.go
-			// and completion.go.
-			"logging":     map[string]any{},
-			"completions": map[string]any{},
-		},
-		"serverInfo":   map[string]any{"name": "mcp-bridge", "version": s.b.opts.Version},
-		"instructions": instructions,
+		"capabilities":    serverCapabilities(),
+		"serverInfo":      map[string]any{"name": "mcp-bridge", "version": s.b.opts.Version},
+		"instructions":    instructions,
 	})
 	return out
+}
+
+// serverCapabilities are what the bridge offers an agent of either era.
+func serverCapabilities() map[string]any {
+	return map[string]any{
+		"tools":     map[string]any{"listChanged": true},
+		"prompts":   map[string]any{"listChanged": true},
+		"resources": map[string]any{"listChanged": true, "subscribe": true},
+		// Any server's logs and completions are carried; see logging.go
+		// and completion.go.
+		"logging":     map[string]any{},
+		"completions": map[string]any{},
+	}
 }

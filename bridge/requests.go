@@ -22,6 +22,10 @@ import (
 type agentCaps struct {
 	roots, sampling       bool
 	elicitForm, elicitURL bool
+	// stateless: they came with a request of the stateless era, whose
+	// agent takes no requests: a server's can only reach it as multi
+	// round-trip requests.
+	stateless bool
 }
 
 // upstreamCapabilities are the client capabilities the bridge declares to
@@ -29,17 +33,17 @@ type agentCaps struct {
 // sampling, elicitation), as the agent wrote them.
 var upstreamCapabilities = []string{"roots", "sampling", "elicitation"}
 
-// noteClient records what the agent can do, from its initialize, and
-// returns the capabilities to declare upstream.
-func (s *stdioServer) noteClient(params json.RawMessage) json.RawMessage {
-	caps, ok, err := rawjson.Lookup(params, "capabilities")
-	if err != nil || !ok {
-		s.agent.Store(&agentCaps{})
+// noteClient records what the agent can do, from the capabilities of its
+// initialize or, in the stateless era, of its latest request, and returns
+// the capabilities to declare upstream.
+func (s *stdioServer) noteClient(caps json.RawMessage, stateless bool) json.RawMessage {
+	c := agentCaps{stateless: stateless}
+	ms, err := rawjson.Members(caps)
+	if err != nil {
+		s.agent.Store(&c)
 		return nil
 	}
-	var c agentCaps
 	out := []byte("{")
-	ms, _ := rawjson.Members(caps)
 	for _, m := range ms {
 		for _, name := range upstreamCapabilities {
 			if !m.Is(name) {
@@ -87,6 +91,9 @@ func (s *stdioServer) serverRequest(ctx context.Context, server, method string, 
 	can := s.agentCan()
 	refuse := func(what string) error {
 		return &client.RPCError{Code: codeMethodNotFound, Message: fmt.Sprintf("%s: the agent does not support %s", method, what)}
+	}
+	if can.stateless {
+		return nil, refuse("requests from servers (it speaks " + client.ModernProtocolVersion + ")")
 	}
 	switch method {
 	case "roots/list":

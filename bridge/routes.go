@@ -31,6 +31,7 @@ func init() {
 		"resources/unsubscribe":    uriRoute,
 		"logging/setLevel":         setLevelRoute,
 		"completion/complete":      completeRoute,
+		"subscriptions/listen":     listenRoute,
 	}
 }
 

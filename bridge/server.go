@@ -80,14 +80,18 @@ type stdioServer struct {
 	loggingIn map[string]bool // server ID → a login runs: one at a time
 	listed    map[string]bool // kinds the agent has listed: only their changes matter
 	pending   map[string]bool
-	timer     *time.Timer
+	// subscriptions are the agent's open subscriptions/listen requests,
+	// and pendingModern the kinds changed that one of them wants.
+	subscriptions []*subscription
+	pendingModern map[string]bool
+	timer         *time.Timer
 }
 
 func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stdioServer{
 		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
-		pending: map[string]bool{}, listed: map[string]bool{}, loggingIn: map[string]bool{},
+		pending: map[string]bool{}, listed: map[string]bool{}, loggingIn: map[string]bool{}, pendingModern: map[string]bool{},
 	}
 	return s
 }
@@ -238,16 +242,31 @@ func (s *stdioServer) handle(line []byte) {
 		s.answered(m)
 		return
 	}
+	version, metaCaps := requestMeta(m.Params)
+	stateless, refusal := modernRequest(version, metaCaps)
+	if refusal != nil && isRequest {
+		s.writeError(m.ID, refusal.Code, refusal.Message, refusal.Data)
+		return
+	}
 	var caps json.RawMessage
-	if m.Method == "initialize" {
-		caps = s.noteClient(m.Params)
+	switch {
+	case m.Method == "initialize":
+		caps, _, _ = rawjson.Lookup(m.Params, "capabilities")
+		caps = s.noteClient(caps, false)
+	case stateless:
+		caps = s.noteClient(metaCaps, true)
 	}
 	// Upstreams are told what the agent can do, so they wait for its
-	// first message: initialize, which says.
+	// first message, which says: initialize, or a request of the
+	// stateless era with its capabilities.
 	s.startOnce.Do(func() {
-		s.b.clientCaps = caps
+		s.b.clientCaps, s.b.preferModern = caps, stateless
 		s.b.Start()
 	})
+	if m.Method == "server/discover" && isRequest {
+		s.writeResult(m.ID, s.discoverResult())
+		return
+	}
 	switch m.Method {
 	case "notifications/roots/list_changed":
 		s.b.notifyUpstreams(s.ctx, m.Method, m.Params)
@@ -266,6 +285,10 @@ func (s *stdioServer) handle(line []byte) {
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
+	if stateless {
+		// The agent answers a stateless server's input requests itself.
+		ctx = client.PassInputRequired(ctx)
+	}
 	key := string(m.ID)
 	s.inflight.Store(key, cancel)
 	s.handlers.Go(func() {
@@ -294,54 +317,6 @@ func (s *stdioServer) cancelled(params json.RawMessage) {
 	if c, ok := s.inflight.Load(string(p.RequestID)); ok {
 		c.(context.CancelCauseFunc)(errCancelledByAgent)
 	}
-}
-
-// listsChanged queues list_changed notifications, sent together once the
-// changes stop coming for coalesceDelay.
-func (s *stdioServer) listsChanged(kinds []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range kinds {
-		if s.listed[k] {
-			s.pending[k] = true
-		}
-	}
-	if len(s.pending) == 0 {
-		return
-	}
-	if s.timer == nil {
-		s.timer = time.AfterFunc(coalesceDelay, s.flushChanges)
-	} else {
-		s.timer.Reset(coalesceDelay)
-	}
-}
-
-func (s *stdioServer) flushChanges() {
-	if !s.ready.Load() {
-		return
-	}
-	s.mu.Lock()
-	kinds := s.pending
-	s.pending = map[string]bool{}
-	s.mu.Unlock()
-	for _, k := range []string{KindTools, KindPrompts, KindResources} {
-		if kinds[k] {
-			s.writeNotification("notifications/"+k+"/list_changed", nil)
-		}
-	}
-}
-
-// markListed records that the agent has seen a list of this kind, so that
-// its later changes are worth a list_changed.
-func (s *stdioServer) markListed(kind string) {
-	s.mu.Lock()
-	s.listed[kind] = true
-	s.mu.Unlock()
-}
-
-// notify passes a notification from an upstream on to the agent.
-func (s *stdioServer) notify(method string, params json.RawMessage) {
-	s.writeNotification(method, params)
 }
 
 // shutdown cancels what is in flight and closes every upstream's session,

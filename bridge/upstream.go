@@ -58,9 +58,10 @@ type Upstream struct {
 	events upstreamEvents
 	opts   Options
 
-	// clientCaps are the client capabilities declared to the server, set
-	// before run.
-	clientCaps json.RawMessage
+	// clientCaps are the client capabilities declared to the server, and
+	// preferModern whether to try the stateless era first; set before run.
+	clientCaps   json.RawMessage
+	preferModern bool
 
 	logs rate // the server's log messages to the agent
 
@@ -233,7 +234,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 	r := client.Remote{
 		URL: remote.URL, Transport: remote.Type, Headers: headers, HTTPClient: u.opts.HTTPClient,
 		Name: "mcp-bridge", Version: u.opts.Version, Logger: u.log, Capabilities: u.clientCaps,
-		Era: u.opts.Eras.Get(remote.URL),
+		Era: u.opts.Eras.Get(remote.URL), PreferModern: u.preferModern,
 	}
 	if u.opts.Auth != nil {
 		r.Auth = serverAuth{a: u.opts.Auth, s: u.server, url: remote.URL}

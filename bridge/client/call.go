@@ -46,11 +46,23 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		return nil, err
 	}
 	res, err := s.send(ctx, method, params, true)
-	if err != nil {
-		return nil, err
+	if err != nil || passingInput(ctx) {
+		return res, err
 	}
 	return s.fulfil(ctx, params, res, func(p json.RawMessage) (json.RawMessage, error) { return s.send(ctx, method, p, true) })
 }
+
+type passInputKey struct{}
+
+// PassInputRequired marks a call whose caller answers a stateless
+// server's input requests itself (an agent of the stateless era, to which
+// the result goes on as it is): Call returns input_required results
+// instead of asking the Handler.
+func PassInputRequired(ctx context.Context) context.Context {
+	return context.WithValue(ctx, passInputKey{}, true)
+}
+
+func passingInput(ctx context.Context) bool { return ctx.Value(passInputKey{}) != nil }
 
 // send sends one request, re-initializing once when the server has
 // forgotten the session, and asking the Authorizer once on a 401. A

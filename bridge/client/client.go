@@ -53,6 +53,9 @@ type Remote struct {
 	// EraLegacy), tried first; "" tries the handshake first (see
 	// eraOrder). A wrong guess costs a second try, not the connection.
 	Era string
+	// PreferModern tries the stateless era first when Era is "": for a
+	// client whose own agent speaks it.
+	PreferModern bool
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -194,7 +197,7 @@ func eraOrder(r Remote) []era {
 	switch {
 	case r.Transport == SSE:
 		return []era{handshake{}}
-	case r.Era == EraModern:
+	case r.Era == EraModern, r.Era == "" && r.PreferModern:
 		return []era{stateless{}, handshake{}}
 	}
 	return []era{handshake{}, stateless{}}

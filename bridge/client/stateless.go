@@ -92,7 +92,9 @@ func (stateless) start(ctx context.Context, s *Session) (Capabilities, error) {
 
 // withMeta is params with the stateless era's _meta members set: the
 // version, the client's capabilities and identity, and the log level the
-// caller set. Every other member, _meta's own included, stays.
+// caller set. A request of an agent of the stateless era keeps the
+// capabilities and log level it carries: they are its own, for this
+// request. Every other member stays.
 func (s *Session) withMeta(params json.RawMessage) (json.RawMessage, error) {
 	if len(strings.TrimSpace(string(params))) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
@@ -110,8 +112,12 @@ func (s *Session) withMeta(params json.RawMessage) (json.RawMessage, error) {
 	}
 	info, _ := json.Marshal(map[string]string{"name": s.remote.Name, "version": s.remote.Version})
 	version, _ := json.Marshal(ModernProtocolVersion)
-	set := [][2][]byte{{[]byte(metaProtocolVersion), version}, {[]byte(metaClientCapabilities), caps}, {[]byte(metaClientInfo), info}}
-	if level, _ := s.logLevel.Load().(string); level != "" {
+	set := [][2][]byte{{[]byte(metaProtocolVersion), version}, {[]byte(metaClientInfo), info}}
+	if _, own, _ := rawjson.Lookup(meta, metaClientCapabilities); !own {
+		set = append(set, [2][]byte{[]byte(metaClientCapabilities), caps})
+	}
+	_, ownLevel, _ := rawjson.Lookup(meta, metaLogLevel)
+	if level, _ := s.logLevel.Load().(string); level != "" && !ownLevel {
 		l, _ := json.Marshal(level)
 		set = append(set, [2][]byte{[]byte(metaLogLevel), l})
 	}
