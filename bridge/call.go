@@ -54,6 +54,8 @@ func (h handler) Notification(method string, params json.RawMessage) {
 		}
 	case "notifications/resources/updated", "notifications/elicitation/complete":
 		h.u.events.upstreamNotification(h.u, method, params)
+	case "notifications/tasks/status":
+		h.u.events.upstreamNotification(h.u, method, renameTasks(params, h.u.ID()))
 	case "notifications/message":
 		h.u.logged(params)
 	}

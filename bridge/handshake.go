@@ -59,5 +59,8 @@ func serverCapabilities() map[string]any {
 		// and completion.go.
 		"logging":     map[string]any{},
 		"completions": map[string]any{},
+		// Task-augmented calls go to servers that run tasks (tasks.go); a
+		// server that does not runs the call as any other.
+		"tasks": map[string]any{"list": map[string]any{}, "cancel": map[string]any{}, "requests": map[string]any{"tools": map[string]any{"call": map[string]any{}}}},
 	}
 }

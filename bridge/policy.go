@@ -26,6 +26,8 @@ type Policy struct {
 	// WarnOnly exposes new and changed tools, flagged, instead of
 	// withholding them.
 	WarnOnly bool
+	// AgentTasks: the agent can call tools as tasks.
+	AgentTasks bool
 }
 
 // Rules a tool can be withheld by; bridge list and bridge tools count them.
@@ -35,7 +37,11 @@ const (
 	RuleDeny        = "deny"
 	RuleAllow       = "allow"
 	RuleUntrusted   = "untrusted"
+	RuleNeedsTasks  = "needs-tasks"
 )
+
+// Rules are every rule, in the order reports list them.
+var Rules = []string{RuleReadOnly, RuleDestructive, RuleDeny, RuleAllow, RuleUntrusted, RuleNeedsTasks}
 
 // PolicyFor is the policy the config sets for a server.
 func PolicyFor(cfg *config.Config, serverID string) Policy {
@@ -58,6 +64,9 @@ type ToolFacts struct {
 	// Change says how the tool differs from its pinned definition: "" when
 	// it does not, "new", or "changed: description, inputSchema".
 	Change string `json:"change,omitempty"`
+	// NeedsTasks: the tool runs only as a task (execution.taskSupport
+	// "required").
+	NeedsTasks bool `json:"needs_tasks,omitempty"`
 }
 
 // Verdict is a policy's decision on one tool.
@@ -91,6 +100,9 @@ func (p Policy) Judge(t ToolFacts) Verdict {
 	}
 	if len(p.Allow) > 0 && !matchAny(p.Allow, t.Name) {
 		add(RuleAllow, fmt.Sprintf("servers.%s.allow does not match it", p.Server))
+	}
+	if t.NeedsTasks && !p.AgentTasks {
+		add(RuleNeedsTasks, "it runs only as a task (execution.taskSupport: required), and the agent did not declare tasks")
 	}
 	if t.Change != "" && !p.WarnOnly {
 		add(RuleUntrusted, fmt.Sprintf("its definition is %s since it was trusted; run \"bridge trust %s\" to accept it", describeChange(t.Change), p.Server))
@@ -131,7 +143,13 @@ func toolFacts(raw json.RawMessage) (ToolFacts, error) {
 	}
 	ro := a.ReadOnlyHint != nil && *a.ReadOnlyHint
 	destructive := !ro && (a.DestructiveHint == nil || *a.DestructiveHint)
-	return ToolFacts{Name: name, ReadOnly: ro, Destructive: destructive}, nil
+	var x struct {
+		TaskSupport string `json:"taskSupport"`
+	}
+	if exec, ok, _ := rawjson.Lookup(raw, "execution"); ok {
+		_ = json.Unmarshal(exec, &x)
+	}
+	return ToolFacts{Name: name, ReadOnly: ro, Destructive: destructive, NeedsTasks: x.TaskSupport == "required"}, nil
 }
 
 // cleanText makes a third party's description safe to show an agent:

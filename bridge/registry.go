@@ -31,6 +31,9 @@ type Registry struct {
 	policies map[string]Policy
 	pins     *Pins
 	maxDesc  int
+	// agentTasks: the agent declared tasks, so tools that run only as
+	// tasks are not withheld from it; set before any list arrives.
+	agentTasks bool
 
 	mu      sync.RWMutex
 	lists   map[string]Lists // server ID → its lists
@@ -396,6 +399,7 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 			if !ok {
 				p = Policy{Server: s}
 			}
+			p.AgentTasks = r.agentTasks
 			e.Verdict = p.Judge(f)
 		}
 		out = append(out, e)

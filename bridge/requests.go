@@ -22,6 +22,7 @@ import (
 type agentCaps struct {
 	roots, sampling       bool
 	elicitForm, elicitURL bool
+	tasks                 bool
 	// stateless: they came with a request of the stateless era, whose
 	// agent takes no requests: a server's can only reach it as multi
 	// round-trip requests.
@@ -45,6 +46,9 @@ func (s *stdioServer) noteClient(caps json.RawMessage, stateless bool) json.RawM
 	}
 	out := []byte("{")
 	for _, m := range ms {
+		if m.Is("tasks") && string(caps[m.Start:m.End]) != "null" {
+			c.tasks = true
+		}
 		for _, name := range upstreamCapabilities {
 			if !m.Is(name) {
 				continue

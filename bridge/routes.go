@@ -32,6 +32,10 @@ func init() {
 		"logging/setLevel":         setLevelRoute,
 		"completion/complete":      completeRoute,
 		"subscriptions/listen":     listenRoute,
+		"tasks/get":                taskRoute,
+		"tasks/result":             taskRoute,
+		"tasks/cancel":             taskRoute,
+		"tasks/list":               tasksListRoute,
 	}
 }
 
@@ -99,6 +103,9 @@ func namedRoute(kind string) routeFunc {
 		res, err := s.forward(ctx, e.Server, m.Method, params)
 		if kind == KindTools {
 			s.audit(ctx, e, start, m.Params, res, err)
+			if _, task, _ := rawjson.Lookup(m.Params, "task"); task && err == nil {
+				res = renameTasks(res, e.Server) // the task created
+			}
 		}
 		return res, err
 	}

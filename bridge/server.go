@@ -261,6 +261,7 @@ func (s *stdioServer) handle(line []byte) {
 	// stateless era with its capabilities.
 	s.startOnce.Do(func() {
 		s.b.clientCaps, s.b.preferModern = caps, stateless
+		s.b.Registry.agentTasks = s.agentCan().tasks
 		s.b.Start()
 	})
 	if m.Method == "server/discover" && isRequest {

@@ -89,6 +89,9 @@ type Handler interface {
 // Capabilities are what a server said it offers.
 type Capabilities struct {
 	Tools, Prompts, Resources, Logging, Completions bool
+	// Tasks (2025-11-25): task-augmented tools/call, tasks/list and
+	// tasks/cancel.
+	TaskCalls, TaskList, TaskCancel bool
 }
 
 // Errors of a session.

@@ -81,11 +81,21 @@ type serverCapabilities struct {
 	Resources   json.RawMessage `json:"resources"`
 	Logging     json.RawMessage `json:"logging"`
 	Completions json.RawMessage `json:"completions"`
+	Tasks       struct {
+		List     json.RawMessage `json:"list"`
+		Cancel   json.RawMessage `json:"cancel"`
+		Requests struct {
+			Tools struct {
+				Call json.RawMessage `json:"call"`
+			} `json:"tools"`
+		} `json:"requests"`
+	} `json:"tasks"`
 }
 
 func (c serverCapabilities) offered() Capabilities {
 	return Capabilities{
 		Tools: present(c.Tools), Prompts: present(c.Prompts), Resources: present(c.Resources),
 		Logging: present(c.Logging), Completions: present(c.Completions),
+		TaskCalls: present(c.Tasks.Requests.Tools.Call), TaskList: present(c.Tasks.List), TaskCancel: present(c.Tasks.Cancel),
 	}
 }

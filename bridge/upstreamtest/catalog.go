@@ -52,10 +52,16 @@ func (g *generation) newMCPServer() *server.MCPServer {
 	if g.srv.opts.Interactive {
 		opts = append(opts, interactiveOptions()...)
 	}
+	if g.srv.opts.Tasks {
+		opts = append(opts, taskOptions()...)
+	}
 	s := server.NewMCPServer(g.srv.opts.Name, "1.0.0", opts...)
 	s.AddTools(g.tools()...)
 	if g.srv.opts.Interactive {
 		s.AddTools(g.interactiveTools()...)
+	}
+	if g.srv.opts.Tasks {
+		g.addTaskTools(s)
 	}
 	g.addPromptsAndResources(s)
 	return s

@@ -64,6 +64,9 @@ type Options struct {
 	Interactive bool
 	// Era is the protocol era of the streamable HTTP endpoint.
 	Era Era
+	// Tasks adds task tools, batch (required) and analyze (optional), and
+	// the tasks capability (tasks.go).
+	Tasks bool
 }
 
 // Server is a running (or killed) test MCP server.

@@ -325,7 +325,7 @@ func toolSummaryText(s bridge.ToolSummary) string {
 		return out + ", none withheld"
 	}
 	var parts []string
-	for _, r := range []string{bridge.RuleReadOnly, bridge.RuleDestructive, bridge.RuleDeny, bridge.RuleAllow, bridge.RuleUntrusted} {
+	for _, r := range bridge.Rules {
 		if n := s.ByRule[r]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", r, n))
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
 	fmt.Fprintf(w, "%s, %d exposed, %d withheld", plural(len(tools), "tool"), len(tools)-withheld, withheld)
 	if withheld > 0 {
 		var parts []string
-		for _, r := range []string{bridge.RuleReadOnly, bridge.RuleDestructive, bridge.RuleDeny, bridge.RuleAllow, bridge.RuleUntrusted} {
+		for _, r := range bridge.Rules {
 			if byRule[r] > 0 {
 				parts = append(parts, fmt.Sprintf("%s %d", r, byRule[r]))
 			}
@@ -121,7 +122,7 @@ func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
 	}
 	fmt.Fprintln(w, ".")
 	for _, t := range tools {
-		if t.Verdict.Withheld() && t.Change != "" {
+		if t.Verdict.Withheld() && (t.Change != "" || slices.Contains(t.Verdict.Rules, bridge.RuleNeedsTasks)) {
 			fmt.Fprintf(w, "%s: %s\n", t.Name, t.Verdict.Reason)
 		}
 	}
