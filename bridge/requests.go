@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -37,12 +38,12 @@ var upstreamCapabilities = []string{"roots", "sampling", "elicitation"}
 // noteClient records what the agent can do, from the capabilities of its
 // initialize or, in the stateless era, of its latest request, and returns
 // the capabilities to declare upstream.
-func (s *stdioServer) noteClient(caps json.RawMessage, stateless bool) json.RawMessage {
+func (s *stdioServer) noteClient(caps json.RawMessage, stateless bool) (json.RawMessage, agentCaps) {
 	c := agentCaps{stateless: stateless}
 	ms, err := rawjson.Members(caps)
 	if err != nil {
 		s.agent.Store(&c)
-		return nil
+		return nil, c
 	}
 	out := []byte("{")
 	for _, m := range ms {
@@ -77,7 +78,7 @@ func (s *stdioServer) noteClient(caps json.RawMessage, stateless bool) json.RawM
 		}
 	}
 	s.agent.Store(&c)
-	return append(out, '}')
+	return append(out, '}'), c
 }
 
 // agentCan is what the agent declared, nothing before initialize.
@@ -90,44 +91,62 @@ func (s *stdioServer) agentCan() agentCaps {
 
 // serverRequest passes a request from a server on to the agent, if the
 // agent declared it can take it, and returns the agent's answer. A person
-// may be answering: the wait is bounded by the call timeout.
+// may be answering: the wait is bounded by the call timeout. During a call
+// of an agent of the stateless era, the request travels as that call's
+// input request (exchange.go).
 func (s *stdioServer) serverRequest(ctx context.Context, server, method string, params json.RawMessage) (json.RawMessage, error) {
+	if ex := exchangeOf(ctx); ex != nil {
+		return askThroughExchange(ctx, ex, method, params)
+	}
 	can := s.agentCan()
+	if can.stateless {
+		return nil, &client.RPCError{Code: codeMethodNotFound, Message: fmt.Sprintf(
+			"%s: the agent speaks %s, and takes a server's requests only during its own calls", method, client.ModernProtocolVersion)}
+	}
+	if err := allowedRequest(can, method, params); err != nil {
+		if e := (*client.RPCError)(nil); errors.As(err, &e) && e.Code == codeInvalidParams {
+			s.log.Warn("an elicitation URL from a server was refused", "server", server, "err", err)
+		}
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.b.opts.CallTimeout)
+	defer cancel()
+	return s.request(ctx, method, params)
+}
+
+// allowedRequest checks a server's request against what the agent
+// declared: refused with -32601 for a capability it lacks, and a URL-mode
+// elicitation whose URL is not safe with -32602.
+func allowedRequest(can agentCaps, method string, params json.RawMessage) error {
 	refuse := func(what string) error {
 		return &client.RPCError{Code: codeMethodNotFound, Message: fmt.Sprintf("%s: the agent does not support %s", method, what)}
-	}
-	if can.stateless {
-		return nil, refuse("requests from servers (it speaks " + client.ModernProtocolVersion + ")")
 	}
 	switch method {
 	case "roots/list":
 		if !can.roots {
-			return nil, refuse("roots")
+			return refuse("roots")
 		}
 	case "sampling/createMessage":
 		if !can.sampling {
-			return nil, refuse("sampling")
+			return refuse("sampling")
 		}
 	case "elicitation/create":
 		mode, _ := rawjson.LookupString(params, "mode")
 		switch {
 		case mode == "url" && !can.elicitURL:
-			return nil, refuse("elicitation in URL mode")
+			return refuse("elicitation in URL mode")
 		case mode == "url":
 			link, _ := rawjson.LookupString(params, "url")
 			if err := safeURL(link); err != nil {
-				s.log.Warn("an elicitation URL from a server was refused", "server", server, "err", err)
-				return nil, &client.RPCError{Code: codeInvalidParams, Message: "elicitation/create: " + err.Error()}
+				return &client.RPCError{Code: codeInvalidParams, Message: "elicitation/create: " + err.Error()}
 			}
 		case mode != "url" && !can.elicitForm:
-			return nil, refuse("elicitation in form mode")
+			return refuse("elicitation in form mode")
 		}
 	default:
-		return nil, &client.RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
+		return &client.RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.b.opts.CallTimeout)
-	defer cancel()
-	return s.request(ctx, method, params)
+	return nil
 }
 
 // safeURL is what a URL from a server must be before it reaches the

@@ -100,7 +100,7 @@ func namedRoute(kind string) routeFunc {
 		if err != nil {
 			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
 		}
-		res, err := s.forward(ctx, e.Server, m.Method, params)
+		res, err := s.forwardNamed(ctx, e.Server, m.Method, params)
 		if kind == KindTools {
 			s.audit(ctx, e, start, m.Params, res, err)
 			if _, task, _ := rawjson.Lookup(m.Params, "task"); task && err == nil {
@@ -109,6 +109,19 @@ func namedRoute(kind string) routeFunc {
 		}
 		return res, err
 	}
+}
+
+// forwardNamed forwards tools/call or prompts/get: for an agent of the
+// stateless era, through an exchange, or as the retry of one.
+func (s *stdioServer) forwardNamed(ctx context.Context, serverID, method string, params json.RawMessage) (json.RawMessage, error) {
+	can, stateless := statelessAgent(ctx)
+	if !stateless {
+		return s.forward(ctx, serverID, method, params)
+	}
+	if res, err, ok := s.resumeExchange(ctx, params); ok {
+		return res, err
+	}
+	return s.forwardExchanging(ctx, can, serverID, method, params)
 }
 
 // login runs a server's login for its <prefix>__login tool: one at a time

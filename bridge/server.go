@@ -75,10 +75,12 @@ type stdioServer struct {
 	nextReq     atomic.Int64 // ids of the bridge's requests to the agent
 	pendingReqs sync.Map     // request id (raw JSON text) → chan message
 
-	// mu guards the list changes to announce and the logins running.
+	// mu guards the list changes to announce, the logins running and the
+	// exchanges waiting for the agent.
 	mu        sync.Mutex
-	loggingIn map[string]bool // server ID → a login runs: one at a time
-	listed    map[string]bool // kinds the agent has listed: only their changes matter
+	exchanges map[string]*parked // requestState → exchange
+	loggingIn map[string]bool    // server ID → a login runs: one at a time
+	listed    map[string]bool    // kinds the agent has listed: only their changes matter
 	pending   map[string]bool
 	// subscriptions are the agent's open subscriptions/listen requests,
 	// and pendingModern the kinds changed that one of them wants.
@@ -92,6 +94,7 @@ func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	s := &stdioServer{
 		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
 		pending: map[string]bool{}, listed: map[string]bool{}, loggingIn: map[string]bool{}, pendingModern: map[string]bool{},
+		exchanges: map[string]*parked{},
 	}
 	return s
 }
@@ -249,12 +252,13 @@ func (s *stdioServer) handle(line []byte) {
 		return
 	}
 	var caps json.RawMessage
+	var can agentCaps
 	switch {
 	case m.Method == "initialize":
 		caps, _, _ = rawjson.Lookup(m.Params, "capabilities")
-		caps = s.noteClient(caps, false)
+		caps, _ = s.noteClient(caps, false)
 	case stateless:
-		caps = s.noteClient(metaCaps, true)
+		caps, can = s.noteClient(metaCaps, true)
 	}
 	// Upstreams are told what the agent can do, so they wait for its
 	// first message, which says: initialize, or a request of the
@@ -287,8 +291,9 @@ func (s *stdioServer) handle(line []byte) {
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	if stateless {
-		// The agent answers a stateless server's input requests itself.
-		ctx = client.PassInputRequired(ctx)
+		// The agent answers a stateless server's input requests itself,
+		// and others' through exchanges (exchange.go).
+		ctx = context.WithValue(client.PassInputRequired(ctx), statelessKey{}, can)
 	}
 	key := string(m.ID)
 	s.inflight.Store(key, cancel)

@@ -39,6 +39,10 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		defer s.progress.Delete(token)
 	}
 	if !modern {
+		params, err := withoutStatelessMeta(params)
+		if err != nil {
+			return nil, err
+		}
 		return s.send(ctx, method, params, false)
 	}
 	params, err := s.withMeta(params)
@@ -248,16 +252,21 @@ func (s *Session) notified(method string, params json.RawMessage) {
 
 // answer runs the handler for a request from the server and sends the
 // reply, in the background, for as long as the session lives. The
-// handler's context ends when the server cancels the request, and then no
-// reply is sent; how long the handler may take is the handler's to bound
-// (a person may be answering).
-func (s *Session) answer(m serverMessage, reply func(context.Context, []byte) error) {
-	ctx, cancel := context.WithCancel(s.life)
+// handler's context carries the values of the call the request came with
+// (call), and ends with that call, with the session, or when the server
+// cancels the request, and then no reply is sent; how long the handler
+// may take is the handler's to bound (a person may be answering).
+func (s *Session) answer(call context.Context, m serverMessage, reply func(context.Context, []byte) error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(call))
+	stopLife := context.AfterFunc(s.life, cancel)
+	stopCall := context.AfterFunc(call, cancel)
 	key := string(bytes.TrimSpace(m.id))
 	s.serving.Store(key, cancel)
 	s.tasks.Go(func() {
 		defer s.serving.Delete(key)
 		defer cancel()
+		defer stopLife()
+		defer stopCall()
 		res, err := s.handler.Request(ctx, m.method, m.params)
 		if ctx.Err() != nil {
 			return // cancelled by the server, or the session is over

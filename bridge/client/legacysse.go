@@ -125,7 +125,7 @@ func (s *legacySSE) received(data []byte) {
 	}
 	if !m.isResponse() {
 		endpoint, _ := s.endpoint.Load().(string)
-		s.handle(m, endpoint)
+		s.handle(s.life, m, endpoint)
 		return
 	}
 	key := idKey(m.id)

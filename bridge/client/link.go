@@ -70,7 +70,9 @@ type link struct {
 	log     *slog.Logger
 	notify  func(method string, params json.RawMessage)
 	// answer takes a request from the server, and how to send the reply.
-	answer  func(m serverMessage, reply func(ctx context.Context, body []byte) error)
+	// call is the context of the call whose stream it came on, or the
+	// session's for a stream of no call.
+	answer  func(call context.Context, m serverMessage, reply func(ctx context.Context, body []byte) error)
 	life    context.Context // the connection's: streams live on it
 	session atomic.Value    // string: streamable HTTP's Mcp-Session-Id
 	version atomic.Value    // string: the protocol version agreed
@@ -224,13 +226,14 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 
 // handle deals with a notification or a request from the server: a
 // notification goes to the session, a request to the session's answer,
-// whose reply is posted to url.
-func (l *link) handle(m serverMessage, url string) {
+// whose reply is posted to url. call is the context of the call on whose
+// stream it came (l.life for the other streams).
+func (l *link) handle(call context.Context, m serverMessage, url string) {
 	if m.isNotification() {
 		l.notify(m.method, m.params)
 		return
 	}
-	l.answer(m, func(ctx context.Context, body []byte) error {
+	l.answer(call, m, func(ctx context.Context, body []byte) error {
 		resp, err := l.post(ctx, url, body, false)
 		if se := (*statusError)(nil); errors.As(err, &se) {
 			drain(se.resp)

@@ -129,6 +129,27 @@ func (s *Session) withMeta(params json.RawMessage) (json.RawMessage, error) {
 	return rawjson.SetMember(params, "_meta", meta)
 }
 
+// withoutStatelessMeta is params without the _meta members of the
+// stateless era, for a server of the handshake era: an agent of the
+// stateless era sends them, and a server of both eras would take a request
+// whose _meta names another version than its session for a mistake.
+func withoutStatelessMeta(params json.RawMessage) (json.RawMessage, error) {
+	meta, ok, err := rawjson.Lookup(params, "_meta")
+	if err != nil || !ok || len(meta) == 0 || meta[0] != '{' {
+		return params, nil
+	}
+	trimmed := meta
+	for _, key := range []string{metaProtocolVersion, metaClientCapabilities, metaClientInfo, metaLogLevel} {
+		if trimmed, err = rawjson.DeleteMember(trimmed, key); err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
+		}
+	}
+	if len(trimmed) == len(meta) {
+		return params, nil
+	}
+	return rawjson.SetMember(params, "_meta", trimmed)
+}
+
 // modernLocally answers what the stateless era does another way: ping is
 // gone, the log level rides on each request, and resource subscriptions
 // are part of the subscriptions/listen stream. handled is false for

@@ -177,3 +177,15 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAHandshakeServerGetsNoneOfTheStatelessMeta(t *testing.T) {
+	in := `{"name":"x","_meta":{"progressToken":7,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"a"},"io.modelcontextprotocol/logLevel":"info"}}`
+	got, err := withoutStatelessMeta(json.RawMessage(in))
+	if err != nil || string(got) != `{"name":"x","_meta":{"progressToken":7}}` {
+		t.Errorf("withoutStatelessMeta = %s, %v", got, err)
+	}
+	plain := json.RawMessage(`{"name":"x","_meta":{"progressToken":7}}`)
+	if got, _ := withoutStatelessMeta(plain); &got[0] != &plain[0] {
+		t.Error("params without them were copied")
+	}
+}

@@ -149,7 +149,7 @@ func (s *streamable) listen(session string) {
 						lastID = ev.id
 					}
 					if m, err := parseServerMessage(ev.data); err == nil && !m.isResponse() {
-						s.handle(m, s.url)
+						s.handle(s.life, m, s.url)
 					}
 					return true
 				})
@@ -216,7 +216,7 @@ func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string, 
 			answer, answerErr = answerFor(ev.data, id)
 			done = !errors.Is(answerErr, errOtherID)
 		default:
-			s.handle(m, s.url)
+			s.handle(ctx, m, s.url)
 		}
 		return !done
 	}

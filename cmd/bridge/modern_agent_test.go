@@ -112,3 +112,44 @@ func TestAnAgentOfTheStatelessEraIsServedWithoutInitialize(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestAServerOfTheHandshakeEraAsksAnAgentOfTheStatelessOne: the server's
+// mid-call request reaches the agent as its call's input request, and the
+// agent's retry brings the answer to the server, whose call went on.
+func TestAServerOfTheHandshakeEraAsksAnAgentOfTheStatelessOne(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "x", Transport: upstreamtest.StreamableHTTP, Interactive: true})
+	a := startAgent(t, entityYAML("x", [2]string{"streamable-http", up.StreamableURL}), []string{"x"}, "")
+	var need struct {
+		ResultType    string `json:"resultType"`
+		InputRequests map[string]struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		} `json:"inputRequests"`
+		RequestState string `json:"requestState"`
+	}
+	a.result("tools/call", modernParams(map[string]any{"name": "x__ask", "arguments": map[string]any{}}), &need)
+	q, ok := need.InputRequests["request"]
+	if need.ResultType != "input_required" || !ok || q.Method != "elicitation/create" || !strings.Contains(string(q.Params), "Who are you?") || need.RequestState == "" {
+		t.Fatalf("the server's request, as an input request: %+v", need)
+	}
+	var done json.RawMessage
+	a.result("tools/call", modernParams(map[string]any{"name": "x__ask", "arguments": map[string]any{},
+		"inputResponses": map[string]any{"request": map[string]any{"action": "accept", "content": map[string]any{"name": "ada"}}},
+		"requestState":   need.RequestState}), &done)
+	if !strings.Contains(firstText(t, done), `"name":"ada"`) {
+		t.Errorf("the answer did not reach the server: %s", done)
+	}
+	if m, _ := a.call("tools/call", modernParams(map[string]any{"name": "x__ask", "arguments": map[string]any{},
+		"inputResponses": map[string]any{"request": map[string]any{}}, "requestState": need.RequestState})); m.Error == nil {
+		t.Errorf("an exchange answered twice: %s", m.raw)
+	}
+
+	// Without the capability in the request's _meta, the server is refused.
+	params := map[string]any{"name": "x__ask", "arguments": map[string]any{}, "_meta": modernMeta(map[string]any{
+		"io.modelcontextprotocol/clientCapabilities": map[string]any{}})}
+	var refused json.RawMessage
+	a.result("tools/call", params, &refused)
+	if !strings.Contains(firstText(t, refused), "failed") {
+		t.Errorf("without elicitation: %s", refused)
+	}
+}

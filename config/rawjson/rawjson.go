@@ -203,6 +203,44 @@ func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
 	return append(out, obj[open:]...), nil
 }
 
+// DeleteMember returns obj without its members named name (in any letter
+// case, as SetMember matches them), and with their commas; every other
+// byte stays. An object without one is returned as it is.
+func DeleteMember(obj []byte, name string) (json.RawMessage, error) {
+	ms, err := Members(obj)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(obj))
+	from, kept := 0, 0
+	for k, m := range ms {
+		keyStart := bytes.LastIndex(obj[:m.Start], m.Key)
+		if !m.Matches(name) {
+			kept++
+			continue
+		}
+		// Cut from the end of the member before (its comma goes too),
+		// or, for the first, up to the start of the next.
+		switch {
+		case kept > 0:
+			prev := ms[k-1].End
+			out = append(out, obj[from:prev]...)
+			from = m.End
+		case k+1 < len(ms):
+			next := bytes.LastIndex(obj[:ms[k+1].Start], ms[k+1].Key)
+			out = append(out, obj[from:keyStart]...)
+			from = next
+		default:
+			out = append(out, obj[from:keyStart]...)
+			from = m.End
+		}
+	}
+	if from == 0 {
+		return obj, nil
+	}
+	return append(out, obj[from:]...), nil
+}
+
 // SetString is SetMember with a string value.
 func SetString(obj []byte, name, value string) (json.RawMessage, error) {
 	enc, err := json.Marshal(value)

@@ -148,6 +148,13 @@ func FuzzRawJSON(f *testing.F) {
 		if err != nil || !found || string(value) != `"set"` {
 			t.Fatalf("after SetMember(%s, %q) = %s: lookup gives %s, %v, %v", obj, key, edited, value, found, err)
 		}
+		cut, err := DeleteMember(obj, key)
+		if err != nil || !json.Valid(cut) {
+			t.Fatalf("DeleteMember(%s, %q) = %s, %v: not JSON", obj, key, cut, err)
+		}
+		if _, found, err := Lookup(cut, key); err != nil || found {
+			t.Fatalf("after DeleteMember(%s, %q) = %s: still found (%v)", obj, key, cut, err)
+		}
 	})
 }
 
@@ -170,6 +177,27 @@ func TestElements(t *testing.T) {
 		}
 		if !errors.Is(err, tc.err) || !slices.Equal(texts, tc.want) {
 			t.Errorf("Elements(%s) = %q, %v; want %q, %v", tc.arr, texts, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestDeleteMember(t *testing.T) {
+	for _, tc := range []struct{ obj, key, want string }{
+		{`{"a":1,"b":2,"c":3}`, "b", `{"a":1,"c":3}`},
+		{`{"a":1,"b":2}`, "a", `{"b":2}`},
+		{`{"a":1,"b":2}`, "b", `{"a":1}`},
+		{`{"a":1}`, "a", `{}`},
+		{`{ "a" : 1 , "B" : 2 , "c" : 3 }`, "b", `{ "a" : 1 , "c" : 3 }`},
+		{`{"a":1,"A":2,"c":3}`, "a", `{"c":3}`},
+		{`{"x":{"a":1},"y":2}`, "a", `{"x":{"a":1},"y":2}`},
+		{`{"k":"a","a":"k"}`, "a", `{"k":"a"}`},
+	} {
+		got, err := DeleteMember([]byte(tc.obj), tc.key)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("DeleteMember(%s, %q) = %s, %v; want %s", tc.obj, tc.key, got, err, tc.want)
+		}
+		if err == nil && !json.Valid(got) {
+			t.Errorf("DeleteMember(%s, %q) = %s: not JSON", tc.obj, tc.key, got)
 		}
 	}
 }
