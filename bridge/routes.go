@@ -35,6 +35,7 @@ func init() {
 		"tasks/get":                taskRoute,
 		"tasks/result":             taskRoute,
 		"tasks/cancel":             taskRoute,
+		"tasks/update":             taskRoute,
 		"tasks/list":               tasksListRoute,
 	}
 }
@@ -103,7 +104,7 @@ func namedRoute(kind string) routeFunc {
 		res, err := s.forwardNamed(ctx, e.Server, m.Method, params)
 		if kind == KindTools {
 			s.audit(ctx, e, start, m.Params, res, err)
-			if _, task, _ := rawjson.Lookup(m.Params, "task"); task && err == nil {
+			if err == nil && createsTask(m.Params, res) {
 				res = renameTasks(res, e.Server) // the task created
 			}
 		}

@@ -15,7 +15,10 @@ import (
 // the bridge's, "<server>~<task id>", so that tasks/get, tasks/result and
 // tasks/cancel find their server and ids of two servers never collide.
 // tasks/list merges every server's. A tool that runs only as a task is
-// withheld from an agent that did not declare tasks (policy.go).
+// withheld from an agent that did not declare tasks (policy.go). The
+// tasks extension of 2026-07-28 (resultType "task", tasks/get polling,
+// tasks/update) passes between an agent and a server that both declare
+// it, under the same ids; the bridge declares it to no server itself.
 
 // taskSeparator joins a server ID and its task id; server IDs never hold
 // it.
@@ -75,6 +78,17 @@ func tasksListRoute(ctx context.Context, s *stdioServer, _ message) (json.RawMes
 	}
 	wg.Wait()
 	return listResult("tasks", tasks), nil
+}
+
+// createsTask reports whether a tools/call made a task: it asked for one
+// (2025-11-25), or the server answered with one (the 2026-07-28
+// extension's resultType "task").
+func createsTask(params, res json.RawMessage) bool {
+	if _, asked, _ := rawjson.Lookup(params, "task"); asked {
+		return true
+	}
+	kind, _ := rawjson.LookupString(res, "resultType")
+	return kind == "task"
 }
 
 // renameTasks gives the task ids in a server's message the bridge's

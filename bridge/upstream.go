@@ -26,6 +26,9 @@ var (
 // Lists are what an upstream offers, as the raw JSON objects it sent.
 type Lists struct {
 	Tools, Prompts, Resources, Templates []json.RawMessage
+	// Cache is what each list said of keeping it, by list method (the
+	// stateless era's ttlMs and cacheScope), kept for a cache of lists.
+	Cache map[string]client.Cache
 }
 
 // upstreamEvents are how an upstream tells the bridge what happened.
@@ -256,26 +259,27 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 
 // listAll fetches every list the server's capabilities offer.
 func listAll(ctx context.Context, sess *client.Session) (Lists, error) {
-	var l Lists
-	var err error
+	l := Lists{Cache: map[string]client.Cache{}}
 	caps := sess.Capabilities()
-	if caps.Tools {
-		if l.Tools, err = sess.List(ctx, "tools/list", "tools"); err != nil {
+	for _, list := range []struct {
+		offered bool
+		method  string
+		key     string
+		into    *[]json.RawMessage
+	}{
+		{caps.Tools, "tools/list", "tools", &l.Tools},
+		{caps.Prompts, "prompts/list", "prompts", &l.Prompts},
+		{caps.Resources, "resources/list", "resources", &l.Resources},
+		{caps.Resources, "resources/templates/list", "resourceTemplates", &l.Templates},
+	} {
+		if !list.offered {
+			continue
+		}
+		items, cache, err := sess.ListKept(ctx, list.method, list.key)
+		if err != nil {
 			return l, err
 		}
-	}
-	if caps.Prompts {
-		if l.Prompts, err = sess.List(ctx, "prompts/list", "prompts"); err != nil {
-			return l, err
-		}
-	}
-	if caps.Resources {
-		if l.Resources, err = sess.List(ctx, "resources/list", "resources"); err != nil {
-			return l, err
-		}
-		if l.Templates, err = sess.List(ctx, "resources/templates/list", "resourceTemplates"); err != nil {
-			return l, err
-		}
+		*list.into, l.Cache[list.method] = items, cache
 	}
 	return l, nil
 }

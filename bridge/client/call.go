@@ -147,35 +147,84 @@ const maxListPages = 100
 // List follows a list method's pages and returns the raw JSON of each
 // item of the result's member key.
 func (s *Session) List(ctx context.Context, method, key string) ([]json.RawMessage, error) {
+	items, _, err := s.ListKept(ctx, method, key)
+	return items, err
+}
+
+// Cache is what a list result says of keeping it (2026-07-28): for how
+// long, and for whom ("public", or "private" to the login it came with).
+// The zero Cache is a server that said nothing.
+type Cache struct {
+	TTL   time.Duration
+	Scope string
+}
+
+// ListKept is List, with what the pages say of keeping them: the
+// shortest time any gives, and the narrowest scope.
+func (s *Session) ListKept(ctx context.Context, method, key string) ([]json.RawMessage, Cache, error) {
 	var items []json.RawMessage
+	var cache Cache
 	cursor := ""
-	for range maxListPages {
+	for page := 0; page < maxListPages; page++ {
 		params := json.RawMessage(`{}`)
 		if cursor != "" {
 			params, _ = json.Marshal(map[string]string{"cursor": cursor})
 		}
 		raw, err := s.Call(ctx, method, params, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", method, err)
+			return nil, Cache{}, fmt.Errorf("%s: %w", method, err)
 		}
 		// The answer is valid JSON (answerFor checked): walk it, no decoding.
 		list, ok, err := rawjson.Lookup(raw, key)
 		if err != nil {
-			return nil, fmt.Errorf("%s: the answer is not a list: %w", method, err)
+			return nil, Cache{}, fmt.Errorf("%s: the answer is not a list: %w", method, err)
 		}
 		if ok && string(list) != "null" {
 			pageItems, err := rawjson.Elements(list)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
+				return nil, Cache{}, fmt.Errorf("%s: %s is not a list: %w", method, key, err)
 			}
 			items = append(items, pageItems...)
 		}
+		cache = cache.narrowed(raw, page == 0)
 		cursor, _ = rawjson.LookupString(raw, "nextCursor")
 		if cursor == "" {
-			return items, nil
+			return items, cache, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: more than %d pages", method, maxListPages)
+	return nil, Cache{}, fmt.Errorf("%s: more than %d pages", method, maxListPages)
+}
+
+// narrowed is c with a page's ttlMs and cacheScope taken in.
+func (c Cache) narrowed(page json.RawMessage, first bool) Cache {
+	var p struct {
+		TTL   *int64 `json:"ttlMs"`
+		Scope string `json:"cacheScope"`
+	}
+	if !bytes.Contains(page, []byte(`"ttlMs"`)) && !bytes.Contains(page, []byte(`"cacheScope"`)) {
+		if first {
+			return Cache{}
+		}
+		return c
+	}
+	ms, _ := rawjson.Members(page)
+	for _, m := range ms {
+		switch {
+		case m.Is("ttlMs"):
+			_ = json.Unmarshal(page[m.Start:m.End], &p.TTL)
+		case m.Is("cacheScope"):
+			_ = json.Unmarshal(page[m.Start:m.End], &p.Scope)
+		}
+	}
+	if p.TTL != nil && *p.TTL >= 0 {
+		if ttl := time.Duration(*p.TTL) * time.Millisecond; first || ttl < c.TTL {
+			c.TTL = ttl
+		}
+	}
+	if p.Scope == "private" || first && p.Scope != "" {
+		c.Scope = p.Scope
+	}
+	return c
 }
 
 // reauthorize handles a 401 to a request sent with Authorization header

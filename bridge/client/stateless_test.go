@@ -189,3 +189,23 @@ func TestAHandshakeServerGetsNoneOfTheStatelessMeta(t *testing.T) {
 		t.Error("params without them were copied")
 	}
 }
+
+func TestAListKeepsTheShortestTTLAndTheNarrowestScopeOfItsPages(t *testing.T) {
+	for _, tc := range []struct {
+		pages []string
+		want  Cache
+	}{
+		{[]string{`{"tools":[]}`}, Cache{}},
+		{[]string{`{"tools":[],"ttlMs":60000,"cacheScope":"public"}`}, Cache{60 * time.Second, "public"}},
+		{[]string{`{"ttlMs":60000,"cacheScope":"public"}`, `{"ttlMs":5000,"cacheScope":"private"}`, `{"ttlMs":9000,"cacheScope":"public"}`}, Cache{5 * time.Second, "private"}},
+		{[]string{`{"ttlMs":-1}`}, Cache{}},
+	} {
+		var c Cache
+		for i, p := range tc.pages {
+			c = c.narrowed(json.RawMessage(p), i == 0)
+		}
+		if c != tc.want {
+			t.Errorf("%v: %+v, want %+v", tc.pages, c, tc.want)
+		}
+	}
+}
