@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +212,44 @@ func TestAListKeepsTheShortestTTLAndTheNarrowestScopeOfItsPages(t *testing.T) {
 		if c != tc.want {
 			t.Errorf("%v: %+v, want %+v", tc.pages, c, tc.want)
 		}
+	}
+}
+
+// TestAServerThatAlwaysAsksIsGivenUpOn: input_required answered again and
+// again ends after maxInputRounds, with an error, not a loop.
+func TestAServerThatAlwaysAsksIsGivenUpOn(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &m)
+		w.Header().Set("Content-Type", "application/json")
+		switch m.Method {
+		case "server/discover":
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}}`, m.ID)
+		case "tools/call":
+			calls.Add(1)
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"resultType":"input_required","inputRequests":{"q":{"method":"elicitation/create","params":{"message":"again?"}}},"requestState":"s"}}`, m.ID)
+		default:
+			http.Error(w, "not here", http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Connect(ctx, Remote{URL: srv.URL, Era: EraModern}, &answering{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Call(ctx, "tools/call", json.RawMessage(`{"name":"x"}`), nil)
+	if err == nil || !strings.Contains(err.Error(), "giving up") {
+		t.Errorf("a server that always asks: %v", err)
+	}
+	if n := calls.Load(); n != maxInputRounds+1 {
+		t.Errorf("%d calls; want the first and %d rounds", n, maxInputRounds)
 	}
 }

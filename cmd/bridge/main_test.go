@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden output in testdata/s
 func TestMain(m *testing.M) {
 	// The test binary doubles as "bridge" on $PATH, for the scripts and for
 	// the end-to-end tests that drive "bridge serve" over stdio.
-	testscript.Main(m, map[string]func(){"bridge": main, "fake-browser": fakeBrowser})
+	testscript.Main(m, map[string]func(){"bridge": main, "fake-browser": fakeBrowser, "conformance-agent": conformanceAgent})
 }
 
 // fakeBrowser stands in for a person at a browser: it follows the login

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// conformanceAgent is the client the conformance suite's client scenarios
+// run: "bridge serve" over one server, the scenario's (its URL is the last
+// argument), driven by a plain agent that initializes, lists the tools and
+// calls each with arguments made from its schema, answering what the
+// server asks on the way as an agent would (an elicitation with the
+// schema's defaults). What the scenarios check is what the bridge does
+// toward the server.
+func conformanceAgent() {
+	if err := runConformanceAgent(os.Args[len(os.Args)-1]); err != nil {
+		fmt.Fprintln(os.Stderr, "conformance-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func runConformanceAgent(url string) error {
+	dir, err := os.MkdirTemp("", "conformance-agent")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	catPath, cfgPath := filepath.Join(dir, "catalog.yaml"), filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(catPath, []byte(entityYAML("scenario", [2]string{"streamable-http", url})), 0o644); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("catalog:\n  files: [%s]\nenabled: [scenario]\nservers:\n  scenario:\n    prefix: \"\"\n", catPath)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command("bridge", "serve", "--config", cfgPath, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state"))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s := &scriptedAgent{in: stdin, out: bufio.NewScanner(stdout)}
+	s.out.Buffer(nil, 64<<20)
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	if _, err := s.call("initialize", map[string]any{"protocolVersion": "2025-11-25",
+		"capabilities": map[string]any{"elicitation": map[string]any{"form": map[string]any{}}, "sampling": map[string]any{}, "roots": map[string]any{}},
+		"clientInfo":   map[string]any{"name": "conformance-agent", "version": "1"}}); err != nil {
+		return err
+	}
+	s.send(map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"})
+	res, err := s.call("tools/list", map[string]any{})
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Tools []struct {
+			Name        string          `json:"name"`
+			InputSchema json.RawMessage `json:"inputSchema"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(res, &list); err != nil {
+		return err
+	}
+	for _, tool := range list.Tools {
+		if _, err := s.call("tools/call", map[string]any{"name": tool.Name, "arguments": valuesFor(tool.InputSchema, false)}); err != nil {
+			fmt.Fprintf(os.Stderr, "conformance-agent: %s: %v\n", tool.Name, err)
+		}
+	}
+	return nil
+}
+
+// scriptedAgent speaks JSON-RPC over the bridge's stdio, one request at a
+// time, answering the bridge's requests meanwhile.
+type scriptedAgent struct {
+	in     io.Writer
+	out    *bufio.Scanner
+	nextID int
+}
+
+func (a *scriptedAgent) send(v any) {
+	data, _ := json.Marshal(v)
+	_, _ = a.in.Write(append(data, '\n'))
+}
+
+func (a *scriptedAgent) call(method string, params any) (json.RawMessage, error) {
+	a.nextID++
+	id := a.nextID
+	a.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && a.out.Scan() {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(a.out.Bytes(), &m) != nil {
+			continue
+		}
+		switch {
+		case m.Method != "" && len(m.ID) > 0:
+			a.send(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": answerFor(m.Method, m.Params)})
+		case m.Method == "" && string(m.ID) == fmt.Sprint(id):
+			if m.Error != nil {
+				return nil, fmt.Errorf("%s: %s", method, m.Error.Message)
+			}
+			return m.Result, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no answer", method)
+}
+
+// answerFor is what the agent answers a server's request with.
+func answerFor(method string, params json.RawMessage) any {
+	switch method {
+	case "elicitation/create":
+		var p struct {
+			RequestedSchema json.RawMessage `json:"requestedSchema"`
+		}
+		_ = json.Unmarshal(params, &p)
+		return map[string]any{"action": "accept", "content": valuesFor(p.RequestedSchema, true)}
+	case "sampling/createMessage":
+		return map[string]any{"role": "assistant", "content": map[string]any{"type": "text", "text": "ok"}, "model": "conformance-agent"}
+	case "roots/list":
+		return map[string]any{"roots": []any{}}
+	}
+	return map[string]any{}
+}
+
+// valuesFor fills an object schema's properties: with their defaults when
+// defaults is set and they have one, else with a value of their type.
+func valuesFor(schema json.RawMessage, defaults bool) map[string]any {
+	var s struct {
+		Properties map[string]struct {
+			Type    string          `json:"type"`
+			Default json.RawMessage `json:"default"`
+			Enum    []any           `json:"enum"`
+		} `json:"properties"`
+	}
+	_ = json.Unmarshal(schema, &s)
+	out := map[string]any{}
+	for name, p := range s.Properties {
+		switch {
+		case defaults && len(p.Default) > 0:
+			out[name] = p.Default
+		case len(p.Enum) > 0:
+			out[name] = p.Enum[0]
+		case p.Type == "number" || p.Type == "integer":
+			out[name] = 1
+		case p.Type == "boolean":
+			out[name] = true
+		case strings.Contains(p.Type, "array"):
+			out[name] = []any{}
+		default:
+			out[name] = "x"
+		}
+	}
+	return out
+}
