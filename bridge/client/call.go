@@ -50,6 +50,13 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		return nil, err
 	}
 	res, err := s.send(ctx, method, params, true)
+	if rpc := (*RPCError)(nil); method == "tools/call" && errors.As(err, &rpc) && rpc.Code == codeHeaderMismatch {
+		// The tool's parameter headers may have changed: list, and once
+		// more, as the spec asks.
+		if _, lerr := s.List(ctx, "tools/list", "tools"); lerr == nil {
+			res, err = s.send(ctx, method, params, true)
+		}
+	}
 	if err != nil || passingInput(ctx) {
 		return res, err
 	}
@@ -189,10 +196,36 @@ func (s *Session) ListKept(ctx context.Context, method, key string) ([]json.RawM
 		cache = cache.narrowed(raw, page == 0)
 		cursor, _ = rawjson.LookupString(raw, "nextCursor")
 		if cursor == "" {
+			if method == "tools/list" && s.era.modern() {
+				items = s.withParamHeaders(items)
+			}
 			return items, cache, nil
 		}
 	}
 	return nil, Cache{}, fmt.Errorf("%s: more than %d pages", method, maxListPages)
+}
+
+// withParamHeaders keeps the x-mcp-header annotations of the tools for
+// their calls, and leaves out the tools whose annotations break the rules,
+// as the stateless era asks of a client over HTTP.
+func (s *Session) withParamHeaders(tools []json.RawMessage) []json.RawMessage {
+	headers := map[string][]paramHeader{}
+	kept := tools[:0:0]
+	for _, t := range tools {
+		name, _ := rawjson.LookupString(t, "name")
+		schema, _, _ := rawjson.Lookup(t, "inputSchema")
+		h, err := paramHeaders(schema)
+		if err != nil {
+			s.log.Warn("a tool is left out: its x-mcp-header annotations break the rules", "tool", name, "err", err)
+			continue
+		}
+		if len(h) > 0 {
+			headers[name] = h
+		}
+		kept = append(kept, t)
+	}
+	s.toolHeaders.Store(&headers)
+	return kept
 }
 
 // narrowed is c with a page's ttlMs and cacheScope taken in.

@@ -145,6 +145,17 @@ type Session struct {
 	// what subscriptions/listen asks for.
 	logLevel atomic.Value // string
 	subs     subscriptions
+	// toolHeaders are the x-mcp-header annotations of the tools last
+	// listed, by tool name (headers.go).
+	toolHeaders atomic.Pointer[map[string][]paramHeader]
+}
+
+// paramHeadersOf are a tool's x-mcp-header annotations, as last listed.
+func (s *Session) paramHeadersOf(tool string) []paramHeader {
+	if m := s.toolHeaders.Load(); m != nil {
+		return (*m)[tool]
+	}
+	return nil
 }
 
 // Connect opens a session to r and starts the protocol, within ctx. A
@@ -176,7 +187,7 @@ func Connect(ctx context.Context, r Remote, h Handler) (*Session, error) {
 	case SSE:
 		s.w = &legacySSE{link: l, url: r.URL, tasks: &s.tasks, lost: func(err error) { end(fmt.Errorf("SSE stream ended: %w", err)) }}
 	default:
-		s.w = &streamable{link: l, url: r.URL, tasks: &s.tasks}
+		s.w = &streamable{link: l, url: r.URL, tasks: &s.tasks, paramHeaders: s.paramHeadersOf}
 	}
 	if err := s.startAnyEra(ctx, eraOrder(r)); err != nil {
 		s.Close()

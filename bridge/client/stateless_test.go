@@ -253,3 +253,48 @@ func TestAServerThatAlwaysAsksIsGivenUpOn(t *testing.T) {
 		t.Errorf("%d calls; want the first and %d rounds", n, maxInputRounds)
 	}
 }
+
+func TestParameterHeadersGoWithTheCall(t *testing.T) {
+	up := upstreamtest.Start(t, upstreamtest.Options{Transport: upstreamtest.StreamableHTTP, Era: upstreamtest.ModernOnly, Interactive: true})
+	s := connect(t, up.StreamableURL, StreamableHTTP, &notes{})
+	// Not listed first: the server's HeaderMismatch makes the session list
+	// the tools, and call again with the header.
+	res, err := s.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"regional","arguments":{"region":"eu-west1","query":"q"}}`), nil)
+	if err != nil || !strings.Contains(string(res), "ran in eu-west1") {
+		t.Fatalf("regional: %s, %v", res, err)
+	}
+	if got := up.Stats().Headers["Mcp-Param-Region"]; got != "eu-west1" {
+		t.Errorf("Mcp-Param-Region: %q", got)
+	}
+}
+
+func TestParameterHeaderAnnotations(t *testing.T) {
+	for _, tc := range []struct {
+		schema string
+		want   string // the headers found, or the error's start
+	}{
+		{`{"properties":{"a":{"type":"string"}}}`, ""},
+		{`{"properties":{"r":{"type":"string","x-mcp-header":"Region"},"n":{"type":"object","properties":{"id":{"type":["integer","null"],"x-mcp-header":"Id"}}}}}`, "Id=n.id Region=r"},
+		{`{"properties":{"r":{"type":"number","x-mcp-header":"R"}}}`, "property r: x-mcp-header on a"},
+		{`{"properties":{"r":{"type":"string","x-mcp-header":"bad name"}}}`, "property r: x-mcp-header"},
+		{`{"properties":{"a":{"type":"string","x-mcp-header":"X"},"b":{"type":"string","x-mcp-header":"x"}}}`, "x-mcp-header \"x\" is given twice"},
+		{`{"properties":{"a":{"type":"array","items":{"type":"string","x-mcp-header":"X"}}}}`, "x-mcp-header is allowed only"},
+	} {
+		hs, err := paramHeaders(json.RawMessage(tc.schema))
+		var got []string
+		for _, h := range hs {
+			got = append(got, h.name+"="+strings.Join(h.path, "."))
+		}
+		switch {
+		case err != nil && !strings.HasPrefix(err.Error(), tc.want):
+			t.Errorf("%s: error %v, want %q", tc.schema, err, tc.want)
+		case err == nil && strings.Join(got, " ") != tc.want:
+			t.Errorf("%s: %v, want %q", tc.schema, got, tc.want)
+		}
+	}
+	values := paramHeaderValues([]paramHeader{{"Region", []string{"r"}}, {"Id", []string{"n", "id"}}, {"On", []string{"on"}}, {"None", []string{"none"}}},
+		json.RawMessage(`{"arguments":{"r":"caf\u00e9","n":{"id":42},"on":true,"none":null}}`))
+	if values["Mcp-Param-Region"] != "=?base64?Y2Fmw6k=?=" || values["Mcp-Param-Id"] != "42" || values["Mcp-Param-On"] != "true" || len(values) != 3 {
+		t.Errorf("values %v", values)
+	}
+}

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // streamable is the streamable HTTP transport: every message a POST,
@@ -25,6 +28,8 @@ type streamable struct {
 	// modern: the stateless era, with per-request headers and neither
 	// session nor resumption (see modernize).
 	modern atomic.Bool
+	// paramHeaders are a tool's x-mcp-header annotations.
+	paramHeaders func(tool string) []paramHeader
 
 	// listening and listenFor belong to initialized, which runs one at a
 	// time: in the session's start, or its restart under restartMu.
@@ -47,6 +52,10 @@ func (s *streamable) call(ctx context.Context, id int64, method string, params j
 	a := asking{accept: acceptBoth, newSession: initialize}
 	if modern {
 		a.headers = requestHeaders(method, params)
+		if method == "tools/call" && s.paramHeaders != nil {
+			name, _ := rawjson.LookupString(params, "name")
+			maps.Copy(a.headers, paramHeaderValues(s.paramHeaders(name), params))
+		}
 	}
 	resp, err := s.postAsking(ctx, s.url, requestBody(id, method, params), a)
 	if err != nil {

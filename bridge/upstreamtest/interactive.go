@@ -81,6 +81,14 @@ func (g *generation) interactiveTools() []server.ServerTool {
 				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"ok": map[string]any{"type": "boolean"}}},
 			}).ToolResult(), nil
 		}},
+		{Tool: mcp.Tool{
+			Name:        "regional",
+			Description: "Says which region it ran in; the region travels in a header too (x-mcp-header).",
+			RawInputSchema: json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"},` +
+				`"query":{"type":"string"}},"required":["region"]}`),
+		}, Handler: func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("ran in " + req.GetString("region", "")), nil
+		}},
 		{Tool: mcp.NewTool("log",
 			mcp.WithDescription("Logs `count` messages at info, on the call's own stream, then answers."),
 			mcp.WithInteger("count", mcp.Required()),

@@ -156,7 +156,7 @@ func (rec *recorder) request(r *http.Request) {
 		rec.s.LastAuthorization = v
 	}
 	for k, v := range r.Header {
-		if strings.HasPrefix(k, "X-") && len(v) > 0 {
+		if (strings.HasPrefix(k, "X-") || strings.HasPrefix(k, "Mcp-Param-")) && len(v) > 0 {
 			if rec.s.Headers == nil {
 				rec.s.Headers = map[string]string{}
 			}

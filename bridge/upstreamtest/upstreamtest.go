@@ -103,7 +103,7 @@ type Stats struct {
 	// LastAuthorization is the Authorization header of the latest request.
 	LastAuthorization string
 	// Headers holds the latest value of each request header whose name starts
-	// with X-, keyed by canonical name (e.g. "X-Api-Key").
+	// with X- or Mcp-Param-, keyed by canonical name (e.g. "X-Api-Key").
 	Headers map[string]string
 	// ClientCapabilities are the capabilities of the latest initialize, as
 	// JSON text.

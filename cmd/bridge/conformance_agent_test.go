@@ -100,15 +100,7 @@ func (a *scriptedAgent) call(method string, params any) (json.RawMessage, error)
 	a.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && a.out.Scan() {
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Params json.RawMessage `json:"params"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
+		var m rpcMessage
 		if json.Unmarshal(a.out.Bytes(), &m) != nil {
 			continue
 		}
