@@ -76,28 +76,32 @@ func (s *stdioServer) markListed(kind string) {
 	s.mu.Unlock()
 }
 
-// notify passes a notification from an upstream on to the agent: as it
-// is, or, for a resource a subscription of the stateless era asked for,
-// once for each such subscription, tagged with its id.
+// notify passes a notification from an upstream on to the agent. An
+// update of a resource goes once for each subscription of the stateless
+// era that asked for it, tagged with its id, and as it is when the agent
+// subscribed with resources/subscribe; an update nobody asked for is
+// dropped.
 func (s *stdioServer) notify(method string, params json.RawMessage) {
-	if method == "notifications/resources/updated" {
-		uri, _ := rawjson.LookupString(params, "uri")
-		s.mu.Lock()
-		var ids []json.RawMessage
-		for _, sub := range s.subscriptions {
-			if slices.Contains(sub.uris, uri) {
-				ids = append(ids, sub.id)
-			}
-		}
-		s.mu.Unlock()
-		if len(ids) > 0 {
-			for _, id := range ids {
-				s.writeNotification(method, tagged(params, id))
-			}
-			return
+	if method != "notifications/resources/updated" {
+		s.writeNotification(method, params)
+		return
+	}
+	uri, _ := rawjson.LookupString(params, "uri")
+	s.mu.Lock()
+	var ids []json.RawMessage
+	for _, sub := range s.subscriptions {
+		if slices.Contains(sub.uris, uri) {
+			ids = append(ids, sub.id)
 		}
 	}
-	s.writeNotification(method, params)
+	plain := s.subscribed[uri]
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.writeNotification(method, tagged(params, id))
+	}
+	if plain {
+		s.writeNotification(method, params)
+	}
 }
 
 // tagged is params with _meta's subscription id set to id.

@@ -197,8 +197,10 @@ func (s *stdioServer) request(ctx context.Context, method string, params any) (j
 }
 
 // answered delivers the agent's response to a request of the bridge's.
+// The first answer to a request takes it; a second, or one to no request,
+// is dropped, so that the read loop never waits.
 func (s *stdioServer) answered(m message) {
-	if ch, ok := s.pendingReqs.Load(string(m.ID)); ok {
+	if ch, ok := s.pendingReqs.LoadAndDelete(string(m.ID)); ok {
 		ch.(chan message) <- m
 	}
 }

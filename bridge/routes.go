@@ -261,7 +261,17 @@ func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, 
 			}
 		}
 	}
-	return s.forward(ctx, server, m.Method, m.Params)
+	res, err := s.forward(ctx, server, m.Method, m.Params)
+	if err == nil && (m.Method == "resources/subscribe" || m.Method == "resources/unsubscribe") {
+		s.mu.Lock()
+		if m.Method == "resources/subscribe" {
+			s.subscribed[uri] = true
+		} else {
+			delete(s.subscribed, uri)
+		}
+		s.mu.Unlock()
+	}
+	return res, err
 }
 
 // onlyResourceServer is the one connected server that offers resources,

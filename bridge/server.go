@@ -62,10 +62,14 @@ type stdioServer struct {
 	wmu sync.Mutex
 	w   *bufio.Writer
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	inflight sync.Map       // request id (raw JSON text) → context.CancelCauseFunc
-	handlers sync.WaitGroup // every goroutine the server starts
+	ctx    context.Context
+	cancel context.CancelFunc
+	// outLost is closed when writing to the agent fails (it closed its
+	// end): the bridge then shuts down as it does at the end of stdin.
+	outLost     chan struct{}
+	outLostOnce sync.Once
+	inflight    sync.Map       // request id (raw JSON text) → context.CancelCauseFunc
+	handlers    sync.WaitGroup // every goroutine the server starts
 
 	ready atomic.Bool // the agent sent notifications/initialized
 
@@ -79,9 +83,12 @@ type stdioServer struct {
 	// exchanges waiting for the agent.
 	mu        sync.Mutex
 	exchanges map[string]*parked // requestState → exchange
-	loggingIn map[string]bool    // server ID → a login runs: one at a time
-	listed    map[string]bool    // kinds the agent has listed: only their changes matter
-	pending   map[string]bool
+	// subscribed are the resources the agent subscribed to with
+	// resources/subscribe: updates of others are dropped.
+	subscribed map[string]bool
+	loggingIn  map[string]bool // server ID → a login runs: one at a time
+	listed     map[string]bool // kinds the agent has listed: only their changes matter
+	pending    map[string]bool
 	// subscriptions are the agent's open subscriptions/listen requests,
 	// and pendingModern the kinds changed that one of them wants.
 	subscriptions []*subscription
@@ -92,9 +99,9 @@ type stdioServer struct {
 func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stdioServer{
-		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel,
+		b: b, log: b.log, w: bufio.NewWriterSize(out, 64<<10), ctx: ctx, cancel: cancel, outLost: make(chan struct{}),
 		pending: map[string]bool{}, listed: map[string]bool{}, loggingIn: map[string]bool{}, pendingModern: map[string]bool{},
-		exchanges: map[string]*parked{},
+		exchanges: map[string]*parked{}, subscribed: map[string]bool{},
 	}
 	return s
 }
@@ -189,13 +196,15 @@ func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
 		}
 		return fmt.Errorf("reading from the agent: %w", err)
 	case <-ctx.Done():
-		// The reader is waited for when it can be woken: stdin through
-		// the runtime's poller takes a deadline.
-		if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
-			<-errc
-		}
-		return nil
+	case <-s.outLost:
+		s.log.Info("the agent closed its end of stdout; shutting down")
 	}
+	// The reader is waited for when it can be woken: stdin through the
+	// runtime's poller takes a deadline.
+	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
+		<-errc
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("message too large")
@@ -360,6 +369,7 @@ func (s *stdioServer) write(parts ...[]byte) {
 	s.w.WriteByte('\n')
 	if err := s.w.Flush(); err != nil {
 		s.log.Debug("writing to the agent", "err", err)
+		s.outLostOnce.Do(func() { close(s.outLost) })
 	}
 }
 

@@ -191,6 +191,8 @@ func (rec *recorder) messages(msgs []wireMessage) {
 			rec.s.LogLevel = p.Level
 		case "tools/call":
 			rec.s.ToolCalls++
+		case "tools/list":
+			rec.s.ToolLists++
 		case "notifications/cancelled":
 			var p struct {
 				RequestID json.RawMessage `json:"requestId"`

@@ -115,6 +115,8 @@ type Stats struct {
 	// Discovers and Listens count server/discover and
 	// subscriptions/listen requests (the stateless era's).
 	Discovers, Listens int
+	// ToolLists counts tools/list requests.
+	ToolLists int
 }
 
 // Start starts a server on a free loopback port; t.Cleanup kills it.
@@ -242,6 +244,14 @@ func (s *Server) SetDescription(tool, description string) {
 func (s *Server) UpdateResource(uri string) {
 	if g := s.generation(); g != nil {
 		g.updateResource(uri)
+	}
+}
+
+// NotifyAll sends a notification to every client session, asked for or
+// not: what a careless or hostile server does.
+func (s *Server) NotifyAll(method string, params map[string]any) {
+	if g := s.generation(); g != nil {
+		g.mcp.SendNotificationToAllClients(method, params)
 	}
 }
 

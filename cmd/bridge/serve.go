@@ -50,6 +50,7 @@ func serveVerb() *verb {
 				opts.CallTimeout = callTimeout
 			}
 			cmd.log.Info("serving", "servers", len(servers))
+			ignoreBrokenPipe()
 			return bridge.Serve(ctx, bridge.New(servers, opts), agentInput(), cmd.stdout)
 		},
 	}

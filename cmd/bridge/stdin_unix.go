@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"syscall"
 )
 
@@ -25,3 +26,8 @@ func agentInput() *os.File {
 	// NewFile sees the non-blocking mode and registers with the poller.
 	return os.NewFile(os.Stdin.Fd(), "/dev/stdin")
 }
+
+// ignoreBrokenPipe makes a write to an agent that closed its end of stdout
+// fail, instead of ending the process by SIGPIPE: serve then shuts down as
+// at the end of stdin, and deletes its sessions.
+func ignoreBrokenPipe() { signal.Ignore(syscall.SIGPIPE) }
