@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ var ErrNeedsLogin = errors.New("needs login")
 var ErrRefused = errors.New("token refused")
 
 // PortalID is the key the portal's own token is kept under.
-const PortalID = "portal"
+const PortalID = catalog.PortalID
 
 // Manager decides which token goes with a request to a server's remote,
 // and keeps tokens fresh. It caches tokens in memory so that requests do
@@ -60,8 +61,14 @@ func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteUR
 		if err := m.pluginAllowed(s, remoteURL); err != nil {
 			return "", err
 		}
+		if catalog.InClear(remoteURL) {
+			return "", clearError(s, remoteURL)
+		}
 		return m.portalAuthorization(ctx)
 	case catalog.AuthProvider:
+		if catalog.InClear(remoteURL) {
+			return "", clearError(s, remoteURL)
+		}
 		t, err := m.token(ctx, s.ID, origin)
 		switch {
 		case errors.Is(err, ErrNoToken):
@@ -86,6 +93,9 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	origin, err := Origin(remoteURL)
 	if err != nil {
 		return "", err
+	}
+	if catalog.InClear(remoteURL) {
+		return "", clearError(s, remoteURL)
 	}
 	id := s.ID
 	if s.Auth.Method == catalog.AuthPlugin {
@@ -120,6 +130,11 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 }
 
+// clearError refuses a token to a remote it would reach in clear.
+func clearError(s *catalog.Server, remoteURL string) error {
+	return fmt.Errorf("%s: %w: %s is plain http to another machine, and the token would travel in clear; the remote must be https", s.ID, ErrRefused, remoteURL)
+}
+
 // NeedsLogin tells the errors that a login would cure.
 func (m *Manager) NeedsLogin(err error) bool { return errors.Is(err, ErrNeedsLogin) }
 
@@ -140,7 +155,21 @@ func (m *Manager) pluginAllowed(s *catalog.Server, remoteURL string) error {
 	if base != nil && base.Path != "" && base.Path != "/" {
 		prefix = strings.TrimRight(base.Path, "/") + prefix
 	}
-	if origin != portal || !strings.HasPrefix(u.Path+"/", prefix) {
+	// The path as the portal will read it: dot segments (decoded from
+	// %2e too) and doubled slashes resolved. One that needs resolving is
+	// refused outright: no plugin's remote is written so.
+	if u == nil {
+		return fmt.Errorf("%s: %w: %q is not a URL", s.ID, ErrRefused, remoteURL)
+	}
+	raw := u.Path
+	if raw == "" {
+		raw = "/"
+	}
+	clean := path.Clean(raw)
+	if clean != strings.TrimSuffix(raw, "/") && raw != "/" {
+		return fmt.Errorf("%s: %w: the remote's path %q has . or .. segments or doubled slashes; the portal's token goes only to a plain path under %s%s", s.ID, ErrRefused, u.EscapedPath(), portal, prefix)
+	}
+	if origin != portal || !strings.HasPrefix(clean+"/", prefix) {
 		return fmt.Errorf("%s: %w: the portal's token goes only to %s%s…, and this remote is %s", s.ID, ErrRefused, portal, prefix, remoteURL)
 	}
 	return nil

@@ -252,3 +252,37 @@ func renewTwice(t *testing.T, locked bool) (grantRevoked bool, calls int) {
 	}
 	return grantRevoked, calls
 }
+
+// TestThePortalTokenGoesOnlyToAPlainPathAndNeverInClear: dot segments,
+// encoded or not, and doubled slashes cannot walk the portal's token out
+// of its plugin's path; no token goes over plain http to another machine.
+func TestThePortalTokenGoesOnlyToAPlainPathAndNeverInClear(t *testing.T) {
+	t.Setenv("BRIDGE_TEST_PORTAL_TOKEN", "static-token")
+	m := newManager(t)
+	m.Portal, m.PortalTokenEnv = "https://portal.example.com", "BRIDGE_TEST_PORTAL_TOKEN"
+	s := server("actions", catalog.AuthPlugin, "mcp-actions")
+	for _, url := range []string{
+		"https://portal.example.com/api/mcp-actions/../../plain/mcp",
+		"https://portal.example.com/api/mcp-actions/%2e%2e/%2e%2e/plain/mcp",
+		"https://portal.example.com//api/mcp-actions/v1",
+		"https://portal.example.com/api/mcp-actions/./v1",
+	} {
+		if got, err := m.Authorization(context.Background(), s, url); !errors.Is(err, ErrRefused) || got != "" {
+			t.Errorf("%s: %q, %v; want refused", url, got, err)
+		}
+	}
+	m.Portal = "http://portal.example.com"
+	if got, err := m.Authorization(context.Background(), s, "http://portal.example.com/api/mcp-actions/v1"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "in clear") || got != "" {
+		t.Errorf("a portal on plain http: %q, %v; want refused", got, err)
+	}
+	gh := server("gh", catalog.AuthProvider, "")
+	if _, err := m.Authorization(context.Background(), gh, "http://mcp.example.com/mcp"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "in clear") {
+		t.Errorf("a provider token over plain http: %v; want refused", err)
+	}
+	if _, err := m.Authorization(context.Background(), gh, "http://127.0.0.1:9/mcp"); errors.Is(err, ErrRefused) {
+		t.Errorf("plain http on this machine is allowed: %v", err)
+	}
+	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "http://mcp.example.com/mcp", ""); !errors.Is(err, ErrRefused) {
+		t.Errorf("a 401 over plain http: %v; want refused, not a token", err)
+	}
+}

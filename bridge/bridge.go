@@ -103,6 +103,7 @@ const (
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
 		o.HTTPClient = client.NewHTTPClient()
+		o.HTTPClient.CheckRedirect = catalog.SafeRedirects
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout

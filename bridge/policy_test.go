@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func TestPolicyJudge(t *testing.T) {
@@ -221,6 +223,30 @@ func TestPinsRewriteWhatWasSeenOnlyWhenItChangesOrAges(t *testing.T) {
 		}
 		if got := seenAt(); got.Equal(now) != step.written || (!step.written && !got.Equal(before)) {
 			t.Errorf("after %s: seen at %s, now %s; want written %v", step.advance, got, now, step.written)
+		}
+	}
+}
+
+// TestSecretHeadersNeverTravelInClear: a configured header, or one the
+// definition calls secret, is refused over plain http to another machine.
+func TestSecretHeadersNeverTravelInClear(t *testing.T) {
+	s := testServer("x", catalog.RemoteStreamableHTTP, "http://mcp.example.com/mcp")
+	for _, tc := range []struct {
+		headers    []catalog.Header
+		configured map[string]string
+		url        string
+		refused    bool
+	}{
+		{nil, map[string]string{"X-Api-Key": "k"}, "http://mcp.example.com/mcp", true},
+		{[]catalog.Header{{Name: "X-Token", IsSecret: true, Default: "t"}}, nil, "http://mcp.example.com/mcp", true},
+		{[]catalog.Header{{Name: "X-Team", Default: "blue"}}, nil, "http://mcp.example.com/mcp", false},
+		{nil, map[string]string{"X-Api-Key": "k"}, "http://127.0.0.1:9/mcp", false},
+		{nil, map[string]string{"X-Api-Key": "k"}, "https://mcp.example.com/mcp", false},
+	} {
+		u := newUpstream(s, Options{Headers: map[string]map[string]string{"x": tc.configured}}.withDefaults(), nil, slog.New(slog.DiscardHandler))
+		_, err := u.headers(catalog.Remote{Type: catalog.RemoteStreamableHTTP, URL: tc.url, Headers: tc.headers})
+		if refused := err != nil && strings.Contains(err.Error(), "in clear"); refused != tc.refused {
+			t.Errorf("%v %v to %s: %v; want refused %v", tc.headers, tc.configured, tc.url, err, tc.refused)
 		}
 	}
 }

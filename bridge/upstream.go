@@ -352,5 +352,19 @@ func (u *Upstream) headers(remote catalog.Remote) (map[string]string, error) {
 			out[name] = os.ExpandEnv(v)
 		}
 	}
+	// A configured header, or one the definition calls secret, is a
+	// credential: never in clear to another machine.
+	if catalog.InClear(remote.URL) {
+		for _, h := range remote.Headers {
+			if _, configured := set[h.Name]; (configured || h.IsSecret) && out[h.Name] != "" {
+				return nil, fmt.Errorf("header %s would travel in clear: %s is plain http to another machine; the remote must be https", h.Name, remote.URL)
+			}
+		}
+		for name := range set {
+			if out[name] != "" {
+				return nil, fmt.Errorf("header %s would travel in clear: %s is plain http to another machine; the remote must be https", name, remote.URL)
+			}
+		}
+	}
 	return out, nil
 }

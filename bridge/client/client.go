@@ -329,22 +329,23 @@ func (f *forbiddenRecorder) RoundTrip(req *http.Request) (*http.Response, error)
 
 // NewHTTPClient is the client for servers: no overall timeout, which would
 // cut long SSE answers (a session bounds each call itself), and redirects
-// that never carry the Authorization header to another origin.
+// followed only on the first request's origin, so that a token goes only
+// where it was issued for. A caller that wants redirects to other origins
+// followed, with the credentials left behind, sets its own CheckRedirect.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t, CheckRedirect: sameOriginAuth}
+	return &http.Client{Transport: t, CheckRedirect: sameOriginOnly}
 }
 
-// sameOriginAuth follows redirects but never carries the Authorization
-// header to another origin than the first request's: a token goes only
-// where it was issued for.
-func sameOriginAuth(req *http.Request, via []*http.Request) error {
+// sameOriginOnly follows redirects on the first request's origin (scheme,
+// host and port) and stops at one to another: its answer is the redirect.
+func sameOriginOnly(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
 	if req.URL.Scheme != via[0].URL.Scheme || !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
-		req.Header.Del("Authorization")
+		return http.ErrUseLastResponse
 	}
 	return nil
 }

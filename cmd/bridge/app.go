@@ -80,7 +80,9 @@ func newApp(stdout, stderr io.Writer, v *verb) *app {
 		cfg, _ := a.config() // read, or there would be no secrets
 		return auth.NewManager(cfg, secrets, a.httpClient()), nil
 	})
-	a.httpClient = sync.OnceValue(func() *http.Client { return &http.Client{Timeout: httpTimeout} })
+	a.httpClient = sync.OnceValue(func() *http.Client {
+		return &http.Client{Timeout: httpTimeout, CheckRedirect: catalog.SafeRedirects}
+	})
 	return a
 }
 

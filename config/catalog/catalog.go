@@ -162,7 +162,7 @@ func newPortalSource(c *config.Config, opts Options) (*portalSource, error) {
 	}
 	client := opts.HTTPClient
 	if client == nil {
-		client = &http.Client{}
+		client = &http.Client{CheckRedirect: SafeRedirects}
 	}
 	dir := opts.StateDir
 	if dir == "" {

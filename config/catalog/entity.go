@@ -71,6 +71,8 @@ func parseEntity(doc document) (*Server, *Problem) {
 	s.checkSchemaVersion(annotations)
 	s.readDefinition(spec)
 	s.readAuth(annotations)
+	s.checkReserved()
+	s.checkCleartext()
 	if s.Description == "" {
 		s.Description = s.Definition.Description
 	}
@@ -309,4 +311,28 @@ func nodeKind(n *yaml.Node) string {
 		return "null"
 	}
 	return "string"
+}
+
+// PortalID is the name the portal's own login is kept under: no server
+// may have it, or it would be shown the portal's login and sent its token.
+const PortalID = "portal"
+
+func (s *Server) checkReserved() {
+	if strings.EqualFold(s.ID, PortalID) {
+		s.unavailable("the name %q is the portal's own login's; rename the entity", s.ID)
+	}
+}
+
+// checkCleartext makes a server that sends a token unavailable when a
+// remote of its is plain http to another machine: the token would travel
+// in clear.
+func (s *Server) checkCleartext() {
+	if s.Auth.Method == AuthNone {
+		return
+	}
+	for _, r := range s.Definition.Remotes {
+		if InClear(r.URL) {
+			s.unavailable("%s would carry its token in clear: a remote that needs a token must be https (plain http only on this machine)", redactURL(r.URL))
+		}
+	}
 }

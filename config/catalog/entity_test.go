@@ -159,6 +159,20 @@ func TestEntityRules(t *testing.T) {
 			ann[AnnotationAuthAPIID] = "core.auth.github"
 			ann[AnnotationAuthPluginID] = "mcp-actions"
 		}), []string{"auth-api-id and auth-plugin-id are both set: use one"}},
+		{"a token over plain http", entity(t, func(_, _, ann, spec map[string]any) {
+			ann[AnnotationAuthAPIID] = "core.auth.github"
+			spec["definition"] = definition(t, func(d map[string]any) {
+				d["remotes"] = []any{map[string]any{"type": "streamable-http", "url": "http://srv.example.com/mcp"}}
+			})
+		}), []string{"http://srv.example.com/mcp would carry its token in clear: a remote that needs a token must be https (plain http only on this machine)"}},
+		{"a token over plain http on this machine", entity(t, func(_, _, ann, spec map[string]any) {
+			ann[AnnotationAuthAPIID] = "core.auth.github"
+			spec["definition"] = definition(t, func(d map[string]any) {
+				d["remotes"] = []any{map[string]any{"type": "streamable-http", "url": "http://127.0.0.1:8080/mcp"}}
+			})
+		}), nil},
+		{"the portal's reserved name", entity(t, func(_, meta, _, _ map[string]any) { meta["name"] = "portal" }),
+			[]string{`the name "portal" is the portal's own login's; rename the entity`}},
 		{"scopes not JSON", entity(t, func(_, _, ann, _ map[string]any) {
 			ann[AnnotationAuthAPIID] = "core.auth.github"
 			ann[AnnotationAuthScopes] = "repo read:org"
