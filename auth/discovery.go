@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mcp-bridge/bridge/config/catalog"
 	"github.com/mcp-bridge/bridge/config/state"
 )
 
@@ -168,6 +169,9 @@ func DiscoverLogin(ctx context.Context, client *http.Client, serverURL string, c
 	case o.ClientMetadataURL != "" && md.ClientIDMetadataDocSup:
 		lo.ClientID = o.ClientMetadataURL
 	case md.RegistrationEndpoint != "":
+		if err := catalog.CheckURL(md.RegistrationEndpoint); err != nil {
+			return nil, fmt.Errorf("refusing the authorization server's registration endpoint: %w", err)
+		}
 		if lo.ClientID, err = o.Registrations.clientFor(ctx, client, issuer, md.RegistrationEndpoint); err != nil {
 			return nil, err
 		}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 // Endpoints are where an authorization server takes logins.
@@ -70,6 +72,16 @@ func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	// The endpoints may come from a server's metadata: none reaches the
+	// browser, or gets a request, unless it is https (or http here).
+	for _, e := range []string{o.AuthURL, o.TokenURL, o.DeviceURL, o.RevokeURL} {
+		if e == "" {
+			continue
+		}
+		if err := catalog.CheckURL(e); err != nil {
+			return nil, fmt.Errorf("refusing the authorization server's endpoint: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -233,6 +245,14 @@ func deviceLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 	}
 	if d.VerificationURI == "" {
 		d.VerificationURI = d.VerificationURL
+	}
+	for _, u := range []string{d.VerificationURI, d.VerificationURIComplete} {
+		if u == "" {
+			continue
+		}
+		if err := catalog.CheckURL(u); err != nil {
+			return nil, fmt.Errorf("refusing the device verification page: %w", err)
+		}
 	}
 	fmt.Fprintf(o.Out, "To log in, visit %s and enter the code %s\n", d.VerificationURI, d.UserCode)
 	if d.VerificationURIComplete != "" {

@@ -252,3 +252,20 @@ func TestPortalLoginUsesTheAuthBackendAndItsCLIClient(t *testing.T) {
 		t.Error("a portal login without a portal")
 	}
 }
+
+// TestALoginNeverOpensAURLThatIsNotWeb: an authorization server's endpoint
+// that is not https (or http here) never reaches the browser opener: the
+// class of mcp-remote's CVE-2025-6514.
+func TestALoginNeverOpensAURLThatIsNotWeb(t *testing.T) {
+	for _, authURL := range []string{"file:///etc/passwd", "http://login.example.com/authorize", "ms-settings:"} {
+		opened := false
+		_, err := Login(context.Background(), LoginOptions{
+			Endpoints: Endpoints{AuthURL: authURL, TokenURL: "https://login.example.com/token"},
+			ClientID:  "cid", Timeout: 10 * time.Second,
+			Browser: func(string) error { opened = true; return nil },
+		})
+		if err == nil || !strings.Contains(err.Error(), "refusing the authorization server's endpoint") || opened {
+			t.Errorf("%s: %v, browser opened %v", authURL, err, opened)
+		}
+	}
+}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/client"
+	"github.com/mcp-bridge/bridge/config/catalog"
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
@@ -137,7 +135,7 @@ func allowedRequest(can agentCaps, method string, params json.RawMessage) error 
 			return refuse("elicitation in URL mode")
 		case mode == "url":
 			link, _ := rawjson.LookupString(params, "url")
-			if err := safeURL(link); err != nil {
+			if err := catalog.CheckURL(link); err != nil {
 				return &client.RPCError{Code: codeInvalidParams, Message: "elicitation/create: " + err.Error()}
 			}
 		case mode != "url" && !can.elicitForm:
@@ -147,27 +145,6 @@ func allowedRequest(can agentCaps, method string, params json.RawMessage) error 
 		return &client.RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
 	}
 	return nil
-}
-
-// safeURL is what a URL from a server must be before it reaches the
-// agent: https, or http on loopback.
-func safeURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", raw)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		if u.Host != "" {
-			return nil
-		}
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return fmt.Errorf("the URL %s is neither https nor http on this machine", u.Redacted())
 }
 
 // request sends a request to the agent and waits for its answer. When

@@ -50,6 +50,29 @@ func InClear(rawURL string) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
+// CheckURL is what a URL that came from a server (an authorization or
+// token endpoint, a device verification page, a URL-mode elicitation) must
+// be before it reaches a browser, the person or the agent: https, or http
+// on this machine. Anything else (file:, javascript:, a custom scheme that
+// an opener would run) is refused.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		if u.Host != "" {
+			return nil
+		}
+	case "http":
+		if u.Host != "" && !InClear(raw) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the URL %s is neither https nor http on this machine", u.Redacted())
+}
+
 // protocolHeader reports whether a header is the protocol's own, which
 // carries no credential.
 func protocolHeader(name string) bool {

@@ -82,3 +82,15 @@ func TestInClear(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckURL(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://login.example.com/authorize": true, "http://127.0.0.1:8080/cb": true, "http://localhost/x": true,
+		"file:///etc/passwd": false, "http://login.example.com/authorize": false, "javascript:alert(1)": false,
+		"ms-settings:privacy": false, "https:///no-host": false, "": false,
+	} {
+		if err := CheckURL(url); (err == nil) != ok {
+			t.Errorf("CheckURL(%q) = %v, want ok %v", url, err, ok)
+		}
+	}
+}
