@@ -44,6 +44,9 @@ type Options struct {
 	StartupWait time.Duration
 	// CallTimeout bounds a call with no progress for that long (5 min).
 	CallTimeout time.Duration
+	// MaxMessageSize bounds one message, from the agent or from a server,
+	// in bytes (32 MiB).
+	MaxMessageSize int64
 	// MaxNameLength caps exposed names (64).
 	MaxNameLength int
 	// Prefixes override servers' prefixes; an empty string is allowed.
@@ -121,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = client.DefaultMaxMessageSize
 	}
 	if o.MaxNameLength <= 0 {
 		o.MaxNameLength = DefaultMaxNameLength
@@ -304,6 +310,7 @@ func ConfigOptions(cfg *config.Config, servers []*catalog.Server, stateDir strin
 	o := Options{
 		StartupWait:          time.Duration(cfg.Serve.StartupWait),
 		CallTimeout:          time.Duration(cfg.Serve.CallTimeout),
+		MaxMessageSize:       int64(cfg.Serve.MaxMessageMB) << 20,
 		MaxNameLength:        cfg.MaxNameLength,
 		MaxDescriptionLength: cfg.MaxDescriptionLength,
 		Prefixes:             map[string]*string{},

@@ -27,9 +27,6 @@ const (
 	codeResourceNotFound = -32002
 )
 
-// MaxMessageSize bounds one message from the agent.
-const MaxMessageSize = 32 << 20
-
 // coalesceDelay gathers list changes that come close together into one
 // list_changed notification per kind.
 const coalesceDelay = 50 * time.Millisecond
@@ -168,9 +165,9 @@ func (s *stdioServer) readLoop(ctx context.Context, in io.Reader) error {
 	go func() {
 		r := bufio.NewReaderSize(in, 64<<10)
 		for {
-			line, err := readLine(r, MaxMessageSize)
+			line, err := readLine(r, int(s.b.opts.MaxMessageSize))
 			if errors.Is(err, errTooLarge) {
-				s.writeError(json.RawMessage("null"), codeInvalidRequest, fmt.Sprintf("message larger than %d bytes", MaxMessageSize), nil)
+				s.writeError(json.RawMessage("null"), codeInvalidRequest, fmt.Sprintf("message larger than %d bytes", s.b.opts.MaxMessageSize), nil)
 				continue
 			}
 			if err != nil {

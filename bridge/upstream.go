@@ -237,7 +237,7 @@ func (u *Upstream) connectTo(ctx context.Context, remote catalog.Remote, headers
 	r := client.Remote{
 		URL: remote.URL, Transport: remote.Type, Headers: headers, HTTPClient: u.opts.HTTPClient,
 		Name: "mcp-bridge", Version: u.opts.Version, Logger: u.log, Capabilities: u.clientCaps,
-		Era: u.opts.Eras.Get(remote.URL), PreferModern: u.preferModern,
+		Era: u.opts.Eras.Get(remote.URL), PreferModern: u.preferModern, MaxMessageSize: u.opts.MaxMessageSize,
 	}
 	if u.opts.Auth != nil {
 		r.Auth = serverAuth{a: u.opts.Auth, s: u.server, url: remote.URL}

@@ -167,6 +167,9 @@ type ServeConfig struct {
 	// CallTimeout fails a call that has neither answered nor sent progress
 	// for this long (default 5m).
 	CallTimeout Duration `yaml:"call_timeout"`
+	// MaxMessageMB bounds one message, from the agent or from a server,
+	// in MiB (default 32).
+	MaxMessageMB int `yaml:"max_message_mb"`
 }
 
 // Duration is a time.Duration written as "30s" or "2m" in the config file.
@@ -258,8 +261,8 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("pins is %q: use %q or %q", c.Pins, PinsWithhold, PinsWarn)
 	}
-	if c.MaxDescriptionLength < 0 || c.Audit.MaxSizeMB < 0 || c.Audit.Keep < 0 {
-		return fmt.Errorf("max_description_length, audit.max_size_mb and audit.keep cannot be negative")
+	if c.MaxDescriptionLength < 0 || c.Audit.MaxSizeMB < 0 || c.Audit.Keep < 0 || c.Serve.MaxMessageMB < 0 {
+		return fmt.Errorf("max_description_length, audit.max_size_mb, audit.keep and serve.max_message_mb cannot be negative")
 	}
 	for id, sc := range c.Servers {
 		for _, g := range append(slices.Clone(sc.Allow), sc.Deny...) {

@@ -56,6 +56,9 @@ type Remote struct {
 	// PreferModern tries the stateless era first when Era is "": for a
 	// client whose own agent speaks it.
 	PreferModern bool
+	// MaxMessageSize bounds one message from the server, in bytes;
+	// 0 means DefaultMaxMessageSize.
+	MaxMessageSize int64
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -101,6 +104,8 @@ var (
 	ErrSSEOnly = errors.New("streamable HTTP refused")
 	// ErrClosed is the cause of a session's end when it was closed.
 	ErrClosed = errors.New("bridge shutting down")
+	// ErrTooLarge is a message from the server past MaxMessageSize.
+	ErrTooLarge = errors.New("message too large")
 
 	errConnLost = errors.New("connection lost")
 )
@@ -114,6 +119,10 @@ type RPCError struct {
 }
 
 func (e *RPCError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+
+// DefaultMaxMessageSize bounds one message from a server: as large as one
+// the bridge takes from its agent.
+const DefaultMaxMessageSize = 32 << 20
 
 // Session is one connection to a server, started and ready for calls.
 type Session struct {
@@ -168,6 +177,9 @@ func Connect(ctx context.Context, r Remote, h Handler) (*Session, error) {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
+	if r.MaxMessageSize <= 0 {
+		r.MaxMessageSize = DefaultMaxMessageSize
+	}
 	life, end := context.WithCancelCause(context.WithoutCancel(ctx))
 	s := &Session{remote: r, handler: h, log: r.Logger, era: handshake{}, life: life, end: end}
 	s.authz.Store("")
@@ -181,7 +193,7 @@ func Connect(ctx context.Context, r Remote, h Handler) (*Session, error) {
 	}
 	l := link{
 		client:  &http.Client{Transport: &forbiddenRecorder{next: r.HTTPClient.Transport, s: s}, CheckRedirect: r.HTTPClient.CheckRedirect},
-		headers: s.headers, log: s.log, life: life, notify: s.notified, answer: s.answer,
+		headers: s.headers, log: s.log, life: life, limit: r.MaxMessageSize, notify: s.notified, answer: s.answer,
 	}
 	switch r.Transport {
 	case SSE:

@@ -65,7 +65,7 @@ func (s *legacySSE) open(ctx context.Context) error {
 func (s *legacySSE) read(body io.ReadCloser, ready chan<- error) {
 	defer body.Close()
 	announced := false
-	err := readEvents(body, func(ev sseEvent) bool {
+	err := readEvents(body, s.limit, func(ev sseEvent) bool {
 		switch ev.name {
 		case "endpoint":
 			if announced {

@@ -74,6 +74,7 @@ type link struct {
 	// session's for a stream of no call.
 	answer  func(call context.Context, m serverMessage, reply func(ctx context.Context, body []byte) error)
 	life    context.Context // the connection's: streams live on it
+	limit   int64           // the most bytes one message may have
 	session atomic.Value    // string: streamable HTTP's Mcp-Session-Id
 	version atomic.Value    // string: the protocol version agreed
 }
@@ -335,20 +336,31 @@ func isRPCError(err error) bool {
 	return errors.As(err, &rpc)
 }
 
-// readBody reads a whole body into one buffer of its size. A buffer that
-// doubles as it fills would briefly hold three times the body (old, new,
-// and the garbage before); pieces joined once at the end hold two.
-func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n < 1<<31 {
+// readBody reads a whole body, of at most limit bytes, into one buffer of
+// its size. A body that says it is larger is refused before anything is
+// allocated, and one that runs on past the limit is cut and refused. A
+// buffer that doubles as it fills would briefly hold three times the body
+// (old, new, and the garbage before); pieces joined once at the end hold
+// two.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, resp.ContentLength, limit)
+	}
+	if n := resp.ContentLength; n > 0 {
 		buf := make([]byte, n)
 		_, err := io.ReadFull(resp.Body, buf)
 		return buf, err
 	}
+	body := io.LimitReader(resp.Body, limit+1)
 	var pieces [][]byte
-	for size := 16 << 10; ; size = min(2*size, 1<<20) {
-		buf := make([]byte, size)
-		n, err := io.ReadFull(resp.Body, buf)
+	var size int64
+	for piece := 16 << 10; ; piece = min(2*piece, 1<<20) {
+		buf := make([]byte, piece)
+		n, err := io.ReadFull(body, buf)
 		pieces = append(pieces, buf[:n])
+		if size += int64(n); size > limit {
+			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return joinPieces(pieces), nil
 		}

@@ -34,7 +34,7 @@ func TestReadEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []sseEvent
-			err := readEvents(strings.NewReader(tc.stream), func(ev sseEvent) bool { got = append(got, ev); return true })
+			err := readEvents(strings.NewReader(tc.stream), DefaultMaxMessageSize, func(ev sseEvent) bool { got = append(got, ev); return true })
 			if err != nil || !slices.EqualFunc(got, tc.want, sameEvent) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
 			}
@@ -42,7 +42,7 @@ func TestReadEvents(t *testing.T) {
 	}
 	// Handling stops when asked to.
 	n := 0
-	_ = readEvents(strings.NewReader("data: a\n\ndata: b\n\n"), func(sseEvent) bool { n++; return false })
+	_ = readEvents(strings.NewReader("data: a\n\ndata: b\n\n"), DefaultMaxMessageSize, func(sseEvent) bool { n++; return false })
 	if n != 1 {
 		t.Errorf("%d events after stop", n)
 	}
@@ -101,7 +101,7 @@ func TestStreamablePicksAnAnswerUpAgain(t *testing.T) {
 	}))
 	defer srv.Close()
 	var progress []string
-	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: context.Background(),
+	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), limit: DefaultMaxMessageSize, life: context.Background(),
 		headers: func(context.Context) map[string]string { return map[string]string{"X-Team": "blue"} },
 		notify:  func(method string, p json.RawMessage) { progress = append(progress, method+" "+string(p)) }}
 	s := &streamable{link: l, url: srv.URL, tasks: &sync.WaitGroup{}}
@@ -128,7 +128,7 @@ func FuzzSSE(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		_ = readEvents(strings.NewReader(string(stream)), func(ev sseEvent) bool {
+		_ = readEvents(strings.NewReader(string(stream)), 1<<10, func(ev sseEvent) bool {
 			for _, line := range strings.Split(string(ev.data), "\n") {
 				if strings.HasSuffix(line, "\r") {
 					t.Fatalf("data line %q keeps its CR (stream %q)", line, stream)
@@ -154,7 +154,7 @@ func TestStreamableListensWithoutASession(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan string, 10)
-	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: ctx,
+	l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), limit: DefaultMaxMessageSize, life: ctx,
 		headers: func(context.Context) map[string]string { return nil },
 		notify: func(method string, _ json.RawMessage) {
 			select {
@@ -190,7 +190,7 @@ func TestLegacySSEKeepsRequestsOnTheStreamsOrigin(t *testing.T) {
 			<-r.Context().Done()
 		}))
 		ctx, cancel := context.WithCancel(context.Background())
-		l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), life: ctx,
+		l := link{client: srv.Client(), log: slog.New(slog.DiscardHandler), limit: DefaultMaxMessageSize, life: ctx,
 			headers: func(context.Context) map[string]string { return nil }, notify: func(string, json.RawMessage) {}}
 		s := &legacySSE{link: l, url: srv.URL + "/sse", tasks: &sync.WaitGroup{}, lost: func(error) {}}
 		err := s.open(ctx)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -20,12 +21,13 @@ type sseEvent struct {
 
 // readEvents reads a text/event-stream and hands each event to handle,
 // until handle returns false or the stream ends (nil at a clean end).
-func readEvents(r io.Reader, handle func(sseEvent) bool) error {
+func readEvents(r io.Reader, limit int64, handle func(sseEvent) bool) error {
 	br := bufio.NewReaderSize(r, 32<<10)
 	var ev sseEvent
 	var data [][]byte // the event's data lines
+	var size int64    // their bytes
 	for {
-		chunk, err := readSSELine(br)
+		chunk, err := readSSELine(br, limit)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -35,6 +37,9 @@ func readEvents(r io.Reader, handle func(sseEvent) bool) error {
 		// A lone CR ends a line too.
 		for line := range bytes.SplitSeq(chunk, []byte("\r")) {
 			if len(line) > 0 {
+				if size += int64(len(line)); size > limit {
+					return fmt.Errorf("%w: an event of more than %d bytes", ErrTooLarge, limit)
+				}
 				ev, data = field(ev, data, line)
 				continue
 			}
@@ -49,7 +54,7 @@ func readEvents(r io.Reader, handle func(sseEvent) bool) error {
 					return nil
 				}
 			}
-			ev, data = sseEvent{id: ev.id}, nil
+			ev, data, size = sseEvent{id: ev.id}, nil, 0
 		}
 	}
 }
@@ -75,13 +80,17 @@ func field(ev sseEvent, data [][]byte, line []byte) (sseEvent, [][]byte) {
 	return ev, data
 }
 
-// readSSELine reads up to the next \n, without it or the \r before it,
+// readSSELine reads up to the next \n, of at most limit bytes, without it or the \r before it,
 // into memory of its own; what it returns may hold more lines, ended by
 // a lone \r. A line cut off by the end of the stream still counts.
-func readSSELine(br *bufio.Reader) ([]byte, error) {
+func readSSELine(br *bufio.Reader, limit int64) ([]byte, error) {
 	var pieces [][]byte
+	var size int64
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if size += int64(len(chunk)); size > limit {
+			return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
+		}
 		pieces = append(pieces, bytes.Clone(chunk))
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue

@@ -71,7 +71,7 @@ func (s *streamable) call(ctx context.Context, id int64, method string, params j
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch mediaType {
 	case "application/json":
-		data, err := readBody(resp)
+		data, err := readBody(resp, s.limit)
 		if err != nil {
 			return nil, fmt.Errorf("reading the answer: %w", err)
 		}
@@ -153,7 +153,7 @@ func (s *streamable) listen(session string) {
 			switch resp.StatusCode {
 			case http.StatusOK:
 				attempt = 0
-				err = readEvents(resp.Body, func(ev sseEvent) bool {
+				err = readEvents(resp.Body, s.limit, func(ev sseEvent) bool {
 					if ev.id != "" {
 						lastID = ev.id
 					}
@@ -229,7 +229,7 @@ func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string, 
 		}
 		return !done
 	}
-	err := readEvents(body, onEvent)
+	err := readEvents(body, s.limit, onEvent)
 	if modern && !done && err == nil {
 		// The stateless era resumes no stream: the request is lost, and
 		// the session sends it again.
@@ -264,5 +264,5 @@ func (s *streamable) resume(ctx context.Context, lastID string, handle func(sseE
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("picking the answer's stream up again: %s", resp.Status)
 	}
-	return readEvents(resp.Body, handle)
+	return readEvents(resp.Body, s.limit, handle)
 }

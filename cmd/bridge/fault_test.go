@@ -28,8 +28,13 @@
 //     calls sent again, the session kept.
 //     TestTokenExpiredMidSessionIsRefreshedOnce (fault_session_test.go)
 //   - 500s, malformed JSON and malformed SSE from a server cost only that call;
-//     a 50 MB result passes whole.
+//     a 50 MB result passes whole (with serve.max_message_mb raised to 64).
 //     TestFaultsFromAServerCostOnlyThatCall
+//   - A server that lies about a message's size or never ends one (a 2 GB
+//     Content-Length, an endless body, line or event): the call fails with
+//     the size named, before anything of that size is allocated; the session
+//     lives on. TestAMessagePastTheLimitFailsItsCallOnly
+//     (bridge/client/limits_test.go)
 //   - Bad input from the agent (malformed JSON, a message over the size
 //     limit, an unknown method) is answered, not fatal.
 //     TestBadInputFromTheAgentIsAnsweredNotFatal
@@ -114,7 +119,9 @@ func faultyServer(t *testing.T) *httptest.Server {
 
 func TestFaultsFromAServerCostOnlyThatCall(t *testing.T) {
 	bad := faultyServer(t)
-	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "")
+	// Messages are bounded at 32 MiB unless raised: the 50 MB result below
+	// needs 64.
+	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "serve:\n  max_message_mb: 64\n")
 	a.initialize("2025-11-25")
 	listTools(a)
 	for _, tool := range []string{"status500", "badjson", "badsse"} {
