@@ -24,6 +24,9 @@ import (
 // and server of an invocation goes through the same token manager.
 type app struct {
 	stdout, stderr io.Writer
+	// rawStderr is stderr as it was given, for the progress spinner's own
+	// control sequences.
+	rawStderr io.Writer
 	// log is the invocation's logger: text lines to stderr, never stdout.
 	// serve points it elsewhere with openLog before anything that logs is
 	// built, since the token store keeps the logger it was made with.
@@ -50,7 +53,11 @@ type app struct {
 
 // newApp makes the app for one invocation of v; nothing is built yet.
 func newApp(stdout, stderr io.Writer, v *verb) *app {
-	a := &app{stdout: stdout, stderr: stderr}
+	rawStderr := stderr
+	if v.name != "serve" { // serve's stdout is the protocol's, not a person's
+		stdout, stderr = terminalText{stdout}, terminalText{stderr}
+	}
+	a := &app{stdout: stdout, stderr: stderr, rawStderr: rawStderr}
 	level := slog.LevelWarn
 	if v.logErrorsOnly {
 		level = slog.LevelError

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,11 +12,14 @@ import (
 // terminal, one plain line otherwise (logs, CI). The function returned
 // ends it.
 func (a *app) progress(what string) func() {
-	f, ok := a.stderr.(*os.File)
+	f, ok := a.rawStderr.(*os.File)
 	if !ok || !isTerminal(f) {
 		fmt.Fprintf(a.stderr, "%s…\n", what)
 		return func() {}
 	}
+	var shown strings.Builder
+	_, _ = terminalText{&shown}.Write([]byte(what))
+	what = shown.String()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
