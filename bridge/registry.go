@@ -330,12 +330,14 @@ func (r *Registry) rebuild() {
 	for _, s := range servers {
 		p := r.parts[s]
 		for _, e := range p.tools {
+			e = r.distinct(e, tools)
 			tools[e.Name] = e
 			if !e.Verdict.Withheld() {
 				toolItems = append(toolItems, e.raw)
 			}
 		}
 		for _, e := range p.prompts {
+			e = r.distinct(e, prompts)
 			prompts[e.Name] = e
 			promptItems = append(promptItems, e.raw)
 		}
@@ -421,6 +423,28 @@ func cmpExposed(a, b Exposed) int {
 		return 1
 	}
 	return 0
+}
+
+// distinct gives e a name no earlier server's item has: names are made
+// per server, and two servers can still meet (both without a prefix and
+// offering search; prefix a with tool b__c and prefix a__b with tool c).
+// The server later in ID order gives way, with the same hash suffix every
+// time.
+func (r *Registry) distinct(e Exposed, taken map[string]Exposed) Exposed {
+	name, key := e.Name, e.Server+"\x00"+e.Original
+	for prior, ok := taken[name]; ok && prior.Server != e.Server; prior, ok = taken[name] {
+		name = shorten(e.Name, r.namer.max(), key)
+		key += "\x00"
+	}
+	if name == e.Name {
+		return e
+	}
+	raw, err := rawjson.SetString(e.raw, "name", name)
+	if err != nil {
+		return e
+	}
+	e.Name, e.raw = name, raw
+	return e
 }
 
 // listResult writes {"<key>":[items…]} with each item's bytes as they are

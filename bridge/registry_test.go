@@ -96,3 +96,34 @@ func TestListChangesAreCoalescedAndOnlyForListedKinds(t *testing.T) {
 		t.Errorf("notifications:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestNamesAreDistinctAcrossServers: two servers whose names meet, with no
+// prefix or through a separator in a tool's name, both stay reachable.
+func TestNamesAreDistinctAcrossServers(t *testing.T) {
+	empty, a, ab := "", "a", "a__b"
+	for _, tc := range []struct {
+		prefixes map[string]*string
+		tools    map[string]string // server → tool
+	}{
+		{map[string]*string{"one": &empty, "two": &empty}, map[string]string{"one": "search", "two": "search"}},
+		{map[string]*string{"one": &a, "two": &ab}, map[string]string{"one": "b__c", "two": "c"}},
+	} {
+		r := NewRegistry([]string{"one", "two"}, RegistryOptions{Prefixes: tc.prefixes})
+		for server, tool := range tc.tools {
+			r.Set(server, Lists{Tools: []json.RawMessage{json.RawMessage(`{"name":"` + tool + `","inputSchema":{"type":"object"}}`)}})
+		}
+		var names []string
+		for _, e := range r.Tools() {
+			names = append(names, e.Name)
+			if got, ok := r.Tool(e.Name); !ok || got.Server != e.Server || got.Original != tc.tools[e.Server] {
+				t.Errorf("%s routes to %+v", e.Name, got)
+			}
+		}
+		if len(names) != 2 || names[0] == names[1] {
+			t.Errorf("%v: names %v", tc.tools, names)
+		}
+		if res := string(r.Result("tools/list")); strings.Count(res, `"name":"`+names[0]+`"`) != 1 || strings.Count(res, `"name":"`+names[1]+`"`) != 1 {
+			t.Errorf("tools/list: %s", res)
+		}
+	}
+}
