@@ -292,6 +292,7 @@ func (b *Bridge) Close(ctx context.Context) {
 		}
 	}
 	wg.Go(b.tasks.Wait)
+	wg.Go(b.opts.Eras.Wait)
 	// Pin files still being written are finished too.
 	wg.Go(b.Registry.pins.Wait)
 	done := make(chan struct{})

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -21,9 +22,12 @@ type Eras struct {
 	locks state.Locks
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	known map[string]string // origin → client.EraModern or client.EraLegacy
-	err   error             // the file could not be read: it is not written over
+	mu      sync.Mutex
+	known   map[string]string // origin → client.EraModern or client.EraLegacy
+	err     error             // the file could not be read: it is not written over
+	dirty   bool              // known has news the file lacks
+	writing bool              // a writer is at work
+	writes  sync.WaitGroup
 }
 
 // NewEras keeps eras in stateDir; "" keeps none.
@@ -47,9 +51,10 @@ func (e *Eras) Get(remoteURL string) string {
 	return e.known[origin(remoteURL)]
 }
 
-// Set records the era a remote URL's origin speaks, writing the file when
-// it changed: under the cross-process lock, on top of what other bridges
-// wrote meanwhile.
+// Set records the era a remote URL's origin speaks. The file is written
+// in the background when that is news, so that a server's arrival never
+// waits on a disk's sync: under the cross-process lock, on top of what
+// other bridges wrote meanwhile.
 func (e *Eras) Set(remoteURL, era string) {
 	if e == nil || e.path == "" {
 		return
@@ -68,24 +73,56 @@ func (e *Eras) Set(remoteURL, era string) {
 		e.log.Warn("the era of a server is not remembered", "err", e.err)
 		return
 	}
+	e.dirty = true
+	if !e.writing {
+		e.writing = true
+		e.writes.Go(e.writeOut)
+	}
+}
+
+// Wait waits until the file holds every era set.
+func (e *Eras) Wait() {
+	if e != nil {
+		e.writes.Wait()
+	}
+}
+
+// writeOut writes the file until nothing newer is waiting.
+func (e *Eras) writeOut() {
+	for {
+		e.mu.Lock()
+		if !e.dirty || e.err != nil {
+			e.writing = false
+			e.mu.Unlock()
+			return
+		}
+		e.dirty = false
+		known := maps.Clone(e.known)
+		e.mu.Unlock()
+		if err := e.write(known); err != nil {
+			e.log.Warn("the era of a server is not remembered", "err", err)
+		}
+	}
+}
+
+// write merges known into the file, under the cross-process lock.
+func (e *Eras) write(known map[string]string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	unlock, err := e.locks.Lock(ctx, e.path)
 	if err != nil {
-		e.log.Warn("the era of a server is not remembered", "err", err)
-		return
+		return err
 	}
 	defer unlock()
 	onDisk := map[string]string{}
 	if err := state.ReadJSON(e.path, &onDisk, "fix or delete it"); err != nil {
+		e.mu.Lock()
 		e.err = err
-		e.log.Warn("the era of a server is not remembered", "err", err)
-		return
+		e.mu.Unlock()
+		return err
 	}
-	onDisk[o] = era
-	if err := state.WriteJSON(e.path, onDisk); err != nil {
-		e.log.Warn("the era of a server is not remembered", "err", err)
-	}
+	maps.Copy(onDisk, known)
+	return state.WriteJSON(e.path, onDisk)
 }
 
 // origin is scheme://host[:port] of a URL, in lower case.

@@ -11,6 +11,7 @@ func TestErasAreRememberedPerOrigin(t *testing.T) {
 	e := NewEras(dir)
 	e.Set("https://A.example.com/mcp", "modern")
 	e.Set("https://a.example.com/other", "modern") // same origin, no second write
+	e.Wait()
 	if got := NewEras(dir).Get("https://a.example.com/mcp"); got != "modern" {
 		t.Errorf("a new bridge reads %q", got)
 	}
@@ -18,8 +19,11 @@ func TestErasAreRememberedPerOrigin(t *testing.T) {
 		t.Errorf("another port is another origin: %q", got)
 	}
 	// Another bridge's finding is kept when this one writes.
-	NewEras(dir).Set("http://127.0.0.1:9/mcp", "legacy")
+	other := NewEras(dir)
+	other.Set("http://127.0.0.1:9/mcp", "legacy")
+	other.Wait()
 	e.Set("https://b.example.com/mcp", "legacy")
+	e.Wait()
 	f := NewEras(dir)
 	if f.Get("http://127.0.0.1:9/x") != "legacy" || f.Get("https://a.example.com/") != "modern" || f.Get("https://b.example.com") != "legacy" {
 		t.Errorf("after two bridges wrote: %v", f.known)
@@ -37,6 +41,7 @@ func TestACorruptErasFileIsNeverWrittenOver(t *testing.T) {
 		t.Fatal("a corrupt file was read without an error")
 	}
 	e.Set("https://a.example.com/mcp", "modern")
+	e.Wait()
 	if data, _ := os.ReadFile(path); string(data) != "{not json" {
 		t.Errorf("the corrupt file was replaced: %q", data)
 	}

@@ -62,11 +62,12 @@ func TestAServerOfTheStatelessEraWorksFromALegacyAgent(t *testing.T) {
 		t.Error("the tool added later is not listed")
 	}
 
-	// The era is remembered for the next start.
-	data, err := os.ReadFile(filepath.Join(a.stateDir, "eras.json"))
-	if err != nil || !strings.Contains(string(data), `"modern"`) {
-		t.Errorf("eras.json: %s, %v", data, err)
-	}
+	// The era is remembered for the next start (written in the
+	// background).
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(a.stateDir, "eras.json"))
+		return strings.Contains(string(data), `"modern"`)
+	})
 }
 
 // TestAnEraRememberedWronglyCostsOnlyATry: a server remembered as of the
@@ -89,8 +90,8 @@ func TestAnEraRememberedWronglyCostsOnlyATry(t *testing.T) {
 	if st := up.Stats(); st.Discovers != 1 || st.Initializes != 1 {
 		t.Errorf("%d discovers and %d initializes; want the remembered era's try, then the handshake", st.Discovers, st.Initializes)
 	}
-	data, _ := os.ReadFile(filepath.Join(stateDir, "eras.json"))
-	if !strings.Contains(string(data), `"legacy"`) {
-		t.Errorf("eras.json after: %s", data)
-	}
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(stateDir, "eras.json"))
+		return strings.Contains(string(data), `"legacy"`)
+	})
 }
