@@ -293,6 +293,9 @@ func (f *File) load() (map[string]string, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("token file %s is corrupt (%w): fix or delete it, then log in again", f.Path, err)
 	}
+	if m == nil { // the file holds null
+		return nil, fmt.Errorf("token file %s is corrupt (it holds null): fix or delete it, then log in again", f.Path)
+	}
 	return m, nil
 }
 

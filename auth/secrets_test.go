@@ -267,3 +267,20 @@ func TestLogoutLeavesNothingInTheKeychain(t *testing.T) {
 		}
 	}
 }
+
+// TestATokenFileHoldingNullIsAnErrorNotAPanic: a file of null is named as
+// corrupt, and left as it is.
+func TestATokenFileHoldingNullIsAnErrorNotAPanic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	if err := os.WriteFile(path, []byte("null"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := NewFile(dir, nil)
+	if err := f.Set(context.Background(), "k", "v"); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Set on a file of null: %v; want an error naming it", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "null" {
+		t.Errorf("the file was changed: %q", data)
+	}
+}

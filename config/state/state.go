@@ -8,6 +8,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,12 @@ func ReadJSON(path string, v any, remedy string) error {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%s is corrupt (%w): %s", path, err, remedy)
+	}
+	// null decodes into anything, leaving a map nil for the first write
+	// to panic on: it is as wrong as any other content that is not the
+	// file's.
+	if string(bytes.TrimSpace(data)) == "null" {
+		return fmt.Errorf("%s is corrupt (it holds null): %s", path, remedy)
 	}
 	return nil
 }

@@ -70,6 +70,15 @@ func TestReadJSONNamesACorruptFileAndKeepsIt(t *testing.T) {
 	if data, _ := os.ReadFile(path); string(data) != `{"a":` {
 		t.Errorf("the corrupt file was changed: %q", data)
 	}
+	for _, odd := range []string{"null", " null\n"} {
+		if err := os.WriteFile(path, []byte(odd), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]int
+		if err := ReadJSON(path, &m, "delete it"); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("a file holding %q: %v; want an error naming it", odd, err)
+		}
+	}
 	if err := WriteJSON(path, map[string]int{"a": 1}); err != nil {
 		t.Fatal(err)
 	}
