@@ -67,9 +67,7 @@ func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Minute
 	}
-	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: time.Minute}
-	}
+	o.HTTP = catalog.SafeClient(o.HTTP, time.Minute)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
 	"github.com/mcp-bridge/bridge/config/state"
 )
 
@@ -31,9 +32,7 @@ func StoreFor(cfg *config.Config, stateDir string, insecure bool, timeout time.D
 
 // NewManager makes the token manager for a config.
 func NewManager(cfg *config.Config, secrets Secrets, client *http.Client) *Manager {
-	if client == nil {
-		client = &http.Client{Timeout: time.Minute}
-	}
+	client = catalog.SafeClient(client, time.Minute)
 	m := &Manager{Tokens: &Tokens{Secrets: secrets}, Portal: cfg.Portal.URL, PortalTokenEnv: cfg.Portal.TokenEnv}
 	if stateDir, err := state.Dir(); err == nil {
 		m.Locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}

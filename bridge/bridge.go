@@ -107,6 +107,8 @@ func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
 		o.HTTPClient = client.NewHTTPClient()
 		o.HTTPClient.CheckRedirect = catalog.SafeRedirects
+	} else {
+		o.HTTPClient = catalog.SafeClient(o.HTTPClient, 0)
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout

@@ -88,7 +88,7 @@ func newApp(stdout, stderr io.Writer, v *verb) *app {
 		return auth.NewManager(cfg, secrets, a.httpClient()), nil
 	})
 	a.httpClient = sync.OnceValue(func() *http.Client {
-		return &http.Client{Timeout: httpTimeout, CheckRedirect: catalog.SafeRedirects}
+		return catalog.SafeClient(nil, httpTimeout)
 	})
 	return a
 }

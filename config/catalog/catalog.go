@@ -160,10 +160,7 @@ func newPortalSource(c *config.Config, opts Options) (*portalSource, error) {
 	if timeout == 0 {
 		timeout = DefaultPortalTimeout
 	}
-	client := opts.HTTPClient
-	if client == nil {
-		client = &http.Client{CheckRedirect: SafeRedirects}
-	}
+	client := SafeClient(opts.HTTPClient, 0)
 	dir := opts.StateDir
 	if dir == "" {
 		d, err := state.Dir()

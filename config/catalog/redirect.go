@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // SafeRedirects is the redirect policy of every HTTP client of the
@@ -33,6 +34,21 @@ func SafeRedirects(req *http.Request, via []*http.Request) error {
 		}
 	}
 	return nil
+}
+
+// SafeClient is the HTTP client to use for credentials: c, or a new one
+// with timeout when c is nil, following redirects by SafeRedirects unless
+// it has a policy of its own.
+func SafeClient(c *http.Client, timeout time.Duration) *http.Client {
+	if c == nil {
+		return &http.Client{Timeout: timeout, CheckRedirect: SafeRedirects}
+	}
+	if c.CheckRedirect == nil {
+		safe := *c
+		safe.CheckRedirect = SafeRedirects
+		return &safe
+	}
+	return c
 }
 
 // InClear reports whether credentials sent to rawURL would travel in

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestCredentialsStayOnTheirOrigin: a redirect to another port, another
@@ -92,5 +93,19 @@ func TestCheckURL(t *testing.T) {
 		if err := CheckURL(url); (err == nil) != ok {
 			t.Errorf("CheckURL(%q) = %v, want ok %v", url, err, ok)
 		}
+	}
+}
+
+func TestSafeClientKeepsAPolicyOfItsOwnAndGivesOneToAClientWithout(t *testing.T) {
+	if c := SafeClient(nil, time.Minute); c.CheckRedirect == nil || c.Timeout != time.Minute {
+		t.Errorf("a new client: %+v", c)
+	}
+	plain := &http.Client{Timeout: time.Second}
+	if c := SafeClient(plain, 0); c.CheckRedirect == nil || c.Timeout != time.Second || plain.CheckRedirect != nil {
+		t.Errorf("a client without a policy: %+v (the given one changed: %v)", c, plain.CheckRedirect != nil)
+	}
+	own := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if c := SafeClient(own, 0); c != own {
+		t.Error("a client with its own policy was replaced")
 	}
 }
