@@ -104,7 +104,7 @@ func namedRoute(kind string) routeFunc {
 		res, err := s.forwardNamed(ctx, e.Server, m.Method, params)
 		if kind == KindTools {
 			s.audit(ctx, e, start, m.Params, res, err)
-			if err == nil && createsTask(m.Params, res) {
+			if err == nil && createsTask(m.Params, res, s.b.statelessUpstream(e.Server)) {
 				res = renameTasks(res, e.Server) // the task created
 			}
 		}
@@ -272,6 +272,17 @@ func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, 
 		s.mu.Unlock()
 	}
 	return res, err
+}
+
+// statelessUpstream reports whether a server's session speaks the
+// stateless era.
+func (b *Bridge) statelessUpstream(id string) bool {
+	u, ok := b.Upstream(id)
+	if !ok {
+		return false
+	}
+	sess, err := u.current()
+	return err == nil && sess.Era() == client.EraModern
 }
 
 // onlyResourceServer is the one connected server that offers resources,

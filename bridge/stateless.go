@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,10 +19,8 @@ import (
 
 // _meta keys of the stateless era.
 const (
-	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
-	metaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
+	metaServerInfo     = "io.modelcontextprotocol/serverInfo"
+	metaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
 )
 
 // Error codes of the stateless era.
@@ -30,12 +29,17 @@ const codeUnsupportedVersion = -32022
 // requestMeta reads a request's _meta: its protocol version when it names
 // one, and the client capabilities it carries.
 func requestMeta(params json.RawMessage) (version string, caps json.RawMessage) {
+	// Every message passes here, and a call's params can be megabytes:
+	// look for the key before walking.
+	if !bytes.Contains(params, []byte(client.MetaProtocolVersion)) {
+		return "", nil
+	}
 	meta, ok, err := rawjson.Lookup(params, "_meta")
 	if err != nil || !ok || len(meta) == 0 || meta[0] != '{' {
 		return "", nil
 	}
-	version, _ = rawjson.LookupString(meta, metaProtocolVersion)
-	caps, _, _ = rawjson.Lookup(meta, metaClientCapabilities)
+	version, _ = rawjson.LookupString(meta, client.MetaProtocolVersion)
+	caps, _, _ = rawjson.Lookup(meta, client.MetaClientCapabilities)
 	return version, caps
 }
 
@@ -52,7 +56,7 @@ func modernRequest(version string, caps json.RawMessage) (stateless bool, refusa
 		data, _ := json.Marshal(map[string]any{"supported": supportedVersions(), "requested": version})
 		return true, &client.RPCError{Code: codeUnsupportedVersion, Message: "Unsupported protocol version " + version, Data: data}
 	case len(caps) == 0 || caps[0] != '{':
-		return true, &client.RPCError{Code: codeInvalidParams, Message: "params._meta." + metaClientCapabilities + " is missing"}
+		return true, &client.RPCError{Code: codeInvalidParams, Message: "params._meta." + client.MetaClientCapabilities + " is missing"}
 	}
 	return true, nil
 }

@@ -81,11 +81,14 @@ func tasksListRoute(ctx context.Context, s *stdioServer, _ message) (json.RawMes
 }
 
 // createsTask reports whether a tools/call made a task: it asked for one
-// (2025-11-25), or the server answered with one (the 2026-07-28
-// extension's resultType "task").
-func createsTask(params, res json.RawMessage) bool {
+// (2025-11-25), or a server of the stateless era answered with one (the
+// 2026-07-28 extension's resultType "task").
+func createsTask(params, res json.RawMessage, stateless bool) bool {
 	if _, asked, _ := rawjson.Lookup(params, "task"); asked {
 		return true
+	}
+	if !stateless {
+		return false // no need to walk a result that can be megabytes
 	}
 	kind, _ := rawjson.LookupString(res, "resultType")
 	return kind == "task"

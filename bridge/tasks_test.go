@@ -25,7 +25,7 @@ func TestTaskIDsAreNamedAfterTheirServer(t *testing.T) {
 		{`{"name":"x"}`, `{"resultType":"task","taskId":"1"}`, true},
 		{`{"name":"x"}`, `{"content":[]}`, false},
 	} {
-		if got := createsTask(json.RawMessage(tc.params), json.RawMessage(tc.res)); got != tc.want {
+		if got := createsTask(json.RawMessage(tc.params), json.RawMessage(tc.res), true); got != tc.want {
 			t.Errorf("createsTask(%s, %s) = %v", tc.params, tc.res, got)
 		}
 	}

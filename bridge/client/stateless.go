@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -31,10 +32,11 @@ const (
 	EraLegacy = "legacy"
 )
 
-// _meta keys of the stateless era.
+// _meta keys of the stateless era; the first two are the ones a server
+// of it reads a request's era and capabilities from.
 const (
-	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	MetaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
 	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
 	metaLogLevel           = "io.modelcontextprotocol/logLevel"
 )
@@ -112,9 +114,9 @@ func (s *Session) withMeta(params json.RawMessage) (json.RawMessage, error) {
 	}
 	info, _ := json.Marshal(map[string]string{"name": s.remote.Name, "version": s.remote.Version})
 	version, _ := json.Marshal(ModernProtocolVersion)
-	set := [][2][]byte{{[]byte(metaProtocolVersion), version}, {[]byte(metaClientInfo), info}}
-	if _, own, _ := rawjson.Lookup(meta, metaClientCapabilities); !own {
-		set = append(set, [2][]byte{[]byte(metaClientCapabilities), caps})
+	set := [][2][]byte{{[]byte(MetaProtocolVersion), version}, {[]byte(metaClientInfo), info}}
+	if _, own, _ := rawjson.Lookup(meta, MetaClientCapabilities); !own {
+		set = append(set, [2][]byte{[]byte(MetaClientCapabilities), caps})
 	}
 	_, ownLevel, _ := rawjson.Lookup(meta, metaLogLevel)
 	if level, _ := s.logLevel.Load().(string); level != "" && !ownLevel {
@@ -134,12 +136,16 @@ func (s *Session) withMeta(params json.RawMessage) (json.RawMessage, error) {
 // stateless era sends them, and a server of both eras would take a request
 // whose _meta names another version than its session for a mistake.
 func withoutStatelessMeta(params json.RawMessage) (json.RawMessage, error) {
+	// A call's params can be megabytes: look for the keys before walking.
+	if !bytes.Contains(params, []byte("io.modelcontextprotocol/")) {
+		return params, nil
+	}
 	meta, ok, err := rawjson.Lookup(params, "_meta")
 	if err != nil || !ok || len(meta) == 0 || meta[0] != '{' {
 		return params, nil
 	}
 	trimmed := meta
-	for _, key := range []string{metaProtocolVersion, metaClientCapabilities, metaClientInfo, metaLogLevel} {
+	for _, key := range []string{MetaProtocolVersion, MetaClientCapabilities, metaClientInfo, metaLogLevel} {
 		if trimmed, err = rawjson.DeleteMember(trimmed, key); err != nil {
 			return nil, fmt.Errorf("params._meta: %w", err)
 		}
