@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mcp-bridge/bridge/config/catalog"
 	"github.com/mcp-bridge/bridge/config/state"
@@ -217,13 +216,13 @@ func serverMetadataFor(ctx context.Context, client *http.Client, issuer string) 
 // Registrations keeps the clients the bridge registered dynamically, one per
 // authorization server, in the state folder, so that it registers once.
 type Registrations struct {
-	Path string
-	mu   sync.Mutex
+	Path  string
+	Locks state.Locks
 }
 
 // NewRegistrations keeps registrations in stateDir/registrations.json.
 func NewRegistrations(stateDir string) *Registrations {
-	return &Registrations{Path: filepath.Join(stateDir, "registrations.json")}
+	return &Registrations{Path: filepath.Join(stateDir, "registrations.json"), Locks: state.Locks{Dir: filepath.Join(stateDir, "locks")}}
 }
 
 // clientFor returns the client registered at issuer, registering one
@@ -232,8 +231,12 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 	if r == nil {
 		return "", errors.New("no state folder to keep a client registration in")
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	// One registration per issuer, however many logins run at once.
+	unlock, err := r.Locks.Lock(ctx, "register "+issuer, "another login to finish registering the bridge at "+issuer)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	m := map[string]string{}
 	if err := state.ReadJSON(r.Path, &m, "fix or delete it"); err != nil {
 		return "", fmt.Errorf("registrations file %w", err)
@@ -269,9 +272,13 @@ func (r *Registrations) clientFor(ctx context.Context, client *http.Client, issu
 	if reg.ClientID == "" {
 		return "", fmt.Errorf("registering at %s: %s %s %s", endpoint, res.Status, reg.Error, reg.Desc)
 	}
-	m[issuer] = reg.ClientID
-	if err := state.WriteJSON(r.Path, m); err != nil {
-		return "", err
+	m = map[string]string{}
+	err = r.Locks.UpdateJSON(ctx, r.Path, "fix or delete it", &m, func() error {
+		m[issuer] = reg.ClientID
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("registrations file %w", err)
 	}
 	return reg.ClientID, nil
 }

@@ -246,7 +246,7 @@ func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) 
 // meanwhile, that token is the answer, and the old refresh token (spent,
 // with a rotating server) is never sent.
 func (m *Manager) renew(ctx context.Context, id, origin string, stale *Token) (*Token, error) {
-	unlock, err := m.Locks.Lock(ctx, Key(id, origin))
+	unlock, err := m.Locks.Lock(ctx, Key(id, origin), "another bridge to finish renewing the token for "+id)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +262,22 @@ func (m *Manager) renew(ctx context.Context, id, origin string, stale *Token) (*
 		return nil, err
 	}
 	return nt, nil
+}
+
+// Save keeps a token a login obtained, under the lock a renewal takes, so
+// that a bridge renewing the server's old token in another process never
+// writes over it half-way, and forgets any older token held here.
+func (m *Manager) Save(ctx context.Context, id string, t *Token) error {
+	unlock, err := m.Locks.Lock(ctx, Key(id, t.Origin), "another bridge to finish renewing the token for "+id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := m.Tokens.Save(ctx, id, t); err != nil {
+		return err
+	}
+	m.remember(id, t.Origin, t)
+	return nil
 }
 
 func (m *Manager) remember(id, origin string, t *Token) {

@@ -5,15 +5,17 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -70,80 +72,117 @@ func NewKeychain(timeout time.Duration) (*Keychain, error) {
 // Name says where secrets go.
 func (k *Keychain) Name() string { return "the OS keychain" }
 
-// Get reads a secret, joining its chunks.
+// Get reads a secret, joining its chunks. A secret being replaced while it
+// is read is read again, so that the value returned is one whole secret.
 func (k *Keychain) Get(ctx context.Context, key string) (string, error) {
+	for tries := 1; ; tries++ {
+		v, err := k.get(ctx, key)
+		if !errors.Is(err, errTorn) || tries == 3 {
+			return v, err
+		}
+	}
+}
+
+// errTorn means a long secret's parts do not make up the secret its first
+// entry describes: it changed while it was read, or a part was removed.
+var errTorn = fmt.Errorf("%w: the keychain holds only part of it (log in again)", ErrNotFound)
+
+func (k *Keychain) get(ctx context.Context, key string) (string, error) {
 	first, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) })
 	if err != nil {
 		return "", err
 	}
-	n, rest, ok := parseChunked(first)
+	h, ok := parseChunked(first)
 	if !ok {
 		return first, nil
 	}
 	var b strings.Builder
-	b.WriteString(rest)
-	for i := 1; i < n; i++ {
-		part, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, chunkKey(key, i)) })
+	b.WriteString(h.rest)
+	for i := 1; i < h.n; i++ {
+		part, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, h.part(key, i)) })
+		if errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("part %d of %d is missing: %w", i+1, h.n, errTorn)
+		}
 		if err != nil {
-			return "", fmt.Errorf("part %d of %d: %w", i+1, n, err)
+			// A Secret Service fails a read of an item deleted while it
+			// is found: when the first entry changed meanwhile, that is
+			// a secret being replaced.
+			if now, nerr := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) }); nerr == nil && now != first {
+				return "", fmt.Errorf("part %d of %d: %w", i+1, h.n, errTorn)
+			}
+			return "", fmt.Errorf("part %d of %d: %w", i+1, h.n, err)
 		}
 		b.WriteString(part)
+	}
+	if h.gen != "" && digest(b.String()) != h.gen {
+		return "", fmt.Errorf("its parts do not match: %w", errTorn)
 	}
 	return b.String(), nil
 }
 
-// Set writes a secret, split into chunks when it is long, and removes
-// chunks a longer earlier value left behind.
+// Set writes a secret, split into chunks when it is long. The chunks of a
+// new value go under names of their own and its first entry is written
+// last, so that a reader finds the old value or the new one, whole; the
+// old value's chunks are removed after.
 func (k *Keychain) Set(ctx context.Context, key, value string) error {
-	old, _ := k.chunks(ctx, key)
+	old, oldErr := k.head(ctx, key)
+	gen := digest(value)
 	var parts []string
 	for len(value) > chunkSize {
 		parts = append(parts, value[:chunkSize])
 		value = value[chunkSize:]
 	}
 	parts = append(parts, value)
-	first := parts[0]
+	first, written := parts[0], ""
 	if len(parts) > 1 || strings.HasPrefix(first, chunkPrefix) {
-		first = fmt.Sprintf("%s%d:%s", chunkPrefix, len(parts), parts[0])
+		first, written = fmt.Sprintf("%s%d.%s:%s", chunkPrefix, len(parts), gen, parts[0]), gen
 	}
-	// Later parts first, so that a reader never finds a head without them.
+	h := chunkHead{n: len(parts), gen: written}
 	for i := len(parts) - 1; i >= 1; i-- {
-		if _, err := k.call(ctx, func() (string, error) { return "", keyring.Set(k.Service, chunkKey(key, i), parts[i]) }); err != nil {
+		if _, err := k.call(ctx, func() (string, error) { return "", keyring.Set(k.Service, h.part(key, i), parts[i]) }); err != nil {
 			return err
 		}
 	}
 	if _, err := k.call(ctx, func() (string, error) { return "", keyring.Set(k.Service, key, first) }); err != nil {
 		return err
 	}
-	for i := len(parts); i < old; i++ {
-		_, _ = k.call(ctx, func() (string, error) { return "", keyring.Delete(k.Service, chunkKey(key, i)) })
+	if oldErr == nil && (old.gen == "" || old.gen != written) {
+		k.deleteParts(ctx, key, old)
 	}
 	return nil
 }
 
 // Delete removes a secret and its chunks; a missing one is ErrNotFound.
+// The first entry goes first, so that no reader finds it without its parts.
 func (k *Keychain) Delete(ctx context.Context, key string) error {
-	n, err := k.chunks(ctx, key)
+	h, err := k.head(ctx, key)
 	if err != nil {
 		return err
 	}
-	for i := 1; i < n; i++ {
-		_, _ = k.call(ctx, func() (string, error) { return "", keyring.Delete(k.Service, chunkKey(key, i)) })
+	if _, err := k.call(ctx, func() (string, error) { return "", keyring.Delete(k.Service, key) }); err != nil {
+		return err
 	}
-	_, err = k.call(ctx, func() (string, error) { return "", keyring.Delete(k.Service, key) })
-	return err
+	k.deleteParts(ctx, key, h)
+	return nil
 }
 
-// chunks is how many entries the secret under key spans.
-func (k *Keychain) chunks(ctx context.Context, key string) (int, error) {
+// deleteParts removes the chunks after the first of the secret h describes.
+func (k *Keychain) deleteParts(ctx context.Context, key string, h chunkHead) {
+	for i := 1; i < h.n; i++ {
+		_, _ = k.call(ctx, func() (string, error) { return "", keyring.Delete(k.Service, h.part(key, i)) })
+	}
+}
+
+// head reads how the secret under key is split.
+func (k *Keychain) head(ctx context.Context, key string) (chunkHead, error) {
 	first, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) })
 	if err != nil {
-		return 0, err
+		return chunkHead{}, err
 	}
-	if n, _, ok := parseChunked(first); ok {
-		return n, nil
+	if h, ok := parseChunked(first); ok {
+		return h, nil
 	}
-	return 1, nil
+	return chunkHead{n: 1}, nil
 }
 
 // call runs a keychain operation with the timeout, translating errors.
@@ -192,36 +231,66 @@ func (u Unusable) Set(context.Context, string, string) error { return u.Err }
 // Delete fails with the reason.
 func (u Unusable) Delete(context.Context, string) error { return u.Err }
 
+// A secret longer than a chunk is kept as a first entry, chunkPrefix +
+// "<n>.<gen>:" + its first chunk, and n-1 more entries under
+// "<key>#<gen>#<i>", gen being a digest of the whole secret. Entries of
+// earlier versions, chunkPrefix + "<n>:", have no gen and keep their
+// chunks under "<key>#<i>".
 const chunkPrefix = "mcp-bridge-chunks:"
 
-func parseChunked(v string) (n int, rest string, ok bool) {
-	after, found := strings.CutPrefix(v, chunkPrefix)
-	if !found {
-		return 0, "", false
-	}
-	num, rest, found := strings.Cut(after, ":")
-	n, err := strconv.Atoi(num)
-	if !found || err != nil || n < 1 {
-		return 0, "", false
-	}
-	return n, rest, true
+// chunkHead is what a secret's first entry says of its chunks.
+type chunkHead struct {
+	n    int
+	gen  string
+	rest string // the first chunk
 }
 
-func chunkKey(key string, i int) string { return fmt.Sprintf("%s#%d", key, i) }
+// part is the key of chunk i (from 1) of the secret under key.
+func (h chunkHead) part(key string, i int) string {
+	if h.gen == "" {
+		return fmt.Sprintf("%s#%d", key, i)
+	}
+	return fmt.Sprintf("%s#%s#%d", key, h.gen, i)
+}
+
+func parseChunked(v string) (chunkHead, bool) {
+	after, found := strings.CutPrefix(v, chunkPrefix)
+	if !found {
+		return chunkHead{}, false
+	}
+	num, rest, found := strings.Cut(after, ":")
+	num, gen, _ := strings.Cut(num, ".")
+	n, err := strconv.Atoi(num)
+	if !found || err != nil || n < 1 || strings.ContainsAny(gen, "#:") {
+		return chunkHead{}, false
+	}
+	return chunkHead{n: n, gen: gen, rest: rest}, true
+}
+
+// digest names one value of a secret, for its chunks' keys.
+func digest(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:8])
+}
 
 // File stores secrets in one JSON file readable by the user alone. It is the
 // explicit fallback for machines without a keychain; Warn is called each
 // time it is used, so that the user never forgets the tokens are on disk.
+// Every change is a read-modify-write under a cross-process lock, so that
+// logins and renewals in several processes at once all keep their token.
 type File struct {
-	Path string
-	Warn func(msg string)
-
-	mu sync.Mutex
+	Path  string
+	Warn  func(msg string)
+	Locks state.Locks
 }
 
 // NewFile keeps secrets in stateDir/tokens.json.
 func NewFile(stateDir string, warn func(string)) *File {
-	return &File{Path: stateDir + string(os.PathSeparator) + "tokens.json", Warn: warn}
+	return &File{
+		Path:  filepath.Join(stateDir, "tokens.json"),
+		Warn:  warn,
+		Locks: state.Locks{Dir: filepath.Join(stateDir, "locks")},
+	}
 }
 
 // Name says where secrets go.
@@ -235,10 +304,15 @@ func (f *File) warn() {
 
 // Get reads a secret.
 func (f *File) Get(_ context.Context, key string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.warn()
-	m, err := f.load()
+	data, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	m, err := f.parse(data)
 	if err != nil {
 		return "", err
 	}
@@ -250,46 +324,49 @@ func (f *File) Get(_ context.Context, key string) (string, error) {
 }
 
 // Set writes a secret.
-func (f *File) Set(_ context.Context, key, value string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *File) Set(ctx context.Context, key, value string) error {
 	f.warn()
-	m, err := f.load()
-	if err != nil {
-		return err
-	}
-	m[key] = value
-	return f.save(m)
+	return f.change(ctx, func(m map[string]string) error {
+		m[key] = value
+		return nil
+	})
 }
 
 // Delete removes a secret.
-func (f *File) Delete(_ context.Context, key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, err := f.load()
-	if err != nil {
-		return err
-	}
-	if _, ok := m[key]; !ok {
-		return ErrNotFound
-	}
-	delete(m, key)
-	return f.save(m)
+func (f *File) Delete(ctx context.Context, key string) error {
+	return f.change(ctx, func(m map[string]string) error {
+		if _, ok := m[key]; !ok {
+			return ErrNotFound
+		}
+		delete(m, key)
+		return nil
+	})
 }
 
-// load reads the file; a corrupt one is named, never reset.
-func (f *File) load() (map[string]string, error) {
-	data, err := os.ReadFile(f.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("token file: %w", err)
-	}
+// change edits the file's secrets under the lock.
+func (f *File) change(ctx context.Context, edit func(map[string]string) error) error {
+	return f.Locks.Update(ctx, f.Path, 0o600, func(old []byte) ([]byte, error) {
+		m := map[string]string{}
+		if old != nil {
+			var err error
+			if m, err = f.parse(old); err != nil {
+				return nil, err
+			}
+		}
+		if err := edit(m); err != nil {
+			return nil, err
+		}
+		return json.MarshalIndent(m, "", "  ")
+	})
+}
+
+// parse reads the file's content; a corrupt file, or one others can read,
+// is named, never reset.
+func (f *File) parse(data []byte) (map[string]string, error) {
 	if fi, err := os.Stat(f.Path); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("token file %s is readable by others (mode %v): chmod 600 it", f.Path, fi.Mode().Perm())
 	}
-	m := map[string]string{}
+	var m map[string]string
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("token file %s is corrupt (%w): fix or delete it, then log in again", f.Path, err)
 	}
@@ -297,12 +374,4 @@ func (f *File) load() (map[string]string, error) {
 		return nil, fmt.Errorf("token file %s is corrupt (it holds null): fix or delete it, then log in again", f.Path)
 	}
 	return m, nil
-}
-
-func (f *File) save(m map[string]string) error {
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return state.WriteFile(f.Path, data, 0o600)
 }

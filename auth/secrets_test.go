@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zalando/go-keyring"
 )
 
 // realKeychain is the OS keychain for tests. On Linux that is a Secret
@@ -50,14 +52,17 @@ func TestKeychainSetGetDelete(t *testing.T) {
 				t.Fatalf("Get = %d bytes, %v; want %d", len(got), err, len(value))
 			}
 			// A shorter value replaces it, and leaves no chunks behind.
+			long, _ := k.head(ctx, key)
 			if err := k.Set(ctx, key, "short"); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := k.Get(ctx, key); got != "short" {
 				t.Fatalf("after overwrite: %q", got)
 			}
-			if _, err := k.Get(ctx, chunkKey(key, 1)); !errors.Is(err, ErrNotFound) {
-				t.Errorf("a chunk of the longer value is left: %v", err)
+			for i := 1; i < long.n; i++ {
+				if _, err := keyring.Get(k.Service, long.part(key, i)); !errors.Is(err, keyring.ErrNotFound) {
+					t.Errorf("chunk %d of the longer value is left: %v", i, err)
+				}
 			}
 			if err := k.Delete(ctx, key); err != nil {
 				t.Fatal(err)
@@ -83,6 +88,76 @@ func TestKeychainValueThatLooksChunked(t *testing.T) {
 	t.Cleanup(func() { _ = k.Delete(ctx, key) })
 	if got, err := k.Get(ctx, key); err != nil || got != value {
 		t.Errorf("Get = %q, %v", got, err)
+	}
+}
+
+// A secret rewritten while it is read is read whole, old or new, never
+// chunks of the one with chunks of the other.
+func TestKeychainReadWhileRewrittenIsWhole(t *testing.T) {
+	k := realKeychain(t)
+	ctx := context.Background()
+	key := uniqueKey(t)
+	a, b := strings.Repeat("a", 3*chunkSize+5), strings.Repeat("b", 3*chunkSize+5)
+	must(t, k.Set(ctx, key, a))
+	t.Cleanup(func() { _ = k.Delete(ctx, key) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 16 {
+			v := a
+			if i%2 == 0 {
+				v = b
+			}
+			if err := k.Set(ctx, key, v); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	reads := 0
+	for running := true; running; reads++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		got, err := k.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("read %d: %v", reads, err)
+		}
+		if got != a && got != b {
+			t.Fatalf("read %d is a mix of two values (%d bytes, %d of them a)", reads, len(got), strings.Count(got, "a"))
+		}
+	}
+	t.Logf("%d reads while it was rewritten 16 times", reads)
+}
+
+// Entries written by earlier versions (chunks under key#i) are read, and
+// replaced without leaving their chunks behind.
+func TestKeychainReadsEarlierChunks(t *testing.T) {
+	k := realKeychain(t)
+	ctx := context.Background()
+	key := uniqueKey(t)
+	must(t, keyring.Set(k.Service, key+"#2", "three"))
+	must(t, keyring.Set(k.Service, key+"#1", "two-"))
+	must(t, keyring.Set(k.Service, key, chunkPrefix+"3:one-"))
+	t.Cleanup(func() { _ = k.Delete(ctx, key) })
+	if got, err := k.Get(ctx, key); err != nil || got != "one-two-three" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	must(t, k.Set(ctx, key, "new"))
+	for _, part := range []string{key + "#1", key + "#2"} {
+		if _, err := keyring.Get(k.Service, part); !errors.Is(err, keyring.ErrNotFound) {
+			t.Errorf("%s left behind: %v", part, err)
+		}
+	}
+	// A chunk gone missing is a secret not found, with the reason.
+	must(t, k.Set(ctx, key, strings.Repeat("x", 2*chunkSize+1)))
+	h, err := k.head(ctx, key)
+	must(t, err)
+	must(t, keyring.Delete(k.Service, h.part(key, 1)))
+	if _, err := k.Get(ctx, key); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "part 2 of 3 is missing") {
+		t.Errorf("Get with a chunk missing: %v", err)
 	}
 }
 
@@ -250,19 +325,20 @@ func TestLogoutLeavesNothingInTheKeychain(t *testing.T) {
 	tok := &Token{AccessToken: strings.Repeat("a", 3000), RefreshToken: strings.Repeat("r", 1500), Origin: "https://x.example.com"}
 	must(t, m.Tokens.Save(ctx, id, tok))
 	key := Key(id, tok.Origin)
-	if _, err := k.Get(ctx, chunkKey(key, 2)); err != nil {
-		t.Fatalf("the token was not split as expected: %v", err)
+	h, err := k.head(ctx, key)
+	if err != nil || h.n < 3 {
+		t.Fatalf("the token was not split as expected: %+v, %v", h, err)
 	}
 	found, revoked, err := m.Logout(ctx, nil, id, tok.Origin)
 	if err != nil || !found || revoked {
 		t.Fatalf("Logout = %v %v %v", found, revoked, err)
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < h.n; i++ {
 		k2 := key
 		if i > 0 {
-			k2 = chunkKey(key, i)
+			k2 = h.part(key, i)
 		}
-		if _, err := k.Get(ctx, k2); !errors.Is(err, ErrNotFound) {
+		if _, err := keyring.Get(k.Service, k2); !errors.Is(err, keyring.ErrNotFound) {
 			t.Errorf("entry %q left behind: %v", k2, err)
 		}
 	}

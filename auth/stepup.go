@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mcp-bridge/bridge/config/catalog"
 	"github.com/mcp-bridge/bridge/config/state"
@@ -23,13 +22,13 @@ const maxStepUps = 2
 // Scopes remembers, per server, the scopes servers asked for with a 403
 // insufficient_scope, so that the next login asks for them too (step-up).
 type Scopes struct {
-	Path string
-	mu   sync.Mutex
+	Path  string
+	Locks state.Locks
 }
 
 // NewScopes keeps them in stateDir/scopes.json.
 func NewScopes(stateDir string) *Scopes {
-	return &Scopes{Path: filepath.Join(stateDir, "scopes.json")}
+	return &Scopes{Path: filepath.Join(stateDir, "scopes.json"), Locks: state.Locks{Dir: filepath.Join(stateDir, "locks")}}
 }
 
 type scopeEntry struct {
@@ -42,35 +41,36 @@ func (s *Scopes) Required(serverID string) []string {
 	if s == nil {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	m, _ := s.load()
 	return m[serverID].Scopes
 }
 
 // add records scopes a server asked for and returns how many times it has
 // asked for this same set.
-func (s *Scopes) add(serverID string, scopes []string) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.load()
-	if err != nil {
-		return 0, err
-	}
-	e := m[serverID]
-	before := len(e.Scopes)
-	for _, sc := range scopes {
-		if !slices.Contains(e.Scopes, sc) {
-			e.Scopes = append(e.Scopes, sc)
+func (s *Scopes) add(ctx context.Context, serverID string, scopes []string) (int, error) {
+	m := map[string]scopeEntry{}
+	var stepUps int
+	err := s.Locks.UpdateJSON(ctx, s.Path, "fix or delete it", &m, func() error {
+		e := m[serverID]
+		before := len(e.Scopes)
+		for _, sc := range scopes {
+			if !slices.Contains(e.Scopes, sc) {
+				e.Scopes = append(e.Scopes, sc)
+			}
 		}
+		if len(e.Scopes) == before {
+			e.StepUps++
+		} else {
+			e.StepUps = 1
+		}
+		m[serverID] = e
+		stepUps = e.StepUps
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("remembering the scopes %s asked for: %w", serverID, err)
 	}
-	if len(e.Scopes) == before {
-		e.StepUps++
-	} else {
-		e.StepUps = 1
-	}
-	m[serverID] = e
-	return e.StepUps, state.WriteJSON(s.Path, m)
+	return stepUps, nil
 }
 
 func (s *Scopes) load() (map[string]scopeEntry, error) {
@@ -93,7 +93,7 @@ func (m *Manager) Forbidden(ctx context.Context, s *catalog.Server, remoteURL st
 	if m.Scopes == nil || len(scopes) == 0 {
 		return fmt.Errorf("%s: %w, and does not say which: ask the server's owners", s.ID, ErrInsufficientScope)
 	}
-	n, err := m.Scopes.add(s.ID, scopes)
+	n, err := m.Scopes.add(ctx, s.ID, scopes)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/url"
@@ -109,20 +110,17 @@ func (e *Eras) writeOut() {
 func (e *Eras) write(known map[string]string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	unlock, err := e.locks.Lock(ctx, e.path)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	onDisk := map[string]string{}
-	if err := state.ReadJSON(e.path, &onDisk, "fix or delete it"); err != nil {
+	err := e.locks.UpdateJSON(ctx, e.path, "fix or delete it", &onDisk, func() error {
+		maps.Copy(onDisk, known)
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		e.mu.Lock()
 		e.err = err
 		e.mu.Unlock()
-		return err
 	}
-	maps.Copy(onDisk, known)
-	return state.WriteJSON(e.path, onDisk)
+	return err
 }
 
 // origin is scheme://host[:port] of a URL, in lower case.

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,9 +29,10 @@ import (
 // would hold up every server's tools. Until a write is done, the process
 // reads what it wrote from memory.
 type Pins struct {
-	dir string // empty: nothing is pinned
-	now func() time.Time
-	log *slog.Logger
+	dir   string // empty: nothing is pinned
+	locks state.Locks
+	now   func() time.Time
+	log   *slog.Logger
 
 	mu        sync.Mutex
 	reviewing map[string]chan struct{} // server ID → closed when its review or trust is done: see lockServer
@@ -49,6 +51,11 @@ type pinFile struct {
 	// for byte is not fingerprinted again (that is most of the work of a
 	// server's arrival).
 	Prints map[string]SeenPrint `json:"prints,omitempty"`
+
+	// trust says the file comes from Trust, whose pins replace those on
+	// disk; a review's pins are only those of a first use, and never
+	// replace pins "bridge trust" wrote in another process meanwhile.
+	trust bool
 }
 
 // SeenPrint is a tool's fingerprint and the hash of the bytes it was
@@ -98,6 +105,7 @@ func NewPins(stateDir string) *Pins {
 		reviewing: map[string]chan struct{}{}, unsaved: map[string]*pinFile{}, writing: map[string]bool{}, errs: map[string]error{}}
 	if stateDir != "" {
 		p.dir = filepath.Join(stateDir, "pins")
+		p.locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}
 	}
 	return p
 }
@@ -218,7 +226,7 @@ func (p *Pins) Trust(serverID string, tools []json.RawMessage) (changed int, err
 		}
 	}
 	p.mu.Lock()
-	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: p.now().UTC(), Tools: facts}, Prints: seen})
+	p.saveSoon(serverID, &pinFile{Trusted: trusted, Seen: &Seen{At: p.now().UTC(), Tools: facts}, Prints: seen, trust: true})
 	p.mu.Unlock()
 	p.Wait()
 	p.mu.Lock()
@@ -318,8 +326,26 @@ func (p *Pins) writeOut(serverID string) {
 // Wait waits until every pin file is written.
 func (p *Pins) Wait() { p.writes.Wait() }
 
+// save writes a server's file under the cross-process lock, on top of
+// what is on disk then: a review keeps the pins found there.
 func (p *Pins) save(serverID string, f *pinFile) error {
-	if err := state.WriteJSON(p.Path(serverID), f); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	path := p.Path(serverID)
+	err := p.locks.Update(ctx, path, 0o600, func(old []byte) ([]byte, error) {
+		out := pinFile{Trusted: f.Trusted, Seen: f.Seen, Prints: f.Prints}
+		if !f.trust && old != nil {
+			var onDisk pinFile
+			if err := json.Unmarshal(old, &onDisk); err != nil {
+				return nil, fmt.Errorf("pin file %s is corrupt (%w): fix or delete it, then run \"bridge trust %s\"", path, err, serverID)
+			}
+			if onDisk.Trusted != nil {
+				out.Trusted = onDisk.Trusted
+			}
+		}
+		return json.MarshalIndent(out, "", "  ")
+	})
+	if err != nil {
 		return fmt.Errorf("saving pins: %w", err)
 	}
 	return nil

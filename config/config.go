@@ -11,7 +11,7 @@
 package config
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,6 +66,10 @@ type Config struct {
 	// ClientMetadataURL is the organisation's Client ID Metadata Document
 	// for the bridge, used with authorization servers that accept them.
 	ClientMetadataURL string `yaml:"client_metadata_url"`
+
+	// Locks keep two processes from changing the file at once; without a
+	// folder the lock is a hidden file beside the config file.
+	Locks state.Locks `yaml:"-"`
 
 	// path is the file this config was read from, or would be written to.
 	path string
@@ -366,38 +370,65 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 	return nil
 }
 
-// SetEnabled records the enabled set and writes the config file atomically,
-// keeping the rest of the file, comments included, as it was.
-func (c *Config) SetEnabled(ids []string) error {
-	err := c.edit(func(doc *yaml.Node) {
-		seq := &yaml.Node{Kind: yaml.SequenceNode}
-		for _, id := range ids {
-			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
+// UpdateEnabled adds servers to the enabled list and removes others, on
+// top of what the config file holds when it is written: under the file's
+// lock, so that two commands changing the list at once both keep their
+// change. Only the lines that change are rewritten; comments, blank lines
+// and other documents stay as they were, and a symlinked file stays a
+// symlink.
+func (c *Config) UpdateEnabled(add, remove []string) error {
+	var enabled []string
+	err := c.edit(func(doc *yaml.Node) (change, error) {
+		enabled = nil
+		if v := Field(doc, "enabled"); v != nil {
+			if err := v.Decode(&enabled); err != nil {
+				return change{}, fmt.Errorf("enabled: %w", err)
+			}
 		}
-		setKey(doc, "enabled", seq)
+		enabled = slices.DeleteFunc(enabled, func(id string) bool { return slices.Contains(remove, id) })
+		for _, id := range add {
+			if !slices.Contains(enabled, id) {
+				enabled = append(enabled, id)
+			}
+		}
+		return change{
+			tree: func(doc *yaml.Node) {
+				seq := &yaml.Node{Kind: yaml.SequenceNode}
+				for _, id := range enabled {
+					seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
+				}
+				setKey(doc, "enabled", seq)
+			},
+			text: func(t *yamlText) bool { return t.setList("enabled", enabled) },
+		}, nil
 	})
 	if err != nil {
 		return err
 	}
-	c.Enabled = slices.Clone(ids)
+	c.Enabled = enabled
 	return nil
 }
 
 // SetServerReadOnly sets servers.<id>.read_only and writes the config file
-// as SetEnabled does.
+// as UpdateEnabled does.
 func (c *Config) SetServerReadOnly(id string, readOnly bool) error {
-	err := c.edit(func(doc *yaml.Node) {
-		servers := Field(doc, "servers")
-		if servers == nil || servers.Kind != yaml.MappingNode {
-			servers = &yaml.Node{Kind: yaml.MappingNode}
-			setKey(doc, "servers", servers)
-		}
-		srv := Field(servers, id)
-		if srv == nil || srv.Kind != yaml.MappingNode {
-			srv = &yaml.Node{Kind: yaml.MappingNode}
-			setKey(servers, id, srv)
-		}
-		setKey(srv, "read_only", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(readOnly)})
+	err := c.edit(func(*yaml.Node) (change, error) {
+		return change{
+			tree: func(doc *yaml.Node) {
+				servers := Field(doc, "servers")
+				if servers == nil || servers.Kind != yaml.MappingNode {
+					servers = &yaml.Node{Kind: yaml.MappingNode}
+					setKey(doc, "servers", servers)
+				}
+				srv := Field(servers, id)
+				if srv == nil || srv.Kind != yaml.MappingNode {
+					srv = &yaml.Node{Kind: yaml.MappingNode}
+					setKey(servers, id, srv)
+				}
+				setKey(srv, "read_only", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(readOnly)})
+			},
+			text: func(t *yamlText) bool { return t.setScalar([]string{"servers", id, "read_only"}, fmt.Sprint(readOnly)) },
+		}, nil
 	})
 	if err != nil {
 		return err
@@ -411,37 +442,19 @@ func (c *Config) SetServerReadOnly(id string, readOnly bool) error {
 	return nil
 }
 
-// edit changes the config file's YAML tree and writes it back atomically.
-func (c *Config) edit(change func(doc *yaml.Node)) error {
-	var root yaml.Node
-	if c.exists {
-		data, err := os.ReadFile(c.path)
+// edit changes the config file under its lock: plan says what to change
+// from what the file holds then.
+func (c *Config) edit(plan func(doc *yaml.Node) (change, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := c.Locks.Update(ctx, c.path, 0o644, func(old []byte) ([]byte, error) {
+		out, err := applyChange(old, plan)
 		if err != nil {
-			return fmt.Errorf("%w %s: %w", ErrConfig, c.path, err)
+			return nil, fmt.Errorf("%w %s: %w", ErrConfig, c.path, err)
 		}
-		if err := yaml.Unmarshal(data, &root); err != nil {
-			return fmt.Errorf("%w %s: %s", ErrConfig, c.path, YAMLMessage(err))
-		}
-	}
-	if len(root.Content) == 0 {
-		root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}},
-			HeadComment: "mcp-bridge config: see the README's config file reference."}
-	}
-	doc := root.Content[0]
-	if doc.Kind != yaml.MappingNode {
-		return fmt.Errorf("%w %s: the top level is not a mapping of keys", ErrConfig, c.path)
-	}
-	change(doc)
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return fmt.Errorf("encoding %s: %w", c.path, err)
-	}
-	if err := enc.Close(); err != nil {
-		return fmt.Errorf("encoding %s: %w", c.path, err)
-	}
-	if err := state.WriteFile(c.path, buf.Bytes(), 0o644); err != nil {
+		return out, nil
+	})
+	if err != nil {
 		return err
 	}
 	c.exists = true

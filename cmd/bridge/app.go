@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -66,7 +67,16 @@ func newApp(stdout, stderr io.Writer, v *verb) *app {
 	keychainTimeout := cmp.Or(v.keychainTimeout, auth.KeychainTimeout)
 	httpTimeout := cmp.Or(v.httpTimeout, time.Minute)
 
-	a.config = sync.OnceValues(func() (*config.Config, error) { return config.Load(a.cfgPath) })
+	a.config = sync.OnceValues(func() (*config.Config, error) {
+		cfg, err := config.Load(a.cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if dir, err := a.stateDir(); err == nil {
+			cfg.Locks = state.Locks{Dir: filepath.Join(dir, "locks")}
+		}
+		return cfg, nil
+	})
 	a.stateDir = sync.OnceValues(state.Dir)
 	a.secrets = sync.OnceValues(func() (auth.Secrets, error) {
 		cfg, err := a.config()

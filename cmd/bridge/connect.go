@@ -74,7 +74,7 @@ func (a *app) bridgeOptions(servers []*catalog.Server) (bridge.Options, error) {
 		if err != nil {
 			return err
 		}
-		return tokens.Tokens.Save(ctx, id, tok)
+		return tokens.Save(ctx, id, tok)
 	}
 	return opts, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
@@ -50,7 +49,7 @@ func enableVerb() *verb {
 				enabled = append(enabled, s.ID)
 				added = append(added, s.ID)
 			}
-			if err := save(cmd, cfg, errs, enabled, "enabled", added, already); err != nil || !readOnly {
+			if err := save(cmd, errs, "enabled", added, already, func() error { return cfg.UpdateEnabled(added, nil) }); err != nil || !readOnly {
 				return err
 			}
 			for _, id := range append(added, already...) {
@@ -108,19 +107,19 @@ func disableVerb() *verb {
 					already = append(already, id)
 				}
 			}
-			return save(cmd, cfg, errs, enabled, "disabled", removed, already)
+			return save(cmd, errs, "disabled", removed, already, func() error { return cfg.UpdateEnabled(nil, removed) })
 		},
 	}
 }
 
-// save writes the new enabled set unless a name failed, then says what
-// changed, one server a line.
-func save(cmd *command, cfg *config.Config, errs []error, enabled []string, done string, changed, already []string) error {
+// save makes the change unless a name failed, then says what changed, one
+// server a line.
+func save(cmd *command, errs []error, done string, changed, already []string, write func() error) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("nothing changed: %w", errors.Join(errs...))
 	}
 	if len(changed) > 0 {
-		if err := cfg.SetEnabled(enabled); err != nil {
+		if err := write(); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,7 @@ func loginVerb() *verb {
 			if err != nil {
 				return fmt.Errorf("logging in to %s: %w", id, err)
 			}
-			if err := tokens.Tokens.Save(ctx, id, tok); err != nil {
+			if err := tokens.Save(ctx, id, tok); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.stdout, "logged in to %s (%s); the token is kept in %s\n", id, lo.Name, tokens.Tokens.Secrets.Name())

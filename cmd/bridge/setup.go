@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,7 +32,7 @@ func setupVerb() *verb {
 			f.StringVar(&name, "name", "bridge", "the entry's name in the agent's configuration")
 			f.StringVar(&binary, "command", "", "the bridge binary to start (default: this one, by its absolute path)")
 		},
-		run: func(_ context.Context, cmd *command) error {
+		run: func(ctx context.Context, cmd *command) error {
 			if len(cmd.args) != 1 {
 				return usagef("name one agent: claude-desktop, claude-code, cursor or vscode")
 			}
@@ -52,41 +54,62 @@ func setupVerb() *verb {
 				return err
 			}
 			path := a.Path(agentconf.Env{GOOS: runtime.GOOS, Home: home, AppData: os.Getenv("APPDATA"), XDG: os.Getenv("XDG_CONFIG_HOME")})
-			return setupFile(cmd, a, path, name, binary, remove)
+			return setupFile(ctx, cmd, a, path, name, binary, remove)
 		},
 	}
 }
 
-// setupFile edits the agent's file, keeping a timestamped backup of what
-// it replaces, and remembers whether it created the servers object so that
-// --remove can give back the file as it was.
-func setupFile(cmd *command, a agentconf.Agent, path, name, binary string, remove bool) error {
-	data, err := os.ReadFile(path)
-	existed := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
+// setupFile edits the agent's file under its lock, keeping a backup of
+// what it replaces, and remembers what it created, so that --remove gives
+// back the file as it was: the file itself only while it is byte for byte
+// what setup wrote, else only the entry.
+func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name, binary string, remove bool) error {
 	stateDir, err := cmd.stateDir()
 	if err != nil {
 		return err
 	}
-	created, err := newSetupRecord(stateDir)
+	locks := state.Locks{Dir: filepath.Join(stateDir, "locks")}
+	record, err := readSetupRecord(stateDir)
 	if err != nil {
 		return err
 	}
-	var out []byte
-	var changed bool
-	if remove {
-		out, changed, err = a.Remove(data, name, created.get(path) != "")
-	} else {
+	var changed, deleted bool
+	var backup string
+	entry := record[path]
+	err = locks.Update(ctx, path, 0o644, func(data []byte) ([]byte, error) {
+		var out []byte
+		var err error
 		switch {
-		case !existed:
-			created.set(path, createdFile)
-		case a.Created(data):
-			created.set(path, createdServers)
+		case remove && data != nil && entry.Created == createdFile && entry.Wrote == digest(data):
+			changed, deleted = true, true
+		case remove:
+			out, changed, err = a.Remove(data, name, entry.Created != "")
+		default:
+			if entry.Created == "" {
+				switch {
+				case data == nil:
+					entry.Created = createdFile
+				case a.Created(data):
+					entry.Created = createdServers
+				}
+			}
+			wasOurs := data == nil || (entry.Created == createdFile && entry.Wrote == digest(data))
+			out, changed, err = a.Add(data, name, binary)
+			entry.Wrote = ""
+			if wasOurs {
+				entry.Wrote = digest(out)
+			}
 		}
-		out, changed, err = a.Add(data, name, binary)
-	}
+		if err != nil || !changed {
+			return data, err
+		}
+		if data != nil {
+			if backup, err = state.Backup(path, data, time.Now()); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	})
 	if errors.Is(err, agentconf.ErrNotJSON) {
 		return fmt.Errorf("%s is %w (comments?), so it is left alone; add this by hand:\n%s", path, err, a.Snippet(name, binary))
 	}
@@ -101,28 +124,18 @@ func setupFile(cmd *command, a agentconf.Agent, path, name, binary string, remov
 		}
 		return nil
 	}
-	if existed {
-		backup := path + ".bak-" + time.Now().Format("20060102-150405")
-		if err := state.WriteFile(backup, data, 0o600); err != nil {
-			return err
-		}
+	if backup != "" {
 		fmt.Fprintf(cmd.stdout, "backed up %s to %s\n", path, backup)
 	}
-	if remove && created.get(path) == createdFile {
-		// Setup made the file: taking the entry out takes the file away.
-		if err := os.Remove(path); err != nil {
-			return err
-		}
-	} else if err := state.WriteFile(path, out, 0o644); err != nil {
-		return err
-	}
-	if remove {
-		created.forget(path)
+	switch {
+	case deleted:
+		fmt.Fprintf(cmd.stdout, "removed %s, which setup had created; restart %s\n", path, a.Title)
+	case remove:
 		fmt.Fprintf(cmd.stdout, "removed %q from %s; restart %s\n", name, path, a.Title)
-	} else {
+	default:
 		fmt.Fprintf(cmd.stdout, "added %q (%s serve) to %s; restart %s\n", name, binary, path, a.Title)
 	}
-	return created.save()
+	return updateSetupRecord(ctx, locks, stateDir, path, entry, remove)
 }
 
 // thisBinary is the running bridge's absolute path, which the agent will
@@ -148,26 +161,58 @@ const (
 	createdServers = "servers"
 )
 
-// setupRecord remembers, per agent file, whether setup created the file or
-// its servers object.
-type setupRecord struct {
-	path    string
-	created map[string]string
+// setupEntry is what setup remembers of one agent file.
+type setupEntry struct {
+	// Created is createdFile or createdServers, or "".
+	Created string `json:"created"`
+	// Wrote is a digest of the file as setup left it, while setup alone
+	// has written it: --remove deletes the file only while it still is.
+	Wrote string `json:"wrote,omitempty"`
 }
 
-// newSetupRecord reads the record kept in the state folder dir.
-func newSetupRecord(dir string) (*setupRecord, error) {
-	r := &setupRecord{path: filepath.Join(dir, "setup.json"), created: map[string]string{}}
-	if err := state.ReadJSON(r.path, &r.created, "fix or delete it"); err != nil {
+// UnmarshalJSON reads an entry, or what earlier versions kept: the
+// string Created alone.
+func (e *setupEntry) UnmarshalJSON(data []byte) error {
+	var created string
+	if json.Unmarshal(data, &created) == nil {
+		*e = setupEntry{Created: created}
+		return nil
+	}
+	type plain setupEntry
+	return json.Unmarshal(data, (*plain)(e))
+}
+
+// setupRecordPath is the record's file in the state folder dir.
+func setupRecordPath(dir string) string { return filepath.Join(dir, "setup.json") }
+
+// readSetupRecord reads what setup remembers, per agent file.
+func readSetupRecord(dir string) (map[string]setupEntry, error) {
+	m := map[string]setupEntry{}
+	if err := state.ReadJSON(setupRecordPath(dir), &m, "fix or delete it"); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return m, nil
 }
 
-func (r *setupRecord) get(path string) string { return r.created[path] }
+// updateSetupRecord records entry for the agent file path, or forgets it
+// after a removal, on top of what other setups recorded meanwhile.
+func updateSetupRecord(ctx context.Context, locks state.Locks, dir, path string, entry setupEntry, forget bool) error {
+	m := map[string]setupEntry{}
+	return locks.UpdateJSON(ctx, setupRecordPath(dir), "fix or delete it", &m, func() error {
+		if forget || entry.Created == "" {
+			delete(m, path)
+		} else {
+			m[path] = entry
+		}
+		return nil
+	})
+}
 
-func (r *setupRecord) set(path, what string) { r.created[path] = what }
-
-func (r *setupRecord) forget(path string) { delete(r.created, path) }
-
-func (r *setupRecord) save() error { return state.WriteJSON(r.path, r.created) }
+// digest names a file's content; a missing file has none.
+func digest(data []byte) string {
+	if data == nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

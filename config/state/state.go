@@ -77,14 +77,19 @@ func ReadJSON(path string, v any, remedy string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s is corrupt (%w): %s", path, err, remedy)
-	}
+	return decodeJSON(path, data, v, remedy)
+}
+
+// decodeJSON parses the content of the file at path into v.
+func decodeJSON(path string, data []byte, v any, remedy string) error {
 	// null decodes into anything, leaving a map nil for the first write
 	// to panic on: it is as wrong as any other content that is not the
 	// file's.
 	if string(bytes.TrimSpace(data)) == "null" {
 		return fmt.Errorf("%s is corrupt (it holds null): %s", path, remedy)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s is corrupt (%w): %s", path, err, remedy)
 	}
 	return nil
 }
@@ -99,11 +104,15 @@ func WriteJSON(path string, v any) error {
 	return WriteFile(path, data, 0o600)
 }
 
-// WriteFile writes data to a temporary file beside path and renames it
-// into place, so that readers see the old file or the new one, never a
-// part. A missing folder is created 0700; an existing file keeps its
-// permissions.
+// WriteFile writes data to a temporary file beside path's target (see
+// Target) and renames it into place, so that readers see the old file or
+// the new one, never a part, and a symlink stays a symlink. A missing
+// folder is created 0700; an existing file keeps its permissions.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	path, err := Target(path)
+	if err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	if err := MkdirAll(dir); err != nil {
 		return err
