@@ -378,35 +378,41 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 // symlink.
 func (c *Config) UpdateEnabled(add, remove []string) error {
 	var enabled []string
-	err := c.edit(func(doc *yaml.Node) (change, error) {
-		enabled = nil
-		if v := Field(doc, "enabled"); v != nil {
-			if err := v.Decode(&enabled); err != nil {
-				return change{}, fmt.Errorf("enabled: %w", err)
-			}
-		}
-		enabled = slices.DeleteFunc(enabled, func(id string) bool { return slices.Contains(remove, id) })
-		for _, id := range add {
-			if !slices.Contains(enabled, id) {
-				enabled = append(enabled, id)
-			}
-		}
-		return change{
-			tree: func(doc *yaml.Node) {
-				seq := &yaml.Node{Kind: yaml.SequenceNode}
-				for _, id := range enabled {
-					seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
-				}
-				setKey(doc, "enabled", seq)
-			},
-			text: func(t *yamlText) bool { return t.setList("enabled", enabled) },
-		}, nil
-	})
-	if err != nil {
+	if err := c.edit(enabledChange(add, remove, &enabled)); err != nil {
 		return err
 	}
 	c.Enabled = enabled
 	return nil
+}
+
+// enabledChange plans the change of the enabled list, setting *enabled
+// to the list as it will be.
+func enabledChange(add, remove []string, enabled *[]string) func(doc *yaml.Node) (change, error) {
+	return func(doc *yaml.Node) (change, error) {
+		var list []string
+		if v := Field(doc, "enabled"); v != nil {
+			if err := v.Decode(&list); err != nil {
+				return change{}, fmt.Errorf("enabled: %w", err)
+			}
+		}
+		list = slices.DeleteFunc(list, func(id string) bool { return slices.Contains(remove, id) })
+		for _, id := range add {
+			if !slices.Contains(list, id) {
+				list = append(list, id)
+			}
+		}
+		*enabled = list
+		return change{
+			tree: func(doc *yaml.Node) {
+				seq := &yaml.Node{Kind: yaml.SequenceNode}
+				for _, id := range list {
+					seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: id})
+				}
+				setKey(doc, "enabled", seq)
+			},
+			text: func(t *yamlText) bool { return t.setList("enabled", list) },
+		}, nil
+	}
 }
 
 // SetServerReadOnly sets servers.<id>.read_only and writes the config file

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -41,12 +42,19 @@ func applyChange(data []byte, plan func(doc *yaml.Node) (change, error)) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	if c.text(t) {
+	if plainLines(data) && c.text(t) {
 		if out := t.bytes(); sameFirstDocument(out, want) {
 			return out, nil
 		}
 	}
 	return want, nil
+}
+
+// plainLines reports whether data breaks its lines with "\n" (or "\r\n")
+// alone, as the text edit does; YAML counts others too.
+func plainLines(data []byte) bool {
+	s := string(data)
+	return !strings.ContainsAny(strings.ReplaceAll(s, "\r\n", "\n"), "\r\u0085\u2028\u2029")
 }
 
 // yamlText is a YAML stream as lines, with its first document parsed.
@@ -55,13 +63,19 @@ type yamlText struct {
 	root  yaml.Node  // the first document
 	doc   *yaml.Node // its top mapping, empty for a document of comments
 	end   int        // the index of the first line after the first document
+	crlf  bool       // the lines end in "\r\n", kept as "\n" in lines
 }
 
 // header opens a config file the bridge creates.
 const header = "mcp-bridge config: see the README's config file reference."
 
 func parseYAMLText(data []byte) (*yamlText, error) {
-	t := &yamlText{lines: strings.SplitAfter(string(data), "\n")}
+	text := string(data)
+	t := &yamlText{crlf: strings.Contains(text, "\r\n")}
+	if t.crlf {
+		text = strings.ReplaceAll(text, "\r\n", "\n")
+	}
+	t.lines = strings.SplitAfter(text, "\n")
 	if last := len(t.lines) - 1; t.lines[last] == "" {
 		t.lines = t.lines[:last]
 	}
@@ -101,7 +115,16 @@ func isDocumentMarker(line string) bool {
 	return false
 }
 
-func (t *yamlText) bytes() []byte { return []byte(strings.Join(t.lines, "")) }
+func (t *yamlText) bytes() []byte { return t.join(t.lines) }
+
+// join puts lines together with the stream's line ends.
+func (t *yamlText) join(lines []string) []byte {
+	s := strings.Join(lines, "")
+	if t.crlf {
+		s = strings.ReplaceAll(s, "\n", "\r\n")
+	}
+	return []byte(s)
+}
 
 // viaTree makes the change on the parsed first document and returns the
 // stream with that document encoded anew and the others as they were.
@@ -121,7 +144,7 @@ func (t *yamlText) viaTree(edit func(doc *yaml.Node)) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
-	return append(buf.Bytes(), strings.Join(t.lines[t.end:], "")...), nil
+	return append(buf.Bytes(), t.join(t.lines[t.end:])...), nil
 }
 
 func deepCopy(n *yaml.Node) *yaml.Node {
@@ -141,6 +164,24 @@ func sameFirstDocument(a, b []byte) bool {
 		return false
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// at returns line n (from 1) and the byte offset of its column col (from
+// 1, in characters), or false when the text has no such place.
+func (t *yamlText) at(n, col int) (string, int, bool) {
+	if n < 1 || n > len(t.lines) || col < 1 {
+		return "", 0, false
+	}
+	line := t.lines[n-1]
+	off := 0
+	for range col - 1 {
+		if off >= len(line) {
+			return "", 0, false
+		}
+		_, size := utf8.DecodeRuneInString(line[off:])
+		off += size
+	}
+	return line, off, off <= len(line)
 }
 
 // insert puts lines before line index i.
@@ -220,14 +261,15 @@ func (t *yamlText) setList(key string, want []string) bool {
 func (t *yamlText) setBlockList(k, v *yaml.Node, want []string) bool {
 	var have []string
 	for i, item := range v.Content {
-		if item.Kind != yaml.ScalarNode || item.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 ||
-			(i > 0 && item.Line == v.Content[i-1].Line) || !strings.HasPrefix(strings.TrimSpace(t.lines[item.Line-1]), "-") {
+		line, _, ok := t.at(item.Line, 1)
+		if !ok || item.Kind != yaml.ScalarNode || item.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 ||
+			(i > 0 && item.Line == v.Content[i-1].Line) || !strings.HasPrefix(strings.TrimSpace(line), "-") {
 			return false
 		}
 		have = append(have, item.Value)
 	}
 	last := v.Content[len(v.Content)-1]
-	dash := t.lines[last.Line-1]
+	dash, _, _ := t.at(last.Line, 1)
 	prefix := dash[:strings.Index(dash, "-")+1] + " "
 	var added []string
 	for _, id := range want {
@@ -256,12 +298,12 @@ func (t *yamlText) setBlockList(k, v *yaml.Node, want []string) bool {
 
 // emptyAfterKey writes [] after a key whose value is gone.
 func (t *yamlText) emptyAfterKey(k *yaml.Node) bool {
-	line := t.lines[k.Line-1]
-	colon := strings.Index(line[k.Column-1:], ":")
-	if colon < 0 {
+	line, key, ok := t.at(k.Line, k.Column)
+	colon := strings.Index(line[key:], ":")
+	if !ok || colon < 0 {
 		return false
 	}
-	at := k.Column - 1 + colon + 1
+	at := key + colon + 1
 	t.lines[k.Line-1] = line[:at] + " []" + line[at:]
 	return true
 }
@@ -269,19 +311,20 @@ func (t *yamlText) emptyAfterKey(k *yaml.Node) bool {
 // setInlineList rewrites a list written on the key's line ("key: [a, b]",
 // "key: []" or "key:") as a flow list, keeping what follows it.
 func (t *yamlText) setInlineList(k, v *yaml.Node, want []string) bool {
-	line := t.lines[k.Line-1]
-	colon := strings.Index(line[k.Column-1:], ":")
-	if colon < 0 {
+	line, key, ok := t.at(k.Line, k.Column)
+	colon := strings.Index(line[key:], ":")
+	if !ok || colon < 0 {
 		return false
 	}
-	valueAt := k.Column - 1 + colon + 1
+	valueAt := key + colon + 1
 	var rest string
 	switch {
 	case v.Kind == yaml.ScalarNode && v.Tag == "!!null" && (v.Line != k.Line || strings.TrimSpace(stripComment(line[valueAt:])) == ""):
 		rest = line[valueAt:]
 	case v.Kind == yaml.SequenceNode && v.Line == k.Line:
-		end := flowEnd(line, v.Column-1)
-		if end < 0 {
+		_, open, ok := t.at(v.Line, v.Column)
+		end := flowEnd(line, open)
+		if !ok || end < 0 {
 			return false
 		}
 		rest = line[end:]
@@ -367,9 +410,8 @@ func (t *yamlText) replaceScalar(v *yaml.Node, value string) bool {
 	if v.Kind != yaml.ScalarNode || v.Style != 0 || v.Line < 1 {
 		return false
 	}
-	line := t.lines[v.Line-1]
-	at := v.Column - 1
-	if !strings.HasPrefix(line[at:], v.Value) {
+	line, at, ok := t.at(v.Line, v.Column)
+	if !ok || !strings.HasPrefix(line[at:], v.Value) {
 		return false
 	}
 	t.lines[v.Line-1] = line[:at] + value + line[at+len(v.Value):]

@@ -1,17 +1,24 @@
 package config
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
+
+// serverID is the shape of a server's ID: an entity's name.
+var serverID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
@@ -31,6 +38,7 @@ func TestEditsChangeOnlyTheirLines(t *testing.T) {
 		{file: "absent-add", add: []string{"a", "b"}},
 		{file: "comments-only", add: []string{"a"}},
 		{file: "yes-add", add: []string{"yes", "a"}},
+		{file: "crlf-add", add: []string{"y"}},
 		{file: "readonly-new", readOnly: "jira"},
 		{file: "readonly-flip", readOnly: "a"},
 		{file: "readonly-absent", readOnly: "a"},
@@ -130,4 +138,47 @@ func TestParallelEnablesAreAllKept(t *testing.T) {
 	if !strings.HasPrefix(string(data), "# mine\nenabled:\n  - first\n") {
 		t.Errorf("the target lost its first lines:\n%s", data)
 	}
+}
+
+// FuzzEditConfig edits arbitrary YAML with server IDs (names as the
+// catalog allows them): an edit never panics, and when it succeeds the
+// list is as asked and the documents after the first are kept byte for
+// byte.
+func FuzzEditConfig(f *testing.F) {
+	for _, name := range []string{"block-add", "block-remove", "flow-add", "null-add", "absent-add", "comments-only", "readonly-new"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "edit", name+".yaml"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, "c", "a")
+	}
+	f.Add([]byte("enabled: [a,\n  b]\n"), "c", "b")
+	f.Add([]byte("enabled:\n- |\n  a\n- b\n"), "x", "a")
+	f.Fuzz(func(t *testing.T, data []byte, add, remove string) {
+		if len(data) > 4096 || !serverID.MatchString(add) || !serverID.MatchString(remove) {
+			return
+		}
+		var got struct {
+			Enabled []string `yaml:"enabled"`
+		}
+		if yaml.Unmarshal(data, &got) != nil {
+			return // no config file to start from
+		}
+		var enabled []string
+		out, err := applyChange(data, enabledChange([]string{add}, []string{remove}, &enabled))
+		if err != nil {
+			return
+		}
+		got.Enabled = nil
+		if err := yaml.Unmarshal(out, &got); err != nil {
+			t.Fatalf("the edit made YAML that does not parse (%v):\n%s\nfrom:\n%s", err, out, data)
+		}
+		if !slices.Equal(got.Enabled, enabled) || (add != remove && !slices.Contains(got.Enabled, add)) {
+			t.Fatalf("enabled = %q, want %q, from:\n%s\nto:\n%s", got.Enabled, enabled, data, out)
+		}
+		in, _ := parseYAMLText(data)
+		if tail := in.join(in.lines[in.end:]); !bytes.HasSuffix(out, tail) {
+			t.Fatalf("the documents after the first changed:\n%s\nfrom:\n%s", out, data)
+		}
+	})
 }
