@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,26 +16,35 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcp-bridge/bridge/config"
 	agentconf "github.com/mcp-bridge/bridge/config/agent"
 	"github.com/mcp-bridge/bridge/config/state"
 )
 
 func setupVerb() *verb {
-	var printOnly, remove bool
+	var printOnly, remove, asJSON bool
 	var name, binary string
 	return &verb{
 		name:    "setup",
-		args:    "claude-desktop|claude-code|cursor|vscode",
-		summary: "add the bridge to an agent's MCP configuration (a backup is kept; --remove takes it out)",
+		args:    "[" + strings.ReplaceAll(agentconf.Names(), ", ", "|") + "]",
+		summary: "add the bridge to an agent's MCP configuration (a backup is kept; --remove takes it out); with no agent, list them",
 		flags: func(f *pflag.FlagSet) {
 			f.BoolVar(&printOnly, "print", false, "print the configuration snippet instead of writing the file")
 			f.BoolVar(&remove, "remove", false, "take the bridge's entry out again")
 			f.StringVar(&name, "name", "bridge", "the entry's name in the agent's configuration")
 			f.StringVar(&binary, "command", "", "the bridge binary to start (default: this one, by its absolute path)")
+			f.BoolVar(&asJSON, "json", false, "with no agent: print the agents as JSON")
 		},
 		run: func(ctx context.Context, cmd *command) error {
+			env, err := agentEnv()
+			if err != nil {
+				return err
+			}
+			if len(cmd.args) == 0 {
+				return listAgents(cmd, env, asJSON)
+			}
 			if len(cmd.args) != 1 {
-				return usagef("name one agent: claude-desktop, claude-code, cursor or vscode")
+				return usagef("name one agent: %s", agentconf.Names())
 			}
 			a, err := agentconf.Find(cmd.args[0])
 			if err != nil {
@@ -45,25 +55,84 @@ func setupVerb() *verb {
 					return err
 				}
 			}
-			if printOnly {
-				fmt.Fprint(cmd.stdout, a.Snippet(name, binary))
-				return nil
-			}
-			home, err := os.UserHomeDir()
+			launch, err := cmd.launch(binary)
 			if err != nil {
 				return err
 			}
-			path := a.Path(agentconf.Env{GOOS: runtime.GOOS, Home: home, AppData: os.Getenv("APPDATA"), XDG: os.Getenv("XDG_CONFIG_HOME")})
-			return setupFile(ctx, cmd, a, path, name, binary, remove)
+			if printOnly {
+				fmt.Fprint(cmd.stdout, a.Snippet(name, launch))
+				return nil
+			}
+			return setupFile(ctx, cmd, a, a.Path(env), name, launch, remove)
 		},
 	}
+}
+
+// agentEnv is what the agents' config files are found by.
+func agentEnv() (agentconf.Env, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return agentconf.Env{}, err
+	}
+	return agentconf.Env{GOOS: runtime.GOOS, Home: home, AppData: os.Getenv("APPDATA"),
+		XDG: os.Getenv("XDG_CONFIG_HOME"), CodexHome: os.Getenv("CODEX_HOME")}, nil
+}
+
+// launch is how an agent is to start this bridge: with the config file
+// this setup runs with when that is not the default one.
+func (a *app) launch(binary string) (agentconf.Launch, error) {
+	if a.cfgPath == "" && os.Getenv(config.EnvConfig) == "" {
+		return agentconf.Serve(binary, ""), nil
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return agentconf.Launch{}, err
+	}
+	path, err := filepath.Abs(cfg.Path())
+	if err != nil {
+		return agentconf.Launch{}, err
+	}
+	return agentconf.Serve(binary, path), nil
+}
+
+// agentRow is one agent in "bridge setup --json".
+type agentRow struct {
+	Name   string `json:"name"`
+	Title  string `json:"title"`
+	Config string `json:"config"`
+	Found  string `json:"found,omitempty"`
+}
+
+// listAgents shows the agents setup knows, where their config is, and
+// what shows each is installed here.
+func listAgents(cmd *command, env agentconf.Env, asJSON bool) error {
+	var rows []agentRow
+	for _, a := range agentconf.Agents {
+		rows = append(rows, agentRow{Name: a.Name, Title: a.Title, Config: a.Path(env), Found: a.Found(env, exec.LookPath)})
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"agents": rows})
+	}
+	table := [][]string{{"AGENT", "NAME", "CONFIG FILE", "INSTALLED"}}
+	for _, r := range rows {
+		found := r.Found
+		if found == "" {
+			found = "-"
+		}
+		table = append(table, []string{r.Name, r.Title, r.Config, found})
+	}
+	writeColumns(cmd.stdout, table)
+	fmt.Fprintln(cmd.stdout, "\nbridge setup <agent> adds the bridge to one of them.")
+	return nil
 }
 
 // setupFile edits the agent's file under its lock, keeping a backup of
 // what it replaces, and remembers what it created, so that --remove gives
 // back the file as it was: the file itself only while it is byte for byte
 // what setup wrote, else only the entry.
-func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name, binary string, remove bool) error {
+func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name string, launch agentconf.Launch, remove bool) error {
 	stateDir, err := cmd.stateDir()
 	if err != nil {
 		return err
@@ -94,7 +163,7 @@ func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name,
 				}
 			}
 			wasOurs := data == nil || (entry.Created == createdFile && entry.Wrote == digest(data))
-			out, changed, err = a.Add(data, name, binary)
+			out, changed, err = a.Add(data, name, launch)
 			entry.Wrote = ""
 			if wasOurs {
 				entry.Wrote = digest(out)
@@ -111,7 +180,10 @@ func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name,
 		return out, nil
 	})
 	if errors.Is(err, agentconf.ErrNotJSON) {
-		return fmt.Errorf("%s is %w (comments?), so it is left alone; add this by hand:\n%s", path, err, a.Snippet(name, binary))
+		return fmt.Errorf("%s is %w (comments?), so it is left alone; add this by hand:\n%s", path, err, a.Snippet(name, launch))
+	}
+	if errors.Is(err, agentconf.ErrNotTOML) {
+		return fmt.Errorf("%s is %w, so it is left alone; add this by hand:\n%s", path, err, a.Snippet(name, launch))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -133,7 +205,10 @@ func setupFile(ctx context.Context, cmd *command, a agentconf.Agent, path, name,
 	case remove:
 		fmt.Fprintf(cmd.stdout, "removed %q from %s; restart %s\n", name, path, a.Title)
 	default:
-		fmt.Fprintf(cmd.stdout, "added %q (%s serve) to %s; restart %s\n", name, binary, path, a.Title)
+		fmt.Fprintf(cmd.stdout, "added %q (%s) to %s; restart %s\n", name, strings.Join(append([]string{launch.Command}, launch.Args...), " "), path, a.Title)
+		if a.Note != "" {
+			fmt.Fprintln(cmd.stdout, a.Note)
+		}
 	}
 	return updateSetupRecord(ctx, locks, stateDir, path, entry, remove)
 }

@@ -1,5 +1,6 @@
-// Package agent edits desktop agents' MCP configuration files to add or
-// remove the bridge's entry, leaving every other byte of the file as it was.
+// Package agent edits desktop agents' MCP configuration files (JSON, and
+// TOML for Codex) to add or remove the bridge's entry, leaving every other
+// byte of the file as it was.
 package agent
 
 import (
@@ -7,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,20 +19,44 @@ import (
 type Agent struct {
 	Name  string // as bridge setup takes it
 	Title string
+	// Binary is the agent's command, to find whether it is installed.
+	Binary string
+	// Note is what the user should know once the entry is added.
+	Note string
 	// key is the top-level object that holds the servers.
 	key string
 	// typed entries carry "type": "stdio".
 	typed bool
-	path  func(env Env) string
+	// toml files are edited as TOML, the servers a table each under key.
+	toml bool
+	path func(env Env) string
+}
+
+// Launch is how the agent starts the bridge.
+type Launch struct {
+	Command string
+	Args    []string
+}
+
+// Serve is the launch of "bridge serve" by the binary command, with the
+// config file the user chose carried along when it is not the default one:
+// an agent may not pass its environment on (Codex does not).
+func Serve(command, configPath string) Launch {
+	l := Launch{Command: command, Args: []string{"serve"}}
+	if configPath != "" {
+		l.Args = append(l.Args, "--config", configPath)
+	}
+	return l
 }
 
 // Env is what locating a config file depends on, so that every OS's
 // location can be tested anywhere.
 type Env struct {
-	GOOS    string
-	Home    string
-	AppData string // %APPDATA% on Windows
-	XDG     string // $XDG_CONFIG_HOME, "" for the default
+	GOOS      string
+	Home      string
+	AppData   string // %APPDATA% on Windows
+	XDG       string // $XDG_CONFIG_HOME, "" for the default
+	CodexHome string // $CODEX_HOME, "" for the default
 }
 
 // Agents are the agents bridge setup knows.
@@ -38,27 +64,43 @@ var Agents = []Agent{
 	{Name: "claude-desktop", Title: "Claude Desktop", key: "mcpServers", path: func(e Env) string {
 		return filepath.Join(appConfigDir(e), "Claude", "claude_desktop_config.json")
 	}},
-	{Name: "claude-code", Title: "Claude Code", key: "mcpServers", typed: true, path: func(e Env) string {
+	{Name: "claude-code", Title: "Claude Code", Binary: "claude", key: "mcpServers", typed: true, path: func(e Env) string {
 		return filepath.Join(e.Home, ".claude.json")
 	}},
-	{Name: "cursor", Title: "Cursor", key: "mcpServers", path: func(e Env) string {
+	{Name: "cursor", Title: "Cursor", Binary: "cursor", key: "mcpServers", path: func(e Env) string {
 		return filepath.Join(e.Home, ".cursor", "mcp.json")
 	}},
-	{Name: "vscode", Title: "VS Code", key: "servers", typed: true, path: func(e Env) string {
+	{Name: "vscode", Title: "VS Code", Binary: "code", key: "servers", typed: true, path: func(e Env) string {
 		return filepath.Join(appConfigDir(e), "Code", "User", "mcp.json")
 	}},
+	{Name: "gemini", Title: "Gemini CLI", Binary: "gemini", key: "mcpServers",
+		Note: "Gemini CLI starts MCP servers only in folders it trusts: trust the folder you work in when it asks (or in ~/.gemini/trustedFolders.json)",
+		path: func(e Env) string { return filepath.Join(e.Home, ".gemini", "settings.json") }},
+	{Name: "codex", Title: "Codex", Binary: "codex", key: "mcp_servers", toml: true, path: func(e Env) string {
+		if e.CodexHome != "" {
+			return filepath.Join(e.CodexHome, "config.toml")
+		}
+		return filepath.Join(e.Home, ".codex", "config.toml")
+	}},
+}
+
+// Names are the agents' names, for messages.
+func Names() string {
+	var names []string
+	for _, a := range Agents {
+		names = append(names, a.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // Find returns the agent with this name.
 func Find(name string) (Agent, error) {
-	var names []string
 	for _, a := range Agents {
 		if a.Name == name {
 			return a, nil
 		}
-		names = append(names, a.Name)
 	}
-	return Agent{}, fmt.Errorf("unknown agent %q: use one of %s", name, strings.Join(names, ", "))
+	return Agent{}, fmt.Errorf("unknown agent %q: use one of %s", name, Names())
 }
 
 // Path is the agent's MCP configuration file.
@@ -80,9 +122,9 @@ func appConfigDir(e Env) string {
 	return filepath.Join(e.Home, ".config")
 }
 
-// Entry is the bridge's entry in an agent's file.
-func (a Agent) Entry(command string) json.RawMessage {
-	entry := map[string]any{"command": command, "args": []string{"serve"}}
+// Entry is the bridge's entry in an agent's JSON file.
+func (a Agent) Entry(l Launch) json.RawMessage {
+	entry := map[string]any{"command": l.Command, "args": l.Args}
 	if a.typed {
 		entry["type"] = "stdio"
 	}
@@ -92,9 +134,12 @@ func (a Agent) Entry(command string) json.RawMessage {
 
 // Snippet is the whole file content that sets up only the bridge, for
 // --print and for files the bridge cannot edit.
-func (a Agent) Snippet(name, command string) string {
+func (a Agent) Snippet(name string, l Launch) string {
+	if a.toml {
+		return tomlTable(a.key, name, l)
+	}
 	var b bytes.Buffer
-	_ = json.Indent(&b, fmt.Appendf(nil, `{%q:{%q:%s}}`, a.key, name, a.Entry(command)), "", "  ")
+	_ = json.Indent(&b, fmt.Appendf(nil, `{%q:{%q:%s}}`, a.key, name, a.Entry(l)), "", "  ")
 	return b.String() + "\n"
 }
 
@@ -103,16 +148,19 @@ var ErrNotJSON = errors.New("not plain JSON")
 
 // Add sets the entry name in data (a JSON object, or empty) and returns the
 // new content and whether it changed. Everything else is kept byte for byte.
-func (a Agent) Add(data []byte, name, command string) ([]byte, bool, error) {
+func (a Agent) Add(data []byte, name string, l Launch) ([]byte, bool, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return []byte(a.Snippet(name, command)), true, nil
+		return []byte(a.Snippet(name, l)), true, nil
+	}
+	if a.toml {
+		return tomlAdd(data, a.key, name, l)
 	}
 	root, s, err := a.servers(data)
 	if err != nil {
 		return nil, false, err
 	}
 	indent := detectIndent(data)
-	entry := indentJSON(a.Entry(command), indent, 2)
+	entry := indentJSON(a.Entry(l), indent, 2)
 	if s < 0 {
 		member := fmt.Sprintf("%q: {\n%s%q: %s\n%s}", a.key, strings.Repeat(indent, 2), name, entry, indent)
 		return insertMember(data, root, member, indent, 1), true, nil
@@ -127,7 +175,7 @@ func (a Agent) Add(data []byte, name, command string) ([]byte, bool, error) {
 	switch {
 	case k < 0:
 		edited = insertMember(obj, servers, fmt.Sprintf("%q: %s", name, entry), indent, 2)
-	case sameJSON(obj[servers[k].Start:servers[k].End], a.Entry(command)):
+	case sameJSON(obj[servers[k].Start:servers[k].End], a.Entry(l)):
 		return data, false, nil
 	default:
 		edited = splice(obj, servers[k].Start, servers[k].End, []byte(entry))
@@ -141,6 +189,9 @@ func (a Agent) Add(data []byte, name, command string) ([]byte, bool, error) {
 func (a Agent) Remove(data []byte, name string, dropServers bool) ([]byte, bool, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return data, false, nil
+	}
+	if a.toml {
+		return tomlRemove(data, a.key, name)
 	}
 	root, s, err := a.servers(data)
 	if err != nil {
@@ -168,6 +219,9 @@ func (a Agent) Remove(data []byte, name string, dropServers bool) ([]byte, bool,
 func (a Agent) Created(data []byte) bool {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return true
+	}
+	if a.toml {
+		return false // a table of its own takes nothing else with it
 	}
 	_, s, err := a.servers(data)
 	return err == nil && s < 0
@@ -301,4 +355,24 @@ func sameJSON(a, b []byte) bool {
 	ja, _ := json.Marshal(x)
 	jb, _ := json.Marshal(y)
 	return bytes.Equal(ja, jb)
+}
+
+// Found says what shows the agent is installed here — its config file,
+// its command on the PATH, or its config folder — or "" for nothing.
+func (a Agent) Found(e Env, lookPath func(string) (string, error)) string {
+	path := a.Path(e)
+	if _, err := os.Stat(path); err == nil {
+		return "config file"
+	}
+	if a.Binary != "" {
+		if _, err := lookPath(a.Binary); err == nil {
+			return a.Binary + " on the PATH"
+		}
+	}
+	if dir := filepath.Dir(path); dir != filepath.Clean(e.Home) {
+		if _, err := os.Stat(dir); err == nil {
+			return "config folder"
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -12,12 +13,15 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const bin = "/usr/local/bin/bridge"
 
+var launch = Serve(bin, "")
+
 // TestGolden edits each agent's file: original → after-add → after-remove,
 // which must be the original again, byte for byte.
 func TestGolden(t *testing.T) {
 	cases := map[string]string{
 		"claude-desktop": "claude-desktop", "claude-code": "claude-code", "cursor": "cursor", "vscode": "vscode",
-		"empty-object": "cursor", "no-servers": "claude-desktop",
+		"empty-object": "cursor", "no-servers": "claude-desktop", "gemini": "gemini",
+		"codex": "codex", "codex-crlf": "codex", "codex-no-servers": "codex",
 	}
 	for dir, name := range cases {
 		t.Run(dir, func(t *testing.T) {
@@ -25,16 +29,20 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			original, err := os.ReadFile(filepath.Join("testdata", dir, "original.json"))
+			ext := ".json"
+			if a.toml {
+				ext = ".toml"
+			}
+			original, err := os.ReadFile(filepath.Join("testdata", dir, "original"+ext))
 			if err != nil {
 				t.Fatal(err)
 			}
-			added, changed, err := a.Add(original, "bridge", bin)
+			added, changed, err := a.Add(original, "bridge", launch)
 			if err != nil || !changed {
 				t.Fatalf("Add: changed %v, %v", changed, err)
 			}
-			golden(t, filepath.Join("testdata", dir, "after-add.json"), added)
-			again, changed, err := a.Add(added, "bridge", bin)
+			golden(t, filepath.Join("testdata", dir, "after-add"+ext), added)
+			again, changed, err := a.Add(added, "bridge", launch)
 			if err != nil || changed || string(again) != string(added) {
 				t.Errorf("a second Add changed the file: %v", err)
 			}
@@ -42,7 +50,7 @@ func TestGolden(t *testing.T) {
 			if err != nil || !changed {
 				t.Fatalf("Remove: changed %v, %v", changed, err)
 			}
-			golden(t, filepath.Join("testdata", dir, "after-remove.json"), removed)
+			golden(t, filepath.Join("testdata", dir, "after-remove"+ext), removed)
 			if string(removed) != string(original) {
 				t.Errorf("remove did not restore the original:\n%s\nwant\n%s", removed, original)
 			}
@@ -70,7 +78,7 @@ func golden(t *testing.T, path string, got []byte) {
 func TestAddReplacesAnOutdatedEntryAndStartsEmptyFiles(t *testing.T) {
 	a, _ := Find("cursor")
 	old := []byte(`{"mcpServers": {"bridge": {"command": "/old/bridge", "args": ["serve"]}, "other": {}}}`)
-	got, changed, err := a.Add(old, "bridge", bin)
+	got, changed, err := a.Add(old, "bridge", launch)
 	if err != nil || !changed {
 		t.Fatal(changed, err)
 	}
@@ -82,8 +90,8 @@ func TestAddReplacesAnOutdatedEntryAndStartsEmptyFiles(t *testing.T) {
     }, "other": {}}}`; string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	fresh, changed, err := a.Add(nil, "bridge", bin)
-	if err != nil || !changed || string(fresh) != a.Snippet("bridge", bin) {
+	fresh, changed, err := a.Add(nil, "bridge", launch)
+	if err != nil || !changed || string(fresh) != a.Snippet("bridge", launch) {
 		t.Errorf("empty file: %s %v", fresh, err)
 	}
 }
@@ -91,7 +99,7 @@ func TestAddReplacesAnOutdatedEntryAndStartsEmptyFiles(t *testing.T) {
 func TestFilesThatAreNotPlainJSONAreLeftAlone(t *testing.T) {
 	a, _ := Find("vscode")
 	for _, data := range []string{"// comment\n{}", "[1, 2]", `{"servers": []}`, `{"a": 1} trailing`} {
-		if _, _, err := a.Add([]byte(data), "bridge", bin); !errors.Is(err, ErrNotJSON) {
+		if _, _, err := a.Add([]byte(data), "bridge", launch); !errors.Is(err, ErrNotJSON) {
 			t.Errorf("%q: %v", data, err)
 		}
 	}
@@ -111,6 +119,12 @@ func TestPaths(t *testing.T) {
 		{"cursor", Env{GOOS: "darwin", Home: "/Users/me"}, "/Users/me/.cursor/mcp.json"},
 		{"vscode", Env{GOOS: "darwin", Home: "/Users/me"}, "/Users/me/Library/Application Support/Code/User/mcp.json"},
 		{"vscode", Env{GOOS: "linux", Home: "/home/me"}, "/home/me/.config/Code/User/mcp.json"},
+		{"gemini", Env{GOOS: "linux", Home: "/home/me"}, "/home/me/.gemini/settings.json"},
+		{"gemini", Env{GOOS: "darwin", Home: "/Users/me"}, "/Users/me/.gemini/settings.json"},
+		{"gemini", Env{GOOS: "windows", Home: `C:\Users\me`}, filepath.Join(`C:\Users\me`, ".gemini", "settings.json")},
+		{"codex", Env{GOOS: "linux", Home: "/home/me"}, "/home/me/.codex/config.toml"},
+		{"codex", Env{GOOS: "darwin", Home: "/Users/me", CodexHome: "/opt/codex"}, "/opt/codex/config.toml"},
+		{"codex", Env{GOOS: "windows", Home: `C:\Users\me`}, filepath.Join(`C:\Users\me`, ".codex", "config.toml")},
 	}
 	for _, tt := range tests {
 		a, _ := Find(tt.agent)
@@ -120,5 +134,22 @@ func TestPaths(t *testing.T) {
 	}
 	if _, err := Find("emacs"); err == nil {
 		t.Error("an unknown agent was found")
+	}
+}
+
+// A config file other than the default goes into the entry's arguments,
+// for agents that start servers without the user's environment.
+func TestTheEntryCarriesTheConfigFile(t *testing.T) {
+	l := Serve(bin, "/home/me/work/bridge.yaml")
+	for _, name := range []string{"cursor", "codex"} {
+		a, _ := Find(name)
+		out, _, err := a.Add(nil, "bridge", l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), `"serve", "--config", "/home/me/work/bridge.yaml"`) &&
+			!strings.Contains(strings.Join(strings.Fields(string(out)), " "), `"serve", "--config", "/home/me/work/bridge.yaml"`) {
+			t.Errorf("%s: the entry lacks the config file:\n%s", name, out)
+		}
 	}
 }

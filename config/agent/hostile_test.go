@@ -52,7 +52,7 @@ var hostile = []struct {
 
 func TestHostileFilesAreRefusedOrEditedCleanly(t *testing.T) {
 	for _, tc := range hostile {
-		for _, a := range Agents {
+		for _, a := range jsonAgents() {
 			data := strings.ReplaceAll(tc.data, "mcpServers", a.key)
 			if refused := checkEdits(t, a, []byte(data)); refused != tc.refused {
 				t.Errorf("%s for %s: refused %v, want %v", tc.name, a.Name, refused, tc.refused)
@@ -75,10 +75,21 @@ func FuzzAddRemove(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, a := range Agents {
+		for _, a := range jsonAgents() {
 			checkEdits(t, a, data)
 		}
 	})
+}
+
+// jsonAgents are the agents whose files are JSON.
+func jsonAgents() []Agent {
+	var out []Agent
+	for _, a := range Agents {
+		if !a.toml {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // emptyObject is an object with nothing in it but space, which Remove gives
@@ -91,7 +102,7 @@ var emptyObject = regexp.MustCompile(`\{[ \t\r\n]+\}`)
 // file was refused.
 func checkEdits(t *testing.T, a Agent, data []byte) (refused bool) {
 	t.Helper()
-	added, _, err := a.Add(data, "bridge", bin)
+	added, _, err := a.Add(data, "bridge", launch)
 	if err != nil {
 		if !errors.Is(err, ErrNotJSON) {
 			t.Fatalf("%s: Add(%.200q): %v, not ErrNotJSON", a.Name, data, err)
@@ -102,7 +113,7 @@ func checkEdits(t *testing.T, a Agent, data []byte) (refused bool) {
 		return true
 	}
 	servers, ok := decodeServers(t, a, added)
-	if !ok || !sameJSON(servers["bridge"], a.Entry(bin)) {
+	if !ok || !sameJSON(servers["bridge"], a.Entry(launch)) {
 		t.Fatalf("%s: Add(%.200q) = %.400q: no entry", a.Name, data, added)
 	}
 	blank := len(bytes.TrimSpace(data)) == 0
