@@ -4,9 +4,10 @@
 //
 // A [Bridge] owns one [Upstream] per server, connected in parallel in the
 // background and reconnected when lost; each speaks MCP through a session
-// of package client. The [Registry] names every server's tools, prompts
-// and resources (naming.go), judges tools by the user's [Policy] and the
-// [Pins] of their definitions, and routes calls back. [Serve] speaks MCP
+// of package client. The set of servers follows the catalog as it is read
+// anew ([Bridge.SetServers]). The [Registry] names every server's tools,
+// prompts and resources (naming.go), judges tools by the user's [Policy]
+// and the [Pins] of their definitions, and routes calls back. [Serve] speaks MCP
 // with the agent (server.go, routes.go, handshake.go): it answers
 // initialize at once, waits a little for upstreams on the first list,
 // forwards progress in order and cancellation both ways, records calls in
@@ -17,7 +18,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,6 +52,11 @@ type Options struct {
 	MaxMessageSize int64
 	// MaxNameLength caps exposed names (64).
 	MaxNameLength int
+	// ServerIDs are every server that may be served (the enabled set), so
+	// that a server's prefix is the same whichever of them are served and
+	// whenever each arrives (SetServers). The servers given to New are
+	// added to them.
+	ServerIDs []string
 	// Prefixes override servers' prefixes; an empty string is allowed.
 	Prefixes map[string]*string
 	// Headers give values for remotes' headers, by server ID.
@@ -145,14 +153,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Bridge is the set of upstreams and their merged registry.
+// Bridge is the set of upstreams and their merged registry. The set may
+// change while it serves (SetServers), as a catalog is read anew.
 type Bridge struct {
-	opts      Options
-	log       *slog.Logger
+	opts     Options
+	log      *slog.Logger
+	Registry *Registry
+
+	// mu guards the set of upstreams and whether they run. An upstream's
+	// news reaches the registry under its read lock, and only while the
+	// upstream is in the set, so that one taken out never comes back.
+	mu        sync.RWMutex
 	upstreams map[string]*Upstream
 	order     []string
-	Registry  *Registry
+	running   bool // Start has run: upstreams added later start at once
+	closed    bool // Close has run: the set changes no more
 	started   time.Time
+	retired   sync.WaitGroup // upstreams taken out, closing
 
 	// onChange, onNotify, onRequest and clientCaps are set before Start
 	// and only read after: the upstreams' goroutines start after they are
@@ -166,8 +183,7 @@ type Bridge struct {
 	clientCaps   json.RawMessage
 	preferModern bool
 
-	startOnce sync.Once
-	tasks     sync.WaitGroup // notifications to upstreams on their way
+	tasks sync.WaitGroup // notifications to upstreams on their way
 	// logLevel is the params of the agent's latest logging/setLevel.
 	logLevel atomic.Pointer[json.RawMessage]
 }
@@ -181,33 +197,103 @@ func New(servers []*catalog.Server, opts Options) *Bridge {
 		b.order = append(b.order, s.ID)
 	}
 	slices.Sort(b.order)
-	b.Registry = NewRegistry(b.order, RegistryOptions{
+	ids := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(opts.ServerIDs), b.order...))))
+	b.Registry = NewRegistry(ids, RegistryOptions{
 		Prefixes: opts.Prefixes, MaxNameLength: opts.MaxNameLength, MaxDescriptionLength: opts.MaxDescriptionLength,
 		Policies: opts.Policies, Pins: opts.Pins, Log: opts.Logger,
 	})
 	return b
 }
 
-// Start connects every upstream in parallel, in the background; once.
+// Start connects every upstream in parallel, in the background; once, and
+// never after Close.
 func (b *Bridge) Start() {
-	b.startOnce.Do(func() {
-		b.started = time.Now()
-		for _, id := range b.order {
-			u := b.upstreams[id]
-			u.clientCaps, u.preferModern = b.clientCaps, b.preferModern
-			go u.run()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running || b.closed {
+		return
+	}
+	b.running, b.started = true, time.Now()
+	for _, id := range b.order {
+		b.run(b.upstreams[id])
+	}
+}
+
+// run starts an upstream's run loop; b.mu is held, and b.running.
+func (b *Bridge) run(u *Upstream) {
+	u.clientCaps, u.preferModern = b.clientCaps, b.preferModern
+	go u.run()
+}
+
+// SetServers makes these the bridge's servers, as a catalog read anew
+// says: a server new to the bridge is connected (at once when it has
+// started), one it no longer has is closed and its tools, prompts and
+// resources leave, and one whose remotes or auth changed is connected
+// afresh. The agent hears of what changes with list_changed. Servers
+// left as they were keep their sessions. After Close it does nothing.
+func (b *Bridge) SetServers(servers []*catalog.Server) {
+	want := map[string]*catalog.Server{}
+	for _, s := range servers {
+		want[s.ID] = s
+	}
+	var changed []string
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	for _, id := range b.order {
+		u := b.upstreams[id]
+		s, keep := want[id]
+		if keep && sameConnection(u.server, s) {
+			continue
 		}
-	})
+		if keep {
+			b.log.Info("server changed in the catalog; connecting afresh", "server", id)
+		} else {
+			b.log.Info("server no longer served", "server", id)
+		}
+		delete(b.upstreams, id)
+		changed = append(changed, b.Registry.Remove(id)...)
+		if b.running {
+			b.retired.Go(u.Close)
+		}
+	}
+	for _, s := range servers {
+		if _, ok := b.upstreams[s.ID]; ok {
+			continue
+		}
+		b.Registry.addServer(s.ID)
+		u := newUpstream(s, b.opts, b, b.log)
+		b.upstreams[s.ID] = u
+		if b.running {
+			b.log.Info("server added from the catalog", "server", s.ID)
+			b.run(u)
+		}
+	}
+	b.order = slices.Sorted(maps.Keys(b.upstreams))
+	b.mu.Unlock()
+	b.changed(changed)
+}
+
+// sameConnection reports whether two entries of a server connect alike:
+// the same remotes, headers and auth.
+func sameConnection(a, b *catalog.Server) bool {
+	return reflect.DeepEqual(a.Definition.Remotes, b.Definition.Remotes) && reflect.DeepEqual(a.Auth, b.Auth)
 }
 
 // Upstream returns the upstream of a server ID.
 func (b *Bridge) Upstream(id string) (*Upstream, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	u, ok := b.upstreams[id]
 	return u, ok
 }
 
 // Upstreams lists the upstreams in ID order.
 func (b *Bridge) Upstreams() []*Upstream {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	out := make([]*Upstream, 0, len(b.order))
 	for _, id := range b.order {
 		out = append(out, b.upstreams[id])
@@ -217,13 +303,17 @@ func (b *Bridge) Upstreams() []*Upstream {
 
 // WaitStartup waits until every upstream has made its first connection
 // attempt or the startup wait, counted from Start, has passed. It reports
-// whether every upstream was done.
+// whether every upstream was done. Upstreams added after the wait has
+// passed are not waited for: they arrive with list_changed.
 func (b *Bridge) WaitStartup(ctx context.Context) bool {
-	deadline := time.NewTimer(time.Until(b.started.Add(b.opts.StartupWait)))
+	b.mu.RLock()
+	started := b.started
+	b.mu.RUnlock()
+	deadline := time.NewTimer(time.Until(started.Add(b.opts.StartupWait)))
 	defer deadline.Stop()
-	for _, id := range b.order {
+	for _, u := range b.Upstreams() {
 		select {
-		case <-b.upstreams[id].Ready():
+		case <-u.Ready():
 		case <-deadline.C:
 			return false
 		case <-ctx.Done():
@@ -239,15 +329,32 @@ func (b *Bridge) OnChange(change func(kinds []string), notify func(method string
 	b.onChange, b.onNotify = change, notify
 }
 
-func (b *Bridge) upstreamReady(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
+func (b *Bridge) upstreamReady(u *Upstream, l Lists) {
+	b.fromUpstream(u, func() []string { return b.Registry.Set(u.ID(), l) })
+}
 
 // upstreamNeedsLogin puts the server's login tool in place of its tools.
 func (b *Bridge) upstreamNeedsLogin(u *Upstream) {
 	if b.opts.Login != nil {
-		b.changed(b.Registry.SetLogin(u.ID(), u.server.Title))
+		b.fromUpstream(u, func() []string { return b.Registry.SetLogin(u.ID(), u.server.Title) })
 	}
 }
-func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) { b.changed(b.Registry.Set(u.ID(), l)) }
+
+func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) {
+	b.fromUpstream(u, func() []string { return b.Registry.Set(u.ID(), l) })
+}
+
+// fromUpstream puts an upstream's news in the registry with set, unless
+// the upstream has been taken out of the set, and announces the change.
+func (b *Bridge) fromUpstream(u *Upstream, set func() []string) {
+	var kinds []string
+	b.mu.RLock()
+	if b.upstreams[u.ID()] == u {
+		kinds = set()
+	}
+	b.mu.RUnlock()
+	b.changed(kinds)
+}
 
 func (b *Bridge) agentLogLevel() json.RawMessage {
 	if p := b.logLevel.Load(); p != nil {
@@ -285,14 +392,20 @@ func (b *Bridge) changed(kinds []string) {
 func (b *Bridge) Close(ctx context.Context) {
 	// Upstreams that never started have nothing to close, and never
 	// will start now.
-	started := true
-	b.startOnce.Do(func() { started = false })
-	var wg sync.WaitGroup
-	for _, u := range b.upstreams {
-		if started {
-			wg.Go(u.Close)
+	b.mu.Lock()
+	b.closed = true
+	var running []*Upstream
+	if b.running {
+		for _, id := range b.order {
+			running = append(running, b.upstreams[id])
 		}
 	}
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, u := range running {
+		wg.Go(u.Close)
+	}
+	wg.Go(b.retired.Wait)
 	wg.Go(b.tasks.Wait)
 	wg.Go(b.opts.Eras.Wait)
 	// Pin files still being written are finished too.
@@ -321,10 +434,15 @@ func ConfigOptions(cfg *config.Config, servers []*catalog.Server, stateDir strin
 		Policies:             map[string]Policy{},
 		Pins:                 NewPins(stateDir),
 		Eras:                 NewEras(stateDir),
+		ServerIDs:            slices.Clone(cfg.Enabled),
 	}
 	for id, sc := range cfg.Servers {
 		o.Prefixes[id] = sc.Prefix
 		o.Headers[id] = sc.Headers
+	}
+	// Every enabled server's policy, for servers that arrive later too.
+	for _, id := range cfg.Enabled {
+		o.Policies[id] = PolicyFor(cfg, id)
 	}
 	for _, s := range servers {
 		o.Policies[s.ID] = PolicyFor(cfg, s.ID)

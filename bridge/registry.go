@@ -25,26 +25,27 @@ const (
 // routes names and URIs back to their upstream. Items are carried as the
 // raw JSON their server sent; only a tool's or prompt's name is rewritten.
 type Registry struct {
-	namer    Namer
-	prefixes map[string]string // server ID → prefix
-	log      *slog.Logger
-	policies map[string]Policy
-	pins     *Pins
-	maxDesc  int
+	namer     Namer
+	overrides map[string]*string
+	log       *slog.Logger
+	policies  map[string]Policy
+	pins      *Pins
+	maxDesc   int
 	// agentTasks: the agent declared tasks, so tools that run only as
 	// tasks are not withheld from it; set before any list arrives.
 	agentTasks bool
 
-	mu      sync.RWMutex
-	lists   map[string]Lists // server ID → its lists
-	parts   map[string]*part // server ID → its share of the merged lists
-	tools   map[string]Exposed
-	prompts map[string]Exposed
-	owners  map[string]string // resource URI → server ID
-	tmpls   []template
-	results map[string][]byte // kind → list result JSON (tools/list, …)
-	tmplRes []byte            // resources/templates/list result
-	stale   bool              // parts changed since the merged lists were made
+	mu       sync.RWMutex
+	prefixes map[string]string // server ID → prefix
+	lists    map[string]Lists  // server ID → its lists
+	parts    map[string]*part  // server ID → its share of the merged lists
+	tools    map[string]Exposed
+	prompts  map[string]Exposed
+	owners   map[string]string // resource URI → server ID
+	tmpls    []template
+	results  map[string][]byte // kind → list result JSON (tools/list, …)
+	tmplRes  []byte            // resources/templates/list result
+	stale    bool              // parts changed since the merged lists were made
 }
 
 // Exposed is one tool or prompt, as the agent sees it or, when a rule
@@ -111,7 +112,7 @@ func NewRegistry(ids []string, o RegistryOptions) *Registry {
 	if o.MaxDescriptionLength <= 0 {
 		o.MaxDescriptionLength = DefaultMaxDescriptionLength
 	}
-	r := &Registry{namer: n, prefixes: n.Prefixes(ids, o.Prefixes), log: o.Log, policies: o.Policies,
+	r := &Registry{namer: n, overrides: o.Prefixes, prefixes: n.Prefixes(ids, o.Prefixes), log: o.Log, policies: o.Policies,
 		pins: o.Pins, maxDesc: o.MaxDescriptionLength, lists: map[string]Lists{}, parts: map[string]*part{}}
 	r.rebuild()
 	return r
@@ -152,6 +153,53 @@ func (r *Registry) SetLogin(server, title string) []string {
 	})
 	l := Lists{Tools: []json.RawMessage{tool}}
 	return r.put(server, l, r.prepare(server, l, nil, true))
+}
+
+// addServer gives a server the registry was not made for a prefix that no
+// other server has, leaving every other server's prefix as it was.
+func (r *Registry) addServer(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.prefixes[id]; ok {
+		return
+	}
+	ids := append(slices.Collect(maps.Keys(r.prefixes)), id)
+	p := r.namer.Prefixes(ids, r.overrides)[id]
+	for _, other := range r.prefixes {
+		if other == p && p != "" {
+			p = shorten(p+"_", len(p)+1+hashLength, id)
+			break
+		}
+	}
+	r.prefixes[id] = p
+}
+
+// Remove takes a server's lists out and reports the kinds whose merged
+// list changed with it.
+func (r *Registry) Remove(server string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, ok := r.parts[server]
+	if !ok {
+		return nil
+	}
+	delete(r.parts, server)
+	delete(r.lists, server)
+	r.stale = true
+	var changed []string
+	for _, kind := range []string{KindTools, KindPrompts, KindResources} {
+		if len(old.items(kind)) > 0 {
+			changed = append(changed, kind)
+		}
+	}
+	return changed
+}
+
+// prefix is a server's prefix in exposed names.
+func (r *Registry) prefix(server string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.prefixes[server]
 }
 
 // put puts a server's part in place and reports the kinds whose merged
@@ -380,7 +428,7 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 		originals = append(originals, item.Name)
 		entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.ReadOnly, raw: raw})
 	}
-	names := r.namer.Names(s, r.prefixes[s], originals)
+	names := r.namer.Names(s, r.prefix(s), originals)
 	out := entries[:0]
 	for _, e := range entries {
 		e.Name = names[e.Original]

@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -125,5 +126,80 @@ func TestNamesAreDistinctAcrossServers(t *testing.T) {
 		if res := string(r.Result("tools/list")); strings.Count(res, `"name":"`+names[0]+`"`) != 1 || strings.Count(res, `"name":"`+names[1]+`"`) != 1 {
 			t.Errorf("tools/list: %s", res)
 		}
+	}
+}
+
+// TestServersAddedLaterKeepTheirNames: a server's prefix does not depend on
+// when it arrives. Named among the servers that may be served, it gets the
+// prefix it would have had from the start; one the registry was not made
+// for gets a prefix no other server has, and the others keep theirs.
+func TestServersAddedLaterKeepTheirNames(t *testing.T) {
+	echo := Lists{Tools: []json.RawMessage{json.RawMessage(`{"name":"echo","inputSchema":{"type":"object"}}`)}}
+	names := func(r *Registry) map[string]string {
+		out := map[string]string{}
+		for _, e := range r.Tools() {
+			out[e.Server] = e.Name
+		}
+		return out
+	}
+	// "a.b" and "a_b" both sanitize to a_b: the second in ID order gives way.
+	fromStart := NewRegistry([]string{"a.b", "a_b"}, RegistryOptions{})
+	fromStart.Set("a.b", echo)
+	fromStart.Set("a_b", echo)
+	want := names(fromStart)
+	if want["a.b"] == want["a_b"] {
+		t.Fatalf("names meet: %v", want)
+	}
+	for _, tc := range []struct {
+		name  string
+		ids   []string // what the registry is made for
+		added []string // servers that arrive later, in order
+		same  bool     // the names equal those of a registry made for both
+	}{
+		{"both named, both arrive later", []string{"a.b", "a_b"}, []string{"a_b", "a.b"}, true},
+		{"both named, one arrives later", []string{"a.b", "a_b"}, []string{"a_b"}, true},
+		{"one not named", []string{"a.b"}, []string{"a_b"}, false},
+		{"none named", nil, []string{"a_b", "a.b"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRegistry(tc.ids, RegistryOptions{})
+			for _, id := range tc.ids {
+				if !slices.Contains(tc.added, id) {
+					r.Set(id, echo)
+				}
+			}
+			for _, id := range tc.added {
+				r.addServer(id)
+				r.Set(id, echo)
+			}
+			got := names(r)
+			if len(got) != 2 || got["a.b"] == got["a_b"] {
+				t.Fatalf("names meet: %v", got)
+			}
+			if tc.same && !maps.Equal(got, want) {
+				t.Errorf("names %v, want %v as from the start", got, want)
+			}
+		})
+	}
+}
+
+// TestRemovedServersLeaveTheMergedLists: Remove takes a server's items out
+// and reports the kinds that changed; removing it again changes nothing.
+func TestRemovedServersLeaveTheMergedLists(t *testing.T) {
+	r := NewRegistry([]string{"a", "b"}, RegistryOptions{})
+	r.Set("a", Lists{Tools: []json.RawMessage{json.RawMessage(`{"name":"echo","inputSchema":{"type":"object"}}`)},
+		Resources: []json.RawMessage{json.RawMessage(`{"uri":"test://a","name":"a"}`)}})
+	r.Set("b", Lists{Tools: []json.RawMessage{json.RawMessage(`{"name":"echo","inputSchema":{"type":"object"}}`)}})
+	if changed := r.Remove("a"); !slices.Equal(changed, []string{KindTools, KindResources}) {
+		t.Errorf("removing a changed %v", changed)
+	}
+	if got := string(r.Result("tools/list")); strings.Contains(got, "a__echo") || !strings.Contains(got, "b__echo") {
+		t.Errorf("tools/list = %s", got)
+	}
+	if _, ok := r.ResourceServer("test://a"); ok {
+		t.Error("a's resource is still routed")
+	}
+	if changed := r.Remove("a"); len(changed) != 0 {
+		t.Errorf("removing a again changed %v", changed)
 	}
 }

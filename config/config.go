@@ -91,6 +91,9 @@ type PortalConfig struct {
 	TokenEnv string `yaml:"token_env"`
 	// Timeout bounds each request to the portal.
 	Timeout Duration `yaml:"timeout"`
+	// RetryMax is the longest wait between two reads of a portal that
+	// could not be read, for serve (default 1m).
+	RetryMax Duration `yaml:"retry_max"`
 }
 
 // ServerConfig is what the user sets for one server.

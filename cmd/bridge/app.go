@@ -132,7 +132,7 @@ func (a *app) openLog(file, level string) (func(), error) {
 // or the configured sources with the user's portal login (kept in the
 // keychain, or the token file) for the portal.
 func (a *app) catalogOptions(preferCache bool) catalog.Options {
-	return catalog.Options{Files: a.catalogFiles, PreferCache: preferCache, PortalLogin: func(ctx context.Context) string {
+	return catalog.Options{Files: a.catalogFiles, PreferCache: preferCache, Log: a.log, PortalLogin: func(ctx context.Context) string {
 		tokens, err := a.tokens()
 		if err != nil {
 			return "" // no state folder: read the portal without a login

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -24,8 +25,18 @@ func (a *app) enabledServers(ctx context.Context) (*config.Config, []*catalog.Se
 	if err != nil {
 		return nil, nil, err
 	}
+	return cfg, a.enabled(cfg, cat), nil
+}
+
+// enabled are the catalog's enabled, available servers. It logs the
+// sources that failed and why any enabled server is left out; a portal
+// still being read in the background is only noted.
+func (a *app) enabled(cfg *config.Config, cat *catalog.Catalog) []*catalog.Server {
 	for _, s := range cat.Sources {
-		if s.Err != nil {
+		switch {
+		case errors.Is(s.Err, catalog.ErrNotRead):
+			a.log.Info("reading the catalog in the background", "source", s.Name)
+		case s.Err != nil:
 			a.log.Warn("catalog source failed", "source", s.Name, "err", s.Err)
 		}
 	}
@@ -33,7 +44,7 @@ func (a *app) enabledServers(ctx context.Context) (*config.Config, []*catalog.Se
 	for _, sk := range skipped {
 		a.log.Warn(sk.String())
 	}
-	return cfg, servers, nil
+	return servers
 }
 
 // bridgeOptions are the bridge's options from the config, with the app's

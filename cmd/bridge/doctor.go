@@ -32,6 +32,7 @@ const (
 	codeKeychainFailed     = "keychain-unavailable"
 	codeNoneEnabled        = "none-enabled"
 	codeEnabledMissing     = "enabled-missing"
+	codeEnabledUnread      = "enabled-unread"
 	codeEnabledUnavailable = "enabled-unavailable"
 	codeServerOK           = "server-ok"
 	codeServerNeedsLogin   = "server-needs-login"
@@ -156,8 +157,11 @@ func (c *command) diagnose(ctx context.Context, wait time.Duration, quiet bool) 
 
 	for _, sk := range skipped {
 		code, remedy := codeEnabledUnavailable, "fix the entity, or \"bridge disable\" it"
-		if sk.Reason == catalog.SkipMissing {
+		switch sk.Reason {
+		case catalog.SkipMissing:
 			code, remedy = codeEnabledMissing, "\"bridge disable\" it, or check the catalog sources"
+		case catalog.SkipUnread:
+			code, remedy = codeEnabledUnread, "make the portal readable (see its finding); the server may be in its catalog"
 		}
 		add(finding{code, "fail", sk.ID, sk.String(), remedy, 0})
 	}

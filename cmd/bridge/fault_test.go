@@ -4,6 +4,15 @@
 //   - A server down at start and up later: the bridge starts without it, and
 //     its tools arrive with notifications/tools/list_changed.
 //     TestServeStartsAtOnceAndAddsLateServers (serve_lifecycle_test.go)
+//   - A portal that hangs, with no cache: initialize and the lists are
+//     answered at once, and the servers arrive with list_changed once it
+//     answers. TestServeAnswersAtOnceWhileThePortalHangs
+//     (serve_portal_test.go)
+//   - A portal down at start (503, connection refused), or that needs a
+//     login: it is read again with backoff, the log says why, and its
+//     servers arrive in the same serve once it can be read.
+//     TestServeReadsAPortalThatWasDownAtStart,
+//     TestServeReadsThePortalOnceLoggedIn (serve_portal_test.go)
 //   - A server killed mid-call: that call fails promptly with an error naming
 //     the server; calls to the other servers are unaffected; the bridge
 //     reconnects once it is back.

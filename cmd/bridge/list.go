@@ -64,6 +64,9 @@ type listReport struct {
 	Sources  []listSource  `json:"sources"`
 	// EnabledMissing are enabled IDs the catalog no longer has.
 	EnabledMissing []string `json:"enabled_missing"`
+	// EnabledUnread are enabled IDs not in what was read while the portal
+	// could not be read: it may have them.
+	EnabledUnread []string `json:"enabled_unread"`
 }
 
 type listServer struct {
@@ -134,10 +137,8 @@ type listSource struct {
 }
 
 func newListReport(cfg *config.Config, cat *catalog.Catalog, pins *bridge.Pins, now time.Time) listReport {
-	r := listReport{Servers: []listServer{}, Problems: []listProblem{}, Sources: []listSource{}, EnabledMissing: []string{}}
-	known := map[string]bool{}
+	r := listReport{Servers: []listServer{}, Problems: []listProblem{}, Sources: []listSource{}, EnabledMissing: []string{}, EnabledUnread: []string{}}
 	for _, s := range cat.Servers {
-		known[s.ID] = true
 		ls := listServer{
 			ID: s.ID, Ref: s.Ref(), Title: s.Title, Description: s.Description,
 			Lifecycle: s.Lifecycle, Owner: s.Owner, Source: s.Source,
@@ -186,9 +187,13 @@ func newListReport(cfg *config.Config, cat *catalog.Catalog, pins *bridge.Pins, 
 		}
 		r.Sources = append(r.Sources, ls)
 	}
-	for _, id := range cfg.Enabled {
-		if !known[id] {
-			r.EnabledMissing = append(r.EnabledMissing, id)
+	_, skipped := cat.Enabled(cfg)
+	for _, sk := range skipped {
+		switch sk.Reason {
+		case catalog.SkipMissing:
+			r.EnabledMissing = append(r.EnabledMissing, sk.ID)
+		case catalog.SkipUnread:
+			r.EnabledUnread = append(r.EnabledUnread, sk.ID)
 		}
 	}
 	return r
@@ -258,6 +263,10 @@ func writeTable(w io.Writer, r listReport) {
 	if len(r.EnabledMissing) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Enabled but not in the catalog: %s (\"bridge disable\" removes them)\n", strings.Join(r.EnabledMissing, ", "))
+	}
+	if len(r.EnabledUnread) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Enabled, and not in what could be read of the catalog: %s (the portal may have them once it can be read)\n", strings.Join(r.EnabledUnread, ", "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summary(r))

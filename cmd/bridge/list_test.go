@@ -85,3 +85,49 @@ func TestPortalLoginReadsTheCatalog(t *testing.T) {
 		t.Errorf("with a portal login: %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestEnabledServersOfAnUnreadPortalAreNotCalledMissing: while the portal
+// cannot be read, an enabled server it may hold is "not read yet" in list
+// and doctor, never "not in the catalog"; once it is read, a server it
+// lacks is.
+func TestEnabledServersOfAnUnreadPortalAreNotCalledMissing(t *testing.T) {
+	srv := backstagetest.New(t, []json.RawMessage{backstagetest.MCPServerEntity("default", "docs", "https://docs.example.com/mcp")})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("portal:\n  url: %s\n  token_env: BRIDGE_TEST_TOKEN\nenabled: [ghost]\ntoken_store: file\n", srv.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BRIDGE_TEST_TOKEN", srv.Token)
+	t.Setenv("MCP_BRIDGE_STATE_DIR", filepath.Join(dir, "state"))
+	for _, tc := range []struct {
+		name               string
+		status             int
+		listSays, doctorAt string
+	}{
+		{"the portal cannot be read", http.StatusServiceUnavailable, "Enabled, and not in what could be read of the catalog: ghost", "ghost " + codeEnabledUnread},
+		{"the portal is read", 0, "Enabled but not in the catalog: ghost", "ghost " + codeEnabledMissing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.FailWith(tc.status)
+			_, out, _ := runBridge(t, "list", "--config", cfg)
+			if !strings.Contains(out, tc.listSays) {
+				t.Errorf("list does not say %q:\n%s", tc.listSays, out)
+			}
+			_, out, _ = runBridge(t, "doctor", "--json", "--config", cfg)
+			var findings []finding
+			must(t, json.Unmarshal([]byte(out), &findings))
+			var got []string
+			for _, f := range findings {
+				if f.Subject == "ghost" {
+					got = append(got, f.Subject+" "+f.Code)
+					if tc.status != 0 && (strings.Contains(f.Message, "not in the catalog") || !strings.Contains(f.Message, "503")) {
+						t.Errorf("doctor says %q", f.Message)
+					}
+				}
+			}
+			if len(got) != 1 || got[0] != tc.doctorAt {
+				t.Errorf("doctor's findings on ghost: %v, want %s", got, tc.doctorAt)
+			}
+		})
+	}
+}

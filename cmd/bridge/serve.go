@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-bridge/bridge/bridge"
+	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
 func serveVerb() *verb {
@@ -32,11 +33,11 @@ func serveVerb() *verb {
 				return err
 			}
 			defer closeLog()
-			cfg, servers, err := cmd.enabledServers(ctx)
+			cfg, err := cmd.config()
 			if err != nil {
 				return err
 			}
-			opts, err := cmd.bridgeOptions(servers)
+			opts, err := cmd.bridgeOptions(nil)
 			if err != nil {
 				return err
 			}
@@ -49,9 +50,22 @@ func serveVerb() *verb {
 			if callTimeout > 0 {
 				opts.CallTimeout = callTimeout
 			}
-			cmd.log.Info("serving", "servers", len(servers))
+			b := bridge.New(nil, opts)
+			// The catalog at hand now (files, the portal's cache), then the
+			// portal's, read in the background: start-up never waits on it.
+			following, stopFollowing := context.WithCancel(ctx)
+			done, err := catalog.Follow(following, cfg, cmd.catalogOptions(true), func(cat *catalog.Catalog) {
+				b.SetServers(cmd.enabled(cfg, cat))
+			})
+			if err != nil {
+				stopFollowing()
+				opts.Audit.Close()
+				return err
+			}
+			defer func() { stopFollowing(); <-done }()
+			cmd.log.Info("serving", "servers", len(b.Upstreams()))
 			ignoreBrokenPipe()
-			return bridge.Serve(ctx, bridge.New(servers, opts), agentInput(), cmd.stdout)
+			return bridge.Serve(ctx, b, agentInput(), cmd.stdout)
 		},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Server is a Backstage-shaped catalog API on loopback. It is safe for
@@ -32,10 +34,15 @@ type Server struct {
 	Token string // the bearer token it accepts
 
 	t        testing.TB
+	handler  http.Handler
+	addr     string // host:port, kept across Kill and Restart
 	mu       sync.Mutex
+	live     *httptest.Server // nil while killed
 	entities []entity
 	fail     int
 	requests []Request
+	hold     chan struct{} // closed to release held requests; nil: none held
+	held     chan struct{} // one value per request that starts waiting
 }
 
 // Request is one request the server received, recorded before auth so tests
@@ -62,10 +69,69 @@ func New(t testing.TB, entities []json.RawMessage) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "Not Found")
 	})
-	hs := httptest.NewServer(s.intercept(mux))
-	t.Cleanup(hs.Close)
-	s.URL = hs.URL
+	s.handler = s.intercept(mux)
+	hs := httptest.NewServer(s.handler)
+	s.live, s.addr, s.URL = hs, hs.Listener.Addr().String(), hs.URL
+	t.Cleanup(s.Kill)
 	return s
+}
+
+// Kill stops the server: connections to its address are refused until
+// Restart. Requests being held are released first.
+func (s *Server) Kill() {
+	s.release()
+	s.mu.Lock()
+	hs := s.live
+	s.live = nil
+	s.mu.Unlock()
+	if hs != nil {
+		hs.Close()
+	}
+}
+
+// Restart kills the server if it is running, then serves again on the same
+// address, with the same entities, token and record of requests.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	// The port was ours a moment ago; give the kernel a little time should
+	// it not be reusable at once.
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
+			hs.Start()
+			s.mu.Lock()
+			s.live = hs
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.t.Fatalf("backstagetest: restart on %s: %v", s.addr, err)
+}
+
+// Hold makes every later request wait, once recorded, until release is
+// called or its client gives up: a portal that hangs. held receives a
+// value as each request starts waiting.
+func (s *Server) Hold() (held <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == nil {
+		s.hold, s.held = make(chan struct{}), make(chan struct{}, 1000)
+	}
+	s.t.Cleanup(s.release)
+	return s.held, s.release
+}
+
+// release lets held requests go on, and later ones through at once.
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold != nil {
+		close(s.hold)
+		s.hold = nil
+	}
 }
 
 // SetEntities replaces the catalog. An entity that is not a JSON object fails
@@ -161,8 +227,19 @@ func (s *Server) intercept(next http.Handler) http.Handler {
 		auth := r.Header.Get("Authorization")
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{Path: r.URL.Path, Query: r.URL.Query(), HasAuth: auth != ""})
-		fail := s.fail
+		fail, hold, held := s.fail, s.hold, s.held
 		s.mu.Unlock()
+		if hold != nil {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 
 		scheme, token, _ := strings.Cut(auth, " ")
 		switch {

@@ -473,3 +473,52 @@ func assertJSONEqual(t *testing.T, got []byte, want string) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestHeldRequestsWaitUntilReleased: a held request is recorded and then
+// waits, answered only once released; later requests go through at once.
+func TestHeldRequestsWaitUntilReleased(t *testing.T) {
+	s := New(t, catalog)
+	held, release := s.Hold()
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+byQuery, nil)
+		req.Header.Set("Authorization", bearer(s))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	<-held
+	select {
+	case status := <-answered:
+		t.Fatalf("a held request was answered (%d) before its release", status)
+	default:
+	}
+	if n := len(s.Requests()); n != 1 {
+		t.Errorf("%d requests recorded, want the held one", n)
+	}
+	release()
+	if status := <-answered; status != http.StatusOK {
+		t.Errorf("released request: status %d", status)
+	}
+	if p := fetch(t, s, nil); len(p.Items) != len(catalog) {
+		t.Errorf("after the release: %d items", len(p.Items))
+	}
+}
+
+// TestKilledServerRefusesUntilRestarted: a killed portal refuses
+// connections; restarted, it answers on the same URL with the same token.
+func TestKilledServerRefusesUntilRestarted(t *testing.T) {
+	s := New(t, catalog)
+	s.Kill()
+	if _, err := http.Get(s.URL + byQuery); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("killed server: %v, want connection refused", err)
+	}
+	s.Restart()
+	if p := fetch(t, s, nil); len(p.Items) != len(catalog) {
+		t.Errorf("restarted: %d items", len(p.Items))
+	}
+}

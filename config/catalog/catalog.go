@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,10 +66,16 @@ type Options struct {
 	// PortalLogin gives the user's portal login token ("" for none); the
 	// token in portal.token_env is the fallback.
 	PortalLogin func(ctx context.Context) string
+	// Log hears how Follow's reads in the background go; nil hears nothing.
+	Log *slog.Logger
 }
 
 // ErrNoCatalog means no catalog source is configured.
 var ErrNoCatalog = errors.New("no catalog configured")
+
+// ErrNotRead marks a portal that has not been read yet: Follow reads it in
+// the background.
+var ErrNotRead = errors.New("not read yet")
 
 // ErrUnknownServer marks a name that matches no server in the catalog.
 var ErrUnknownServer = errors.New("unknown server")
@@ -91,7 +98,7 @@ type readResult struct {
 	warnings []string
 }
 
-// LoadCatalog reads every source of cfg in parallel. A source that fails is
+// Load reads every source of cfg in parallel. A source that fails is
 // reported in Sources and costs only its own entities; the only error is
 // ErrNoCatalog.
 func Load(ctx context.Context, cfg *config.Config, opts Options) (*Catalog, error) {
@@ -99,19 +106,30 @@ func Load(ctx context.Context, cfg *config.Config, opts Options) (*Catalog, erro
 	if err != nil {
 		return nil, err
 	}
-	results := make([]readResult, len(sources))
-	errs := make([]error, len(sources))
+	reads := make([]sourceRead, len(sources))
 	var wg sync.WaitGroup
 	for i, s := range sources {
-		wg.Go(func() { results[i], errs[i] = s.read(ctx) })
+		wg.Go(func() { reads[i].res, reads[i].err = s.read(ctx) })
 	}
 	wg.Wait()
+	return assemble(cfg, opts, sources, reads), nil
+}
 
+// sourceRead is how the read of one source went.
+type sourceRead struct {
+	res readResult
+	err error
+}
+
+// assemble makes the catalog of the sources' reads: their entities parsed,
+// duplicates marked, the portal's actions server offered.
+func assemble(cfg *config.Config, opts Options, sources []source, reads []sourceRead) *Catalog {
 	c := &Catalog{}
 	for i, s := range sources {
-		st := SourceStatus{Name: s.name(), Kind: s.kind(), Err: errs[i],
-			CachedAt: results[i].cachedAt, Stale: results[i].stale, Warnings: results[i].warnings}
-		for _, doc := range results[i].docs {
+		r := reads[i]
+		st := SourceStatus{Name: s.name(), Kind: s.kind(), Err: r.err,
+			CachedAt: r.res.cachedAt, Stale: r.res.stale, Warnings: r.res.warnings}
+		for _, doc := range r.res.docs {
 			srv, problem := parseEntity(doc)
 			if problem != nil {
 				c.Problems = append(c.Problems, *problem)
@@ -127,7 +145,7 @@ func Load(ctx context.Context, cfg *config.Config, opts Options) (*Catalog, erro
 	if cfg.Portal.URL != "" && len(opts.Files) == 0 {
 		c.addBuiltinActions(portalBase(cfg.Portal.URL))
 	}
-	return c, nil
+	return c
 }
 
 func sources(c *config.Config, opts Options) ([]source, error) {
@@ -342,6 +360,9 @@ const (
 	// SkipUnavailable: the server is in the catalog but cannot be used
 	// (Server.Reasons say why).
 	SkipUnavailable SkipReason = "unavailable"
+	// SkipUnread: the server is not in what was read, but the portal could
+	// not be read (or is still being read), so it may yet be there.
+	SkipUnread SkipReason = "unread"
 )
 
 // SkipReason is why an enabled server is left out.
@@ -351,21 +372,40 @@ type SkipReason string
 type Skipped struct {
 	ID     string
 	Reason SkipReason
-	// Server is the catalog's entry, nil when Reason is SkipMissing.
+	// Server is the catalog's entry, nil unless Reason is SkipUnavailable.
 	Server *Server
+	// Source and Err name the portal that could not be read and why, when
+	// Reason is SkipUnread.
+	Source string
+	Err    error
 }
 
 // String says what is wrong, for a log line or a doctor's finding.
 func (s Skipped) String() string {
-	if s.Reason == SkipMissing {
+	switch {
+	case s.Reason == SkipMissing:
 		return s.ID + " is enabled but not in the catalog"
+	case s.Reason == SkipUnread && errors.Is(s.Err, ErrNotRead):
+		return fmt.Sprintf("%s is enabled, but the catalog is not read yet: reading %s in the background", s.ID, s.Source)
+	case s.Reason == SkipUnread:
+		return fmt.Sprintf("%s is enabled, but the catalog is not read yet: %v", s.ID, s.Err)
 	}
 	return fmt.Sprintf("%s is enabled but unavailable: %s", s.ID, strings.Join(s.Server.Reasons, "; "))
 }
 
 // Enabled returns the enabled servers that are available, and each enabled
-// one that is not, with the reason.
+// one that is not, with the reason. An enabled server the catalog lacks
+// while its portal could not be read, or stands on its cache, is
+// SkipUnread, not missing: the portal may have it. (A catalog file that
+// is missing is the config's to fix, and its servers are missing.)
 func (c *Catalog) Enabled(cfg *config.Config) (servers []*Server, skipped []Skipped) {
+	var unread *Skipped
+	for _, st := range c.Sources {
+		if err := cmp.Or(st.Err, st.Stale); err != nil && st.Kind == "portal" {
+			unread = &Skipped{Reason: SkipUnread, Source: st.Name, Err: err}
+			break
+		}
+	}
 	for _, id := range cfg.Enabled {
 		var found *Server
 		for _, s := range c.Servers {
@@ -375,6 +415,10 @@ func (c *Catalog) Enabled(cfg *config.Config) (servers []*Server, skipped []Skip
 			}
 		}
 		switch {
+		case found == nil && unread != nil:
+			sk := *unread
+			sk.ID = id
+			skipped = append(skipped, sk)
 		case found == nil:
 			skipped = append(skipped, Skipped{ID: id, Reason: SkipMissing})
 		case !found.Available():
