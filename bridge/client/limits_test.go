@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,34 @@ func endless(w http.ResponseWriter) {
 		if _, err := w.Write(chunk); err != nil {
 			return
 		}
+	}
+}
+
+// A length under the limit that the body never fills is not allocated up
+// front: memory follows the bytes that arrive. Bodies of every size up to
+// the limit read back whole, with or without a length.
+func TestReadBodyTakesMemoryAsBytesArrive(t *testing.T) {
+	const limit = 32 << 20
+	lying := &http.Response{ContentLength: limit, Body: io.NopCloser(strings.NewReader("short"))}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readBody(lying, limit); err == nil {
+		t.Error("a body shorter than its length was taken whole")
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("a 5-byte body that claims %d bytes took %d bytes", limit, grew)
+	}
+	for _, size := range []int{0, 1, trustedLength, trustedLength + 1, 3<<20 + 7} {
+		body := strings.Repeat("x", size)
+		for _, length := range []int64{int64(size), -1} {
+			got, err := readBody(&http.Response{ContentLength: length, Body: io.NopCloser(strings.NewReader(body))}, limit)
+			if err != nil || string(got) != body {
+				t.Errorf("size %d, length %d: %d bytes, %v", size, length, len(got), err)
+			}
+		}
+	}
+	if _, err := readBody(&http.Response{ContentLength: -1, Body: io.NopCloser(strings.NewReader(strings.Repeat("x", 1025)))}, 1024); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a body past the limit: %v", err)
 	}
 }

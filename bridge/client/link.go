@@ -341,12 +341,14 @@ func isRPCError(err error) bool {
 // allocated, and one that runs on past the limit is cut and refused. A
 // buffer that doubles as it fills would briefly hold three times the body
 // (old, new, and the garbage before); pieces joined once at the end hold
-// two.
+// two. The size a body says it has is trusted only up to trustedLength:
+// past that, memory is taken as the bytes arrive, so that a server
+// claiming megabytes it never sends costs nothing.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, resp.ContentLength, limit)
 	}
-	if n := resp.ContentLength; n > 0 {
+	if n := resp.ContentLength; n > 0 && n <= trustedLength {
 		buf := make([]byte, n)
 		_, err := io.ReadFull(resp.Body, buf)
 		return buf, err
@@ -362,6 +364,9 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if resp.ContentLength >= 0 && size != resp.ContentLength {
+				return nil, fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", size, resp.ContentLength, io.ErrUnexpectedEOF)
+			}
 			return joinPieces(pieces), nil
 		}
 		if err != nil {
@@ -369,6 +374,9 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		}
 	}
 }
+
+// trustedLength is the largest Content-Length allocated up front.
+const trustedLength = 1 << 20
 
 // joinPieces puts pieces together in one buffer of their size; one piece
 // is returned as it is.
