@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -309,6 +310,40 @@ func elicitLogin(t *testing.T, action string) {
 			return
 		case <-deadline:
 			t.Fatal("no answer to the login")
+		}
+	}
+}
+
+// TestLoginWithoutAKeychainFailsBeforeTheBrowser: with no keychain to
+// keep the token, "bridge login" says so and what to do before it prints
+// a URL or opens a browser, and the authorization server is asked for no
+// authorization or token.
+func TestLoginWithoutAKeychainFailsBeforeTheBrowser(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the keychain is missing only where it is a D-Bus service")
+	}
+	o := newOAuthSetup(t, oauthtest.Options{})
+	config, err := os.ReadFile(o.cfg)
+	must(t, err)
+	must(t, os.WriteFile(o.cfg, bytes.Replace(config, []byte("token_store: file\n"), nil, 1), 0o644))
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	marker := filepath.Join(o.dir, "browser-opened")
+	t.Setenv("BROWSER", "touch "+marker)
+
+	code, out, errOut := runBridge(t, "login", "--config", o.cfg, "sso")
+	if code != exitFailure || !strings.Contains(errOut, "the login was not started: the OS keychain cannot keep the token") ||
+		!strings.Contains(errOut, "--insecure-storage") {
+		t.Fatalf("login: %d %q\n%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "/auth?") || strings.Contains(errOut, "Opening the browser") {
+		t.Errorf("a login URL was printed:\n%s", errOut)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a browser was opened")
+	}
+	for _, r := range o.as.Requests(t) {
+		if !strings.HasPrefix(r, "GET /.well-known/") {
+			t.Errorf("the authorization server was asked %q; want only its metadata read", r)
 		}
 	}
 }
