@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path"
@@ -36,6 +37,10 @@ type Manager struct {
 	// token, used when no portal login is stored.
 	PortalTokenEnv string
 	// Refresher renews an expired token; nil means tokens are not renewed.
+	// Its errors say what failed as Refresh's do: ErrGrantRevoked for a
+	// refused grant (a login cures it), ErrTransient for a failing or
+	// unreachable authorization server (tried again a few times, then
+	// reported without touching the stored token).
 	Refresher func(ctx context.Context, t *Token) (*Token, error)
 	// Locks keep two processes from renewing one token at once.
 	Locks state.Locks
@@ -49,8 +54,10 @@ type Manager struct {
 
 // Authorization is the Authorization header for a request to remoteURL of
 // server s: "" when the server needs none, "Bearer …" when it has a token,
-// ErrNeedsLogin when it needs one it does not have, ErrRefused when the
-// remote is not where the token may go.
+// ErrNeedsLogin when it needs one it does not have (or its grant was
+// refused), ErrTransient when the token needs renewing and the
+// authorization server is failing, ErrRefused when the remote is not where
+// the token may go.
 func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteURL string) (string, error) {
 	origin, err := Origin(remoteURL)
 	if err != nil {
@@ -75,6 +82,8 @@ func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteUR
 			return "", fmt.Errorf("%s: %w: run \"bridge login %s\"", s.ID, ErrNeedsLogin, s.ID)
 		case errors.Is(err, ErrNeedsLogin):
 			return "", fmt.Errorf("%s: %w; run \"bridge login %s\"", s.ID, err, s.ID)
+		case errors.Is(err, ErrTransient):
+			return "", transientError(s.ID, err)
 		case err != nil:
 			return "", err
 		}
@@ -88,7 +97,8 @@ func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteUR
 
 // Rejected is called when a remote answered 401 to a request that carried
 // header. It refreshes the token once and returns the new header, or
-// ErrNeedsLogin, never a loop.
+// ErrNeedsLogin, never a loop; or ErrTransient when the authorization
+// server is failing, which keeps the login.
 func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string) (string, error) {
 	origin, err := Origin(remoteURL)
 	if err != nil {
@@ -112,7 +122,15 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 			m.remember(id, origin, nt)
 			return bearer(nt), nil
 		}
-		err = rerr
+		err = fmt.Errorf("renewing the token: %w", rerr)
+	}
+	// A renewal that could not reach the authorization server says so: the
+	// login is good, and a new one would not help.
+	switch {
+	case errors.Is(err, ErrTransient):
+		return "", transientError(s.ID, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "", fmt.Errorf("%s: %w", s.ID, err)
 	}
 	if s.Auth.Method == catalog.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
 		return "", fmt.Errorf("%s: the portal refused the token in $%s: it may be wrong or expired", s.ID, m.PortalTokenEnv)
@@ -128,6 +146,13 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 		return "", fmt.Errorf("%s: %w: the server asks for authorization; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 	}
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
+}
+
+// transientError says that a token could not be renewed for now, and that
+// nothing needs doing: the stored login stays, and the next request tries
+// again.
+func transientError(id string, err error) error {
+	return fmt.Errorf("%s: %w; the login is kept, and the bridge will try again", id, err)
 }
 
 // clearError refuses a token to a remote it would reach in clear.
@@ -204,6 +229,9 @@ func (m *Manager) portalAuthorization(ctx context.Context) (string, error) {
 		(errors.Is(err, ErrNoToken) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)) {
 		return "Bearer " + os.Getenv(m.PortalTokenEnv), nil
 	}
+	if errors.Is(err, ErrTransient) {
+		return "", transientError("the portal", err)
+	}
 	if !errors.Is(err, ErrNoToken) {
 		return "", err
 	}
@@ -229,8 +257,13 @@ func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) 
 	}
 	if !t.Valid(now) && t.RefreshToken != "" && m.Refresher != nil {
 		nt, err := m.renew(ctx, id, origin, t)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrGrantRevoked):
 			return nil, fmt.Errorf("%w: renewing the token failed: %v", ErrNeedsLogin, err)
+		case err != nil:
+			// Not a refusal: the server or the way to it failed, or the
+			// store did. The login stays; a new one would not help.
+			return nil, fmt.Errorf("renewing the token: %w", err)
 		}
 		t = nt
 	}
@@ -254,7 +287,7 @@ func (m *Manager) renew(ctx context.Context, id, origin string, stale *Token) (*
 	if cur, err := m.Tokens.Get(ctx, id, origin); err == nil && cur.AccessToken != stale.AccessToken && cur.Valid(m.now()) {
 		return cur, nil
 	}
-	nt, err := m.Refresher(ctx, stale)
+	nt, err := m.refresh(ctx, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +311,36 @@ func (m *Manager) Save(ctx context.Context, id string, t *Token) error {
 	}
 	m.remember(id, t.Origin, t)
 	return nil
+}
+
+// Renewals that fail transiently are tried again renewTries times in all,
+// waiting renewBackoff, then twice that (with jitter) in between: enough
+// for a blip, bounded for a caller that waits.
+const (
+	renewTries   = 3
+	renewBackoff = 500 * time.Millisecond
+)
+
+// refresh asks the Refresher for a new token, trying again when the
+// authorization server fails transiently. A refusal, success, or the end
+// of ctx ends it at once.
+func (m *Manager) refresh(ctx context.Context, t *Token) (*Token, error) {
+	delay := renewBackoff
+	for try := 1; ; try++ {
+		nt, err := m.Refresher(ctx, t)
+		if err == nil || !errors.Is(err, ErrTransient) {
+			return nt, err
+		}
+		if try == renewTries {
+			return nil, fmt.Errorf("%w (%d tries)", err, try)
+		}
+		select {
+		case <-time.After(delay + rand.N(delay/2)):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (%d tries, then %w)", err, try, ctx.Err())
+		}
+		delay *= 2
+	}
 }
 
 func (m *Manager) remember(id, origin string, t *Token) {

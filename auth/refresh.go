@@ -12,18 +12,27 @@ import (
 	"time"
 )
 
-// ErrGrantRevoked means the authorization server no longer honours the
-// refresh token (revoked, expired, or reused): the user must log in again.
+// ErrGrantRevoked means the authorization server refused to renew the
+// token (the grant expired, was revoked or reused, or the client is no
+// longer known): the user must log in again.
 var ErrGrantRevoked = errors.New("the login has expired or was revoked")
 
+// ErrTransient means the authorization server could not be reached or
+// failed: no answer in time, a refused connection, a 5xx, an answer that
+// is not OAuth's. The login is still good; trying again later may work.
+var ErrTransient = errors.New("the authorization server is unreachable or failing")
+
 // OAuthError is an error answer of an authorization server (RFC 6749 §5.2).
-// invalid_grant is ErrGrantRevoked: the user must log in again.
+// invalid_grant is ErrGrantRevoked (unless it came with a 5xx, a server's
+// failure): the user must log in again.
 type OAuthError struct {
 	Endpoint, Code, Description string
+	// Status is the HTTP status the answer came with.
+	Status int
 }
 
 func (e *OAuthError) Error() string {
-	if e.Code == "invalid_grant" {
+	if e.revoked() {
 		return fmt.Sprintf("%s (%s)", ErrGrantRevoked, strings.TrimSpace(e.Code+" "+e.Description))
 	}
 	return fmt.Sprintf("%s answered %s %s", e.Endpoint, e.Code, e.Description)
@@ -31,14 +40,28 @@ func (e *OAuthError) Error() string {
 
 // Unwrap makes invalid_grant match ErrGrantRevoked.
 func (e *OAuthError) Unwrap() error {
-	if e.Code == "invalid_grant" {
+	if e.revoked() {
 		return ErrGrantRevoked
 	}
 	return nil
 }
 
-// errNoAccessToken is a 200 without a token: an error from a token
-// endpoint, success from a revocation endpoint.
+func (e *OAuthError) revoked() bool { return e.Code == "invalid_grant" && e.refusal() }
+
+// refusal reports whether the answer refuses the request for good (a
+// grant or client the server will not take), as against saying the server
+// is failing for now: a 5xx or 429, server_error, temporarily_unavailable.
+func (e *OAuthError) refusal() bool {
+	switch {
+	case e.Status >= 500, e.Status == http.StatusTooManyRequests:
+		return false
+	case e.Code == "server_error", e.Code == "temporarily_unavailable":
+		return false
+	}
+	return true
+}
+
+// errNoAccessToken is a token endpoint's 200 without a token.
 var errNoAccessToken = errors.New("the answer has no access_token")
 
 // tokenResponse is an OAuth 2.0 token endpoint's answer (RFC 6749 §5).
@@ -54,6 +77,11 @@ type tokenResponse struct {
 
 // Refresh renews a token with its refresh token (RFC 6749 §6). A rotated
 // refresh token replaces the old one; the caller must save the result.
+//
+// Its errors sort themselves: a refused grant (an OAuth error answer such
+// as invalid_grant or invalid_client) is ErrGrantRevoked, which only a new
+// login cures; a failure of the server or of the way to it is ErrTransient,
+// which passes.
 func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error) {
 	if t.RefreshToken == "" || t.TokenURL == "" {
 		return nil, fmt.Errorf("%w: the token cannot be renewed", ErrGrantRevoked)
@@ -67,7 +95,7 @@ func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error)
 	}
 	resp, err := postForm(ctx, client, t.TokenURL, form)
 	if err != nil {
-		return nil, err
+		return nil, renewalError(ctx, err)
 	}
 	nt := *t
 	nt.AccessToken, nt.TokenType = resp.AccessToken, resp.TokenType
@@ -82,6 +110,22 @@ func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error)
 		nt.Scopes = strings.Fields(resp.Scope)
 	}
 	return &nt, nil
+}
+
+// renewalError sorts the failure of a renewal: a refused grant is
+// ErrGrantRevoked; the end of the caller's ctx stays what it is; anything
+// else is ErrTransient.
+func renewalError(ctx context.Context, err error) error {
+	var oe *OAuthError
+	switch {
+	case errors.Is(err, ErrGrantRevoked):
+		return err
+	case errors.As(err, &oe) && oe.refusal():
+		return fmt.Errorf("%w: %w", ErrGrantRevoked, err)
+	case ctx.Err() != nil:
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrTransient, err)
 }
 
 // postForm posts to a token endpoint and reads its answer, turning OAuth
@@ -102,7 +146,7 @@ func postForm(ctx context.Context, client *http.Client, endpoint string, form ur
 	}
 	switch {
 	case tr.Error != "":
-		return nil, &OAuthError{Endpoint: endpoint, Code: tr.Error, Description: tr.Description}
+		return nil, &OAuthError{Endpoint: endpoint, Code: tr.Error, Description: tr.Description, Status: res.StatusCode}
 	case res.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("token endpoint %s: %s", endpoint, res.Status)
 	case tr.AccessToken == "":
@@ -123,7 +167,7 @@ func postJSON(ctx context.Context, client *http.Client, endpoint string, form ur
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return nil, &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description}
+		return nil, &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description, Status: res.StatusCode}
 	}
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", endpoint, res.Status)

@@ -2,10 +2,13 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcp-bridge/bridge/config/catalog"
@@ -61,6 +64,62 @@ func (m *Manager) State(ctx context.Context, s *catalog.Server) LoginState {
 	return LoginState{State: StateUnknown, Detail: err.Error()}
 }
 
+// Login runs a login (Login's) for the server, or the portal, whose token
+// is kept under id, and stores the token. It first checks that the store
+// can keep one, so that a missing, locked or silent keychain fails before a
+// browser opens or a URL is printed. A token that still cannot be stored is
+// revoked where the authorization server offers revocation (RFC 7009), so
+// that no live token is left that nobody holds; the error says how that
+// went.
+func (m *Manager) Login(ctx context.Context, id string, o LoginOptions) (*Token, error) {
+	if err := m.Tokens.Check(ctx); err != nil {
+		return nil, fmt.Errorf("the login was not started: %w", err)
+	}
+	t, err := Login(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Save(ctx, id, t); err != nil {
+		return nil, fmt.Errorf("the login worked, but %w; %s", err, discard(ctx, o, t))
+	}
+	return t, nil
+}
+
+// revokeTimeout bounds the revocation of a token that could not be stored:
+// it is best effort, and the user is waiting for the error.
+const revokeTimeout = 10 * time.Second
+
+// discard revokes a token nobody will hold: the refresh token, which ends
+// the grant at most servers, then the access token. It says how it went,
+// and what to do next.
+func discard(ctx context.Context, o LoginOptions, t *Token) string {
+	const again = "log in again once the token can be stored"
+	until := "until it expires"
+	if !t.Expiry.IsZero() {
+		until = fmt.Sprintf("until it expires (in %s)", time.Until(t.Expiry).Round(time.Second))
+	}
+	if o.RevokeURL == "" {
+		return fmt.Sprintf("the authorization server offers no revocation, so the token stays valid %s: %s", until, again)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	client := catalog.SafeClient(o.HTTP, revokeTimeout)
+	var failed []string
+	for _, part := range []struct{ hint, token string }{{"refresh_token", t.RefreshToken}, {"access_token", t.AccessToken}} {
+		if part.token == "" {
+			continue
+		}
+		if err := revokeToken(ctx, client, o.RevokeURL, o.ClientID, o.ClientSecret, part.token, part.hint); err != nil {
+			failed = append(failed, fmt.Sprintf("the %s: %v", strings.ReplaceAll(part.hint, "_", " "), err))
+		}
+	}
+	if len(failed) == 0 {
+		return fmt.Sprintf("the token was revoked at %s, so none is left live: %s", o.RevokeURL, again)
+	}
+	return fmt.Sprintf("revoking it at %s failed (%s), so it may stay valid %s: remove the bridge's access in your account at the provider, and %s",
+		o.RevokeURL, strings.Join(failed, "; "), until, again)
+}
+
 // Logout removes a server's token from the store, after revoking it where
 // the authorization server offers revocation (RFC 7009). It reports whether
 // a token was found and whether it was revoked.
@@ -85,16 +144,34 @@ func (m *Manager) Logout(ctx context.Context, client *http.Client, id, origin st
 // revoke asks the authorization server to revoke the refresh token (which
 // revokes the grant), or the access token when there is none.
 func revoke(ctx context.Context, client *http.Client, t *Token) error {
-	form := url.Values{"token": {t.AccessToken}, "token_type_hint": {"access_token"}}
 	if t.RefreshToken != "" {
-		form = url.Values{"token": {t.RefreshToken}, "token_type_hint": {"refresh_token"}}
+		return revokeToken(ctx, client, t.RevokeURL, t.ClientID, "", t.RefreshToken, "refresh_token")
 	}
-	if t.ClientID != "" {
-		form.Set("client_id", t.ClientID)
+	return revokeToken(ctx, client, t.RevokeURL, t.ClientID, "", t.AccessToken, "access_token")
+}
+
+// revokeToken asks a revocation endpoint to revoke one token (RFC 7009 §2.1).
+func revokeToken(ctx context.Context, client *http.Client, endpoint, clientID, clientSecret, token, hint string) error {
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	if clientID != "" {
+		form.Set("client_id", clientID)
 	}
-	_, err := postForm(ctx, client, t.RevokeURL, form)
-	if err != nil && errors.Is(err, errNoAccessToken) {
-		return nil // RFC 7009: success is an empty 200
+	if clientSecret != "" {
+		form.Set("client_secret", clientSecret)
 	}
-	return err
+	res, body, err := post(ctx, client, endpoint, form)
+	if err != nil {
+		return fmt.Errorf("revocation endpoint %w", err)
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	switch {
+	case json.Unmarshal(body, &e) == nil && e.Error != "":
+		return &OAuthError{Endpoint: endpoint, Code: e.Error, Description: e.Description, Status: res.StatusCode}
+	case res.StatusCode != http.StatusOK:
+		return fmt.Errorf("revocation endpoint %s: %s", endpoint, res.Status)
+	}
+	return nil // RFC 7009 §2.2: a 200, whether or not the token was valid
 }

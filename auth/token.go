@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -89,6 +91,24 @@ func (s *Tokens) Save(ctx context.Context, serverID string, t *Token) error {
 	}
 	if err := s.Secrets.Set(ctx, Key(serverID, t.Origin), string(data)); err != nil {
 		return fmt.Errorf("saving %s's token in %s: %w", serverID, s.Secrets.Name(), err)
+	}
+	return nil
+}
+
+// Check proves that the store can keep a token now, before a login asks
+// anything of the user: it writes an entry of its own and deletes it
+// again, which reads it first. A keychain that is unavailable, locked or
+// too slow fails here with its own message, which says what to do.
+func (s *Tokens) Check(ctx context.Context) error {
+	// No server's key: those end in an origin. One per process, so that
+	// two logins at once do not delete each other's.
+	key := "mcp-bridge store check " + strconv.Itoa(os.Getpid())
+	err := s.Secrets.Set(ctx, key, "a login is about to store a token here")
+	if err == nil {
+		err = s.Secrets.Delete(ctx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("%s cannot keep the token: %w", s.Secrets.Name(), err)
 	}
 	return nil
 }

@@ -9,7 +9,8 @@
 // well-known URLs, authorization code + PKCE (S256, required), rotating
 // refresh tokens whose reuse revokes the grant, the device authorization
 // grant, open dynamic client registration, RFC 8707 resource indicators
-// (JWT access tokens with aud = resource), revocation and introspection.
+// (JWT access tokens with aud = resource), revocation and introspection,
+// and a record of the requests it received (Server.Requests).
 // Login and consent happen automatically as user "alice" (unless
 // Options.ManualConsent), so following the redirects of an authorization URL
 // with a cookie jar ends at the redirect URI.
@@ -18,6 +19,7 @@ package oauthtest
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -177,6 +179,42 @@ func (s *Server) ApproveDevice(t testing.TB, userCode string) {
 		body, _ := io.ReadAll(resp.Body)
 		t.Fatalf("oauthtest: approving device code %q: %s: %s", userCode, resp.Status, body)
 	}
+}
+
+// Requests are "METHOD /path" of every request the server has received so
+// far, in order ("GET /.well-known/openid-configuration", "POST /token");
+// queries and bodies are left out. Call it from the test goroutine.
+func (s *Server) Requests(t testing.TB) []string {
+	t.Helper()
+	resp, err := http.Get(s.Issuer + "/test/requests")
+	if err != nil {
+		t.Fatalf("oauthtest: reading the requests: %v", err)
+	}
+	defer resp.Body.Close()
+	var got []string
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("oauthtest: reading the requests: %s, %v", resp.Status, err)
+	}
+	return got
+}
+
+// Active reports whether the server still honours token (an access or a
+// refresh token of ClientID), by introspection (RFC 7662). Call it from the
+// test goroutine.
+func (s *Server) Active(t testing.TB, token string) bool {
+	t.Helper()
+	resp, err := http.PostForm(s.Issuer+"/token/introspection", url.Values{"client_id": {s.ClientID}, "token": {token}})
+	if err != nil {
+		t.Fatalf("oauthtest: introspecting: %v", err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Active bool `json:"active"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("oauthtest: introspecting: %s, %v", resp.Status, err)
+	}
+	return got.Active
 }
 
 // unavailable skips, or fails under CI, when the server cannot run here.

@@ -328,3 +328,33 @@ func TestAccessTTL(t *testing.T) {
 		t.Errorf("token response: %d %v, want expires_in 2", status, body)
 	}
 }
+
+// TestRequestsAreRecorded: the record names each request by method and
+// path, in order, and never carries a query or a body.
+func TestRequestsAreRecorded(t *testing.T) {
+	t.Parallel()
+	srv := oauthtest.Start(t, oauthtest.Options{})
+	getJSON(t, srv.Issuer+"/.well-known/openid-configuration")
+	cb := newCallback(t)
+	code, verifier := authorize(t, srv, srv.ClientID, cb, nil)
+	tok := exchange(t, srv, srv.ClientID, cb.uri, code, verifier)
+	if !srv.Active(t, tok["refresh_token"]) {
+		t.Error("a fresh refresh token is not active")
+	}
+	if srv.Active(t, "not-a-token") {
+		t.Error("a made-up token is active")
+	}
+	got := srv.Requests(t)
+	if len(got) == 0 || got[0] != "GET /.well-known/openid-configuration" {
+		t.Fatalf("requests = %q, want discovery first", got)
+	}
+	auth, token := slices.Index(got, "GET /auth"), slices.Index(got, "POST /token")
+	if auth < 0 || token < auth {
+		t.Errorf("requests = %q, want GET /auth before POST /token", got)
+	}
+	for _, r := range got {
+		if strings.ContainsAny(r, "?=") || strings.Contains(r, code) {
+			t.Errorf("a recorded request carries more than its path: %q", r)
+		}
+	}
+}

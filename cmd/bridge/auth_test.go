@@ -28,6 +28,7 @@ type authProxy struct {
 	mu        sync.Mutex
 	accept    string   // the token it takes
 	acceptAny bool     // or any bearer token
+	refused   string   // but never this one, as if it had expired
 	seen      []string // Authorization headers it received
 	// forbid names a tool whose calls get 403 insufficient_scope.
 	forbid string
@@ -49,6 +50,7 @@ func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authPro
 		p.seen = append(p.seen, r.Header.Get("Authorization"))
 		h := r.Header.Get("Authorization")
 		ok := h == "Bearer "+p.accept || (p.acceptAny && strings.HasPrefix(h, "Bearer ") && len(h) > len("Bearer "))
+		ok = ok && (p.refused == "" || h != "Bearer "+p.refused)
 		p.mu.Unlock()
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="test"`)
@@ -68,6 +70,13 @@ func newAuthProxy(t *testing.T, up *upstreamtest.Server, accept string) *authPro
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// refuse makes the proxy answer 401 to token from now on.
+func (p *authProxy) refuse(token string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refused = token
 }
 
 func (p *authProxy) headers() []string {

@@ -81,11 +81,8 @@ func (a *app) bridgeOptions(servers []*catalog.Server) (bridge.Options, error) {
 			}
 			return auth.OpenBrowser(u)
 		}
-		tok, err := auth.Login(ctx, lo.LoginOptions)
-		if err != nil {
-			return err
-		}
-		return tokens.Save(ctx, id, tok)
+		_, err = tokens.Login(ctx, id, lo.LoginOptions)
+		return err
 	}
 	return opts, nil
 }

@@ -38,12 +38,8 @@ func loginVerb() *verb {
 			if err != nil {
 				return err
 			}
-			tok, err := auth.Login(ctx, lo.LoginOptions)
-			if err != nil {
+			if _, err := tokens.Login(ctx, id, lo.LoginOptions); err != nil {
 				return fmt.Errorf("logging in to %s: %w", id, err)
-			}
-			if err := tokens.Save(ctx, id, tok); err != nil {
-				return err
 			}
 			fmt.Fprintf(cmd.stdout, "logged in to %s (%s); the token is kept in %s\n", id, lo.Name, tokens.Tokens.Secrets.Name())
 			return nil

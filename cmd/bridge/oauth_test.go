@@ -8,12 +8,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,5 +311,131 @@ func elicitLogin(t *testing.T, action string) {
 		case <-deadline:
 			t.Fatal("no answer to the login")
 		}
+	}
+}
+
+// TestLoginWithoutAKeychainFailsBeforeTheBrowser: with no keychain to
+// keep the token, "bridge login" says so and what to do before it prints
+// a URL or opens a browser, and the authorization server is asked for no
+// authorization or token.
+func TestLoginWithoutAKeychainFailsBeforeTheBrowser(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the keychain is missing only where it is a D-Bus service")
+	}
+	o := newOAuthSetup(t, oauthtest.Options{})
+	config, err := os.ReadFile(o.cfg)
+	must(t, err)
+	must(t, os.WriteFile(o.cfg, bytes.Replace(config, []byte("token_store: file\n"), nil, 1), 0o644))
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	marker := filepath.Join(o.dir, "browser-opened")
+	t.Setenv("BROWSER", "touch "+marker)
+
+	code, out, errOut := runBridge(t, "login", "--config", o.cfg, "sso")
+	if code != exitFailure || !strings.Contains(errOut, "the login was not started: the OS keychain cannot keep the token") ||
+		!strings.Contains(errOut, "--insecure-storage") {
+		t.Fatalf("login: %d %q\n%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "/auth?") || strings.Contains(errOut, "Opening the browser") {
+		t.Errorf("a login URL was printed:\n%s", errOut)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a browser was opened")
+	}
+	for _, r := range o.as.Requests(t) {
+		if !strings.HasPrefix(r, "GET /.well-known/") {
+			t.Errorf("the authorization server was asked %q; want only its metadata read", r)
+		}
+	}
+}
+
+// tokenGate stands in front of the real authorization server and answers
+// 503 while it is down, as a token endpoint behind a failing proxy does.
+type tokenGate struct {
+	*httptest.Server
+	down  atomic.Bool
+	asked atomic.Int32 // requests while down
+}
+
+func newTokenGate(t *testing.T, as *oauthtest.Server) *tokenGate {
+	target, err := url.Parse(as.Issuer)
+	must(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	g := &tokenGate{}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.down.Load() {
+			g.asked.Add(1)
+			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+// TestATokenEndpointThatIsDownKeepsTheServersTools: while the token
+// endpoint answers 503, a server whose token needs renewing is not turned
+// into its login tool — at start-up, and when its remote refuses the token
+// in the middle of a session — and the stored token is kept. The call
+// fails saying the authorization server is failing; once it is back, the
+// token renews and the server works.
+func TestATokenEndpointThatIsDownKeepsTheServersTools(t *testing.T) {
+	o := newOAuthSetup(t, oauthtest.Options{})
+	if code, out, errOut := runBridge(t, "login", "--config", o.cfg, "sso"); code != 0 {
+		t.Fatalf("login: %d %s %s", code, out, errOut)
+	}
+	gate := newTokenGate(t, o.as)
+	tokens := &auth.Tokens{Secrets: auth.NewFile(o.state, nil)}
+	tok := o.token(t)
+	tok.TokenURL, tok.Expiry = gate.URL+"/token", time.Now().Add(-time.Minute)
+	must(t, tokens.Save(context.Background(), "sso", tok))
+	gate.down.Store(true)
+
+	// At start-up the token has expired and cannot be renewed.
+	a := spawnAgent(t, o.cfg, o.state, "--startup-wait", "300ms")
+	a.initialize("2025-11-25")
+	waitFor(t, func() bool {
+		return strings.Contains(a.stderr.String(), "the authorization server is unreachable or failing")
+	})
+	if _, ok := listTools(a)["sso__login"]; ok || gate.asked.Load() == 0 {
+		t.Fatalf("tools while the token endpoint is down: %v (asked %d times)", keys(listTools(a)), gate.asked.Load())
+	}
+	if kept := o.token(t); kept.AccessToken != tok.AccessToken || kept.RefreshToken != tok.RefreshToken {
+		t.Fatal("the stored token changed while the token endpoint was down")
+	}
+	gate.down.Store(false)
+	a.waitNotification("notifications/tools/list_changed", 60*time.Second)
+	if text, errm := a.toolText("sso__echo", map[string]any{"text": "renewed"}); errm != nil || text != "renewed" {
+		t.Fatalf("sso__echo once the token endpoint is back: %q %v\n%s", text, errm, a.stderr.String())
+	}
+	renewed := o.token(t)
+	if renewed.AccessToken == tok.AccessToken {
+		t.Fatal("the token was not renewed")
+	}
+
+	// In the middle of the session the remote refuses the token.
+	o.remote.refuse(renewed.AccessToken)
+	gate.down.Store(true)
+	m, _ := a.call("tools/call", map[string]any{"name": "sso__echo", "arguments": map[string]any{"text": "down"}})
+	msg := string(m.raw)
+	if m.Error == nil && !strings.Contains(string(m.Result), `"isError":true`) {
+		t.Fatalf("sso__echo with the token refused and the token endpoint down: %s", msg)
+	}
+	if !strings.Contains(msg, "the authorization server is unreachable or failing") || !strings.Contains(msg, "the bridge will try again") ||
+		strings.Contains(msg, "bridge login") {
+		t.Errorf("the call's error does not say the authorization server is failing: %s", msg)
+	}
+	if tools := listTools(a); tools["sso__echo"] == nil || tools["sso__login"] != nil {
+		t.Errorf("tools while the token endpoint is down: %v", keys(tools))
+	}
+	if kept := o.token(t); kept.AccessToken != renewed.AccessToken || kept.RefreshToken != renewed.RefreshToken {
+		t.Error("the stored token changed while the token endpoint was down")
+	}
+	gate.down.Store(false)
+	if text, errm := a.toolText("sso__echo", map[string]any{"text": "back"}); errm != nil || text != "back" {
+		t.Fatalf("sso__echo once the token endpoint is back: %q %v\n%s", text, errm, a.stderr.String())
+	}
+	if final := o.token(t); final.AccessToken == renewed.AccessToken {
+		t.Error("the refused token was not renewed")
 	}
 }

@@ -25,6 +25,11 @@
 // tests decide when the user "acts" and can observe authorization_pending first.
 // The device authorization response carries "interval": 1 so clients poll fast.
 //
+// Requests: GET /test/requests answers a JSON array of "METHOD /path", one for
+// every request the server received before it, in order; queries and bodies
+// (codes, tokens) are left out. Tests check with it what was asked, and what
+// never was.
+//
 // Clients: "bridge-test" is pre-registered as a public native client
 // (RFC 8252): its redirect_uri http://127.0.0.1/callback matches that URI on
 // any loopback port. Open Dynamic Client Registration (RFC 7591) is enabled too.
@@ -224,7 +229,13 @@ server.listen(port, '127.0.0.1', () => {
   const provider = new Provider(issuer, configuration);
 
   // Runs before oidc-provider's own routes (Provider#use inserts it there).
+  const requests = [];
   provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/test/requests') {
+      ctx.body = requests.slice();
+      return;
+    }
+    requests.push(`${ctx.method} ${ctx.path}`);
     if (autoConsent && ctx.method === 'GET' && /^\/interaction\/[^/]+$/.test(ctx.path)) {
       return finishInteraction(provider, ctx);
     }
