@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -47,6 +48,8 @@ type Manager struct {
 	// Scopes remember what servers asked for with insufficient_scope.
 	Scopes *Scopes
 	Now    func() time.Time
+	// Log hears what goes wrong without failing a request; nil is silent.
+	Log *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]*Token
@@ -292,7 +295,13 @@ func (m *Manager) renew(ctx context.Context, id, origin string, stale *Token) (*
 		return nil, err
 	}
 	if err := m.Tokens.Save(ctx, id, nt); err != nil {
-		return nil, err
+		// The old refresh token may be spent (rotating servers revoke it
+		// once used): the new token is kept in memory for this run rather
+		// than thrown away with the grant.
+		if m.Log != nil {
+			m.Log.Warn("a renewed token could not be stored; it is used until this bridge stops, then \"bridge login "+id+"\" may be needed", "server", id, "err", err)
+		}
+		return nt, nil
 	}
 	return nt, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -284,5 +285,36 @@ func TestThePortalTokenGoesOnlyToAPlainPathAndNeverInClear(t *testing.T) {
 	}
 	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "http://mcp.example.com/mcp", ""); !errors.Is(err, ErrRefused) {
 		t.Errorf("a 401 over plain http: %v; want refused, not a token", err)
+	}
+}
+
+// readOnlySecrets reads from a store but cannot write to it.
+type readOnlySecrets struct{ Secrets }
+
+func (readOnlySecrets) Set(context.Context, string, string) error {
+	return fmt.Errorf("%w: the disk is full", ErrUnavailable)
+}
+
+// A renewed token that cannot be stored is used for the run, not thrown
+// away with a refresh token that is spent, and the log says so.
+func TestARenewedTokenThatCannotBeStoredIsStillUsed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	file := NewFile(t.TempDir(), nil)
+	must(t, (&Tokens{Secrets: file}).Save(ctx, "gh", &Token{AccessToken: "old", RefreshToken: "r1", Origin: "https://api.example.com", Expiry: now.Add(-time.Minute)}))
+	var logged strings.Builder
+	m := &Manager{Tokens: &Tokens{Secrets: readOnlySecrets{file}}, Now: func() time.Time { return now },
+		Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	m.Refresher = func(_ context.Context, tok *Token) (*Token, error) {
+		nt := *tok
+		nt.AccessToken, nt.RefreshToken, nt.Expiry = "fresh", "rotated", now.Add(time.Hour)
+		return &nt, nil
+	}
+	got, err := m.Authorization(ctx, server("gh", catalog.AuthProvider, ""), "https://api.example.com/mcp")
+	if err != nil || got != "Bearer fresh" {
+		t.Fatalf("Authorization = %q, %v", got, err)
+	}
+	if !strings.Contains(logged.String(), "could not be stored") || strings.Contains(logged.String(), "fresh") {
+		t.Errorf("log: %s", logged.String())
 	}
 }

@@ -95,7 +95,9 @@ func newApp(stdout, stderr io.Writer, v *verb) *app {
 			return nil, err
 		}
 		cfg, _ := a.config() // read, or there would be no secrets
-		return auth.NewManager(cfg, secrets, a.httpClient()), nil
+		m := auth.NewManager(cfg, secrets, a.httpClient())
+		m.Log = a.log
+		return m, nil
 	})
 	a.httpClient = sync.OnceValue(func() *http.Client {
 		return catalog.SafeClient(nil, httpTimeout)
