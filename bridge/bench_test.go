@@ -2,10 +2,14 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,6 +18,7 @@ import (
 
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
 	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // Benchmarks of one tools/call of echo, through the bridge (in-process,
@@ -115,4 +120,98 @@ func BenchmarkRegistrySet(b *testing.B) {
 		r.Set(ids[0], Lists{Tools: tools})
 	}
 	pins.Wait()
+}
+
+// BenchmarkCallLargeResult is one tools/call whose result is a text block
+// of 1 MB or 50 MB, through the bridge in-process, from a server that
+// sends a body made once, as JSON or as one event, so that only the
+// bridge's work is measured: reading the answer, checking it, and writing
+// it to the agent. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench LargeResult -benchmem
+func BenchmarkCallLargeResult(b *testing.B) {
+	for _, size := range []int{1 << 20, 50 << 20} {
+		for _, sse := range []bool{false, true} {
+			name := fmt.Sprintf("%dMB/json", size>>20)
+			if sse {
+				name = fmt.Sprintf("%dMB/sse", size>>20)
+			}
+			b.Run(name, func(b *testing.B) { benchLargeResult(b, size, sse) })
+		}
+	}
+}
+
+func benchLargeResult(b *testing.B, size int, sse bool) {
+	result := `{"content":[{"type":"text","text":"` + strings.Repeat("x", size) + `"}]}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		id, _, _ := rawjson.Lookup(body, "id")
+		method, _ := rawjson.LookupString(body, "method")
+		if len(id) == 0 {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		res := `{}`
+		switch method {
+		case "initialize":
+			res = `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"large","version":"1"}}`
+		case "tools/list":
+			res = `{"tools":[{"name":"large","inputSchema":{"type":"object"}}]}`
+		case "tools/call":
+			res = result
+		}
+		if sse {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "event: message\ndata: ")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		io.WriteString(w, `{"jsonrpc":"2.0","id":`+string(id)+`,"result":`)
+		io.WriteString(w, res)
+		io.WriteString(w, "}")
+		if sse {
+			io.WriteString(w, "\n\n")
+		}
+	}))
+	defer up.Close()
+	br := New([]*catalog.Server{testServer("big", catalog.RemoteStreamableHTTP, up.URL+"/mcp")}, Options{MaxMessageSize: 64 << 20})
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	go func() { _ = Serve(context.Background(), br, inR, outW); outW.Close() }()
+	defer inW.Close()
+	// The agent's side reads each reply into one buffer it keeps, so that
+	// what is allocated per call is the bridge's.
+	replies := bufio.NewReaderSize(outR, 4<<20)
+	reply := make([]byte, 0, size+1<<20)
+	roundTrip := func(line string) []byte {
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			b.Fatal(err)
+		}
+		reply = reply[:0]
+		for {
+			chunk, err := replies.ReadSlice('\n')
+			reply = append(reply, chunk...)
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			return reply
+		}
+	}
+	roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
+	if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !bytes.Contains(r, []byte("big__large")) {
+		b.Fatalf("tools/list: %.200s", r)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if r := roundTrip(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"big__large","arguments":{}}}`); len(r) < size {
+			b.Fatalf("call: %.200s", r)
+		}
+	}
 }

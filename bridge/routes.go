@@ -217,20 +217,16 @@ func (s *stdioServer) audit(ctx context.Context, e Exposed, start time.Time, par
 		Time: start.UTC(), Server: e.Server, Tool: e.Original, Name: e.Name,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000, ResponseBytes: len(res),
 	}
-	var call struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	_ = json.Unmarshal(params, &call)
-	entry.Arguments = call.Arguments
-	var result struct {
-		IsError bool `json:"isError"`
-	}
+	// Params and result are known to be JSON, and can be megabytes: they
+	// are walked, not decoded.
+	entry.Arguments, _, _ = rawjson.Lookup(params, "arguments")
+	isError, _, _ := rawjson.Lookup(res, "isError")
 	switch {
 	case errors.Is(context.Cause(ctx), errCancelledByAgent):
 		entry.Outcome = OutcomeCancelled
 	case err != nil:
 		entry.Outcome, entry.Error = OutcomeError, err.Error()
-	case json.Unmarshal(res, &result) == nil && result.IsError:
+	case string(isError) == "true":
 		entry.Outcome = OutcomeIsError
 	default:
 		entry.Outcome = OutcomeOK

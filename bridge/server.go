@@ -118,7 +118,7 @@ func parseMessage(line []byte) (message, error) {
 	var m message
 	var ms []rawjson.Member
 	var err error
-	if json.Valid(line) {
+	if rawjson.Valid(line) {
 		ms, err = rawjson.Members(line)
 	}
 	if ms == nil || err != nil {

@@ -181,7 +181,7 @@ func (s *Session) ListKept(ctx context.Context, method, key string) ([]json.RawM
 		if err != nil {
 			return nil, Cache{}, fmt.Errorf("%s: %w", method, err)
 		}
-		// The answer is valid JSON (answerFor checked): walk it, no decoding.
+		// The answer is valid JSON (checked as it was read): walk it, no decoding.
 		list, ok, err := rawjson.Lookup(raw, key)
 		if err != nil {
 			return nil, Cache{}, fmt.Errorf("%s: the answer is not a list: %w", method, err)

@@ -130,7 +130,7 @@ func (s *legacySSE) received(data []byte) {
 	}
 	key := idKey(m.id)
 	if ch, ok := s.pending.LoadAndDelete(key); ok {
-		res, err := answerFor(data, key)
+		res, err := m.answer(key)
 		ch.(chan answer) <- answer{res, err}
 	}
 }

@@ -197,22 +197,35 @@ func requestBody(id int64, method string, params json.RawMessage) []byte {
 type serverMessage struct {
 	method     string
 	id, params json.RawMessage
+	// result and error are a response's.
+	result, rpcError json.RawMessage
 }
 
 func (m serverMessage) isResponse() bool     { return m.method == "" }
 func (m serverMessage) isNotification() bool { return len(m.id) == 0 || string(m.id) == "null" }
 
+// parseServerMessage checks that data is JSON, once for the whole
+// message, and reads its members.
 func parseServerMessage(data []byte) (serverMessage, error) {
-	var m serverMessage
-	if !json.Valid(data) {
-		return m, errors.New("the server sent a message that is not valid JSON")
+	if !rawjson.Valid(data) {
+		return serverMessage{}, errors.New("the server sent a message that is not valid JSON")
 	}
-	ms, err := rawjson.Members(data)
+	m, err := readServerMessage(data)
 	if err != nil {
 		return m, errors.New("the server sent a message that is not a JSON-RPC object")
 	}
+	return m, nil
+}
+
+// readServerMessage reads the members of a message known to be JSON.
+func readServerMessage(data []byte) (serverMessage, error) {
+	var m serverMessage
+	ms, err := rawjson.Members(data)
+	if err != nil {
+		return m, err
+	}
 	for _, f := range ms {
-		v := data[f.Start:f.End]
+		v := json.RawMessage(data[f.Start:f.End])
 		switch {
 		case f.Matches("method"):
 			_ = json.Unmarshal(v, &m.method)
@@ -220,6 +233,10 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 			m.id = v
 		case f.Matches("params"):
 			m.params = v
+		case f.Matches("result"):
+			m.result = v
+		case f.Matches("error"):
+			m.rpcError = v
 		}
 	}
 	return m, nil
@@ -266,39 +283,33 @@ func responseBody(id, result json.RawMessage, err error) []byte {
 // answerFor reads a JSON-RPC response to request id from data: its result,
 // or its error as an *RPCError.
 func answerFor(data []byte, id string) (json.RawMessage, error) {
-	if !json.Valid(data) {
+	if !rawjson.Valid(data) {
 		return nil, errors.New("the answer is not valid JSON")
 	}
-	var gotID, result, rpcErr json.RawMessage
-	ms, err := rawjson.Members(data)
+	m, err := readServerMessage(data)
 	if err != nil {
 		return nil, fmt.Errorf("the answer is not a JSON-RPC response: %w", err)
 	}
-	for _, m := range ms {
-		v := json.RawMessage(data[m.Start:m.End])
-		switch {
-		case m.Matches("id"):
-			gotID = v
-		case m.Matches("result"):
-			result = v
-		case m.Matches("error"):
-			rpcErr = v
-		}
+	return m.answer(id)
+}
+
+// answer is the response's result if it answers request id, or its error
+// as an *RPCError.
+func (m serverMessage) answer(id string) (json.RawMessage, error) {
+	if !sameID(m.id, id) {
+		return nil, fmt.Errorf("%w %s, not %s", errOtherID, m.id, id)
 	}
-	if !sameID(gotID, id) {
-		return nil, fmt.Errorf("%w %s, not %s", errOtherID, gotID, id)
-	}
-	if len(rpcErr) > 0 && string(rpcErr) != "null" {
+	if len(m.rpcError) > 0 && string(m.rpcError) != "null" {
 		e := &RPCError{}
-		if err := json.Unmarshal(rpcErr, e); err != nil {
+		if err := json.Unmarshal(m.rpcError, e); err != nil {
 			return nil, fmt.Errorf("the answer's error is malformed: %w", err)
 		}
 		return nil, e
 	}
-	if len(result) == 0 {
+	if len(m.result) == 0 {
 		return nil, errors.New("the answer has neither result nor error")
 	}
-	return result, nil
+	return m.result, nil
 }
 
 // sameID compares a response's id with a request's numeric id; a server

@@ -222,7 +222,7 @@ func (s *streamable) readAnswer(ctx context.Context, body io.Reader, id string, 
 		case err != nil:
 			answerErr, done = err, true
 		case m.isResponse():
-			answer, answerErr = answerFor(ev.data, id)
+			answer, answerErr = m.answer(id)
 			done = !errors.Is(answerErr, errOtherID)
 		default:
 			s.handle(ctx, m, s.url)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // agent drives "bridge serve" over stdio the way a desktop agent does.
@@ -44,8 +47,13 @@ type rpcMessage struct {
 		Message string          `json:"message"`
 		Data    json.RawMessage `json:"data"`
 	} `json:"error"`
-	raw string
+	raw rawLine // the whole line
 }
+
+// rawLine is a line as it came, printed as text by every verb.
+type rawLine []byte
+
+func (l rawLine) String() string { return string(l) }
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -128,18 +136,83 @@ func (a *agent) restart() *agent {
 // read checks that every line of stdout is a JSON-RPC message: stdout is
 // protocol only.
 func (a *agent) read(stdout io.Reader) {
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var m rpcMessage
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			a.t.Errorf("stdout carries a line that is not JSON-RPC: %q", sc.Text())
+	defer close(a.msgs)
+	r := bufio.NewReaderSize(stdout, 1<<20)
+	for {
+		line, err := readLine(r)
+		if err != nil && len(line) == 0 {
+			return
+		}
+		if m, perr := parseRPC(line); perr != nil {
+			a.t.Errorf("stdout carries a line that is not JSON-RPC (%v): %.500q", perr, line)
+		} else {
+			a.msgs <- m
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readLine reads up to the next line break, without it, into memory of
+// its own. It looks at each byte once, where a bufio.Scanner searches all
+// it holds for the line's end again after each read (a pipe hands over
+// 64 KB a read: a 50 MB line cost it seconds), and it joins the pieces of
+// a long line once, where appending copies the line over and over as it
+// grows.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var pieces [][]byte
+	size := 0
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			pieces = append(pieces, bytes.Clone(chunk))
+			size += len(chunk)
 			continue
 		}
-		m.raw = sc.Text()
-		a.msgs <- m
+		line := make([]byte, 0, size+len(chunk))
+		for _, p := range pieces {
+			line = append(line, p...)
+		}
+		line = append(line, chunk...)
+		return bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")), err
 	}
-	close(a.msgs)
+}
+
+// parseRPC reads one line of stdout as encoding/json would into an
+// rpcMessage (keys in any letter case, the last of a key winning), with
+// one quick check of the whole line and a walk of its top level:
+// encoding/json steps through every byte of a 50 MB result twice, which
+// under the race detector takes seconds. The message holds on to line.
+func parseRPC(line []byte) (rpcMessage, error) {
+	if !rawjson.Valid(line) {
+		return rpcMessage{}, errors.New("not JSON")
+	}
+	ms, err := rawjson.Members(line)
+	if err != nil {
+		return rpcMessage{}, err
+	}
+	m := rpcMessage{raw: line}
+	for _, f := range ms {
+		v := json.RawMessage(line[f.Start:f.End])
+		switch {
+		case f.Matches("id"):
+			m.ID = v
+		case f.Matches("method"):
+			if err := json.Unmarshal(v, &m.Method); err != nil {
+				return m, fmt.Errorf("method: %w", err)
+			}
+		case f.Matches("params"):
+			m.Params = v
+		case f.Matches("result"):
+			m.Result = v
+		case f.Matches("error"):
+			if err := json.Unmarshal(v, &m.Error); err != nil {
+				return m, fmt.Errorf("error: %w", err)
+			}
+		}
+	}
+	return m, nil
 }
 
 func (a *agent) send(v any) {

@@ -36,8 +36,9 @@
 //     and mid-session, with many calls meeting the 401: one refresh, the
 //     calls sent again, the session kept.
 //     TestTokenExpiredMidSessionIsRefreshedOnce (fault_session_test.go)
-//   - 500s, malformed JSON and malformed SSE from a server cost only that call;
-//     a 50 MB result passes whole (with serve.max_message_mb raised to 64).
+//   - 500s, malformed JSON and malformed SSE from a server cost only that call,
+//     which fails at once; a 50 MB result passes whole, byte for byte (with
+//     serve.max_message_mb raised to 64).
 //     TestFaultsFromAServerCostOnlyThatCall
 //   - A server that lies about a message's size or never ends one (a 2 GB
 //     Content-Length, an endless body, line or event): the call fails with
@@ -73,9 +74,11 @@ import (
 
 // faultyServer is a hand-made MCP server over streamable HTTP whose tool
 // calls go wrong on purpose: 500s, broken JSON, broken SSE, and a 50 MB
-// result. Real MCP servers cannot be made to misbehave like this.
-func faultyServer(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// result, hugeResult. Real MCP servers cannot be made to misbehave like
+// this.
+func faultyServer(t *testing.T) (srv *httptest.Server, hugeResult string) {
+	hugeResult = `{"content":[{"type":"text","text":"` + strings.Repeat("x", 50<<20) + `"}]}`
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
@@ -94,7 +97,9 @@ func faultyServer(t *testing.T) *httptest.Server {
 		}
 		reply := func(result string) {
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, req.ID, result)
+			io.WriteString(w, `{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":`)
+			io.WriteString(w, result)
+			io.WriteString(w, "}")
 		}
 		switch req.Method {
 		case "initialize":
@@ -113,8 +118,7 @@ func faultyServer(t *testing.T) *httptest.Server {
 				w.Header().Set("Content-Type", "text/event-stream")
 				fmt.Fprint(w, "event: message\ndata: {not json at all\n\n")
 			case "huge":
-				text := strings.Repeat("x", 50<<20)
-				reply(`{"content":[{"type":"text","text":"` + text + `"}]}`)
+				reply(hugeResult)
 			default:
 				reply(`{"content":[{"type":"text","text":"fine"}]}`)
 			}
@@ -123,35 +127,35 @@ func faultyServer(t *testing.T) *httptest.Server {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, hugeResult
 }
 
 func TestFaultsFromAServerCostOnlyThatCall(t *testing.T) {
-	bad := faultyServer(t)
+	bad, hugeResult := faultyServer(t)
 	// Messages are bounded at 32 MiB unless raised: the 50 MB result below
 	// needs 64.
 	a := startAgent(t, entityYAML("faulty", [2]string{"streamable-http", bad.URL + "/mcp"}), []string{"faulty"}, "serve:\n  max_message_mb: 64\n")
 	a.initialize("2025-11-25")
 	listTools(a)
-	for _, tool := range []string{"status500", "badjson", "badsse"} {
-		start := time.Now()
+	// Each fails at once, for what the server did: an error that names the
+	// server and the fault, not a timeout.
+	for tool, fault := range map[string]string{"status500": "500", "badjson": "not valid JSON", "badsse": "not valid JSON"} {
 		m, _ := a.call("tools/call", map[string]any{"name": "faulty__" + tool, "arguments": map[string]any{}})
-		if m.Error == nil || !strings.Contains(m.Error.Message, "faulty") {
+		if m.Error == nil || !strings.Contains(m.Error.Message, "faulty") || !strings.Contains(m.Error.Message, fault) {
 			t.Errorf("%s: %s", tool, m.raw)
-		}
-		if d := time.Since(start); d > 6*time.Second {
-			t.Errorf("%s took %s", tool, d)
 		}
 		if text, errm := a.toolText("faulty__fine", map[string]any{}); errm != nil || text != "fine" {
 			t.Fatalf("after %s the server no longer works: %q %v", tool, text, errm)
 		}
 	}
-	// A 50 MB result passes through whole.
-	// Under -race on a busy machine 50 MB can take longer than a call's
-	// usual wait.
-	m, _ := a.await(a.request("tools/call", map[string]any{"name": "faulty__huge", "arguments": map[string]any{}}), 3*time.Minute)
-	if m.Error != nil || len(firstText(t, m.Result)) != 50<<20 {
-		t.Errorf("50 MB result: error %v, %d bytes", m.Error, len(m.raw))
+	// A 50 MB result passes through whole, byte for byte. The test waits
+	// for the answer; the bound only says when to give up. Under the race
+	// detector the 50 MB cross three instrumented processes (server,
+	// bridge, agent) in 3 s on a quiet 2-core machine and up to 15 s on a
+	// loaded one: the bound is eight times the most seen.
+	m, _ := a.await(a.request("tools/call", map[string]any{"name": "faulty__huge", "arguments": map[string]any{}}), 2*time.Minute)
+	if m.Error != nil || string(m.Result) != hugeResult {
+		t.Errorf("50 MB result: error %v, %d bytes, want the server's %d", m.Error, len(m.Result), len(hugeResult))
 	}
 }
 
