@@ -224,6 +224,7 @@ func (c *Catalog) addBuiltinActions(portal string) {
 		Title:       "Portal actions",
 		Description: "The portal's own actions (catalog, scaffolder, …) over MCP.",
 		Lifecycle:   "production",
+		Shape:       ShapeBuiltin,
 		Source:      portal + " (built in)",
 		Definition: Definition{
 			Name:        BuiltinActionsID,

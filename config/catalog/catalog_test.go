@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,8 @@ import (
 )
 
 const testdata = "../../testdata/catalog/"
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func loadFiles(t *testing.T, files ...string) *Catalog {
 	t.Helper()
@@ -58,19 +62,81 @@ func TestUpstreamShapes(t *testing.T) {
 	for _, s := range cat.Servers {
 		tr, _ := s.Transport()
 		fb, _ := s.Fallback()
-		got = append(got, s.ID+" "+tr.URL+" "+fb.URL)
+		got = append(got, s.ID+" "+string(s.Shape)+" "+tr.URL+" "+fb.URL)
 		if !s.Available() {
 			t.Errorf("%s unavailable: %q", s.ID, s.Reasons)
 		}
 	}
 	want := []string{
-		"docs-search https://docs-search.example.com/mcp ",
-		"sre/incidents https://incidents.example.com/mcp https://incidents.example.com/sse",
-		"metrics https://metrics.example.com/sse ",
+		"docs-search backstage https://docs-search.example.com/mcp ",
+		"sre/incidents backstage https://incidents.example.com/mcp https://incidents.example.com/sse",
+		"lint backstage https://lint.example.com/mcp ",
+		"metrics portal https://metrics.example.com/sse ",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("servers:\n got %q\nwant %q", got, want)
 	}
+}
+
+// TestCatalogGolden reads each example catalog of the repository, both
+// shapes and every broken variant, and compares what the bridge makes of
+// each entity with testdata/<catalog>.golden (rewritten with -update).
+func TestCatalogGolden(t *testing.T) {
+	for _, name := range []string{"examples.yaml", "upstream.yaml", "broken.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			got := describe(loadFiles(t, testdata+name))
+			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".yaml")+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, golden, got)
+			}
+		})
+	}
+}
+
+// describe is a catalog as text: each server with its shape, remotes,
+// auth, reasons and warnings, then each problem.
+func describe(cat *Catalog) string {
+	var b strings.Builder
+	for _, s := range cat.Servers {
+		status := "available"
+		if !s.Available() {
+			status = "unavailable"
+		}
+		fmt.Fprintf(&b, "%s (%s) at %s: %s, %s\n", s.ID, s.Ref(), strings.TrimPrefix(s.Source, testdata), s.Shape, status)
+		if s.Definition.Name != "" || s.Definition.Version != "" {
+			fmt.Fprintf(&b, "  definition: %s %s\n", s.Definition.Name, s.Definition.Version)
+		}
+		for _, r := range s.Definition.Remotes {
+			fmt.Fprintf(&b, "  remote: %s %s\n", r.Type, r.URL)
+		}
+		fmt.Fprintf(&b, "  auth: %s%s%s%s\n", s.Auth.Method, prefixed(" ", s.Auth.APIID), prefixed(" ", s.Auth.PluginID), prefixed(" scopes ", strings.Join(s.Auth.Scopes, ",")))
+		for _, r := range s.Reasons {
+			fmt.Fprintf(&b, "  reason: %s\n", strings.ReplaceAll(r, testdata, ""))
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(&b, "  warning: %s\n", strings.ReplaceAll(w, testdata, ""))
+		}
+	}
+	for _, p := range cat.Problems {
+		fmt.Fprintf(&b, "problem: %s: %s\n", strings.TrimPrefix(p.Location, testdata), p.Reason)
+	}
+	return b.String()
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
 }
 
 func TestBrokenCatalogReportsEveryReason(t *testing.T) {
