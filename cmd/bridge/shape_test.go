@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
@@ -16,9 +17,9 @@ import (
 // TestPortalOfBothShapesIsListedEnabledAndServed: a portal whose catalog
 // holds entities of the Portal's shape and of Backstage's own
 // (ApiV1alpha1McpServer, no annotation) lists both with their shape, in
-// the table and in --json, its actions server under a name of its own in
-// place of the built-in one; and a server of Backstage's shape is enabled
-// and served.
+// the table and in --json; its actions server, under a name of its own,
+// stands in for the built-in one and is what "mcp-actions" enables and
+// disables; and a server of Backstage's shape is enabled and served.
 func TestPortalOfBothShapesIsListedEnabledAndServed(t *testing.T) {
 	up := upstreamtest.Start(t, upstreamtest.Options{Name: "search", Transport: upstreamtest.StreamableHTTP})
 	srv := backstagetest.New(t, nil)
@@ -65,9 +66,14 @@ func TestPortalOfBothShapesIsListedEnabledAndServed(t *testing.T) {
 		t.Errorf("shapes in --json = %v, want %v (the catalog's actions server, and no built-in one)", shapes, want)
 	}
 
-	code, out, errOut = runBridge(t, "enable", "--config", cfg, "search")
-	if code != exitOK || out != "enabled search\n" {
-		t.Fatalf("enable: exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	code, out, errOut = runBridge(t, "enable", "--config", cfg, "mcp-actions", "search")
+	wantOut := fmt.Sprintf("%q is backstage-actions-mcp: its remote %s is under /api/mcp-actions/\nenabled backstage-actions-mcp\nenabled search\n", "mcp-actions", actionsURL)
+	if code != exitOK || out != wantOut {
+		t.Fatalf("enable: exit %d\nstdout %q\nwant   %q\nstderr %s", code, out, wantOut, errOut)
+	}
+	code, out, _ = runBridge(t, "disable", "--config", cfg, "mcp-actions")
+	if code != exitOK || !strings.HasSuffix(out, "disabled backstage-actions-mcp\n") {
+		t.Fatalf("disable: exit %d\n%s", code, out)
 	}
 
 	a := spawnAgent(t, cfg, state)

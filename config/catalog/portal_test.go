@@ -126,7 +126,7 @@ func TestPortalBuiltinActionsServer(t *testing.T) {
 // TestPortalServesBothShapes: a portal whose catalog holds entities of the
 // Portal's shape and of Backstage's own lists both as available, each with
 // its shape; the actions server of Backstage's shape, whatever its name,
-// stands in for the built-in one.
+// stands in for the built-in one and is found as "mcp-actions".
 func TestPortalServesBothShapes(t *testing.T) {
 	srv := backstagetest.New(t, nil)
 	srv.SetEntities([]json.RawMessage{
@@ -154,6 +154,10 @@ func TestPortalServesBothShapes(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("servers:\n got %q\nwant %q", got, want)
+	}
+	m, err := cat.Match(BuiltinActionsID)
+	if err != nil || m.ID != "backstage-actions-mcp" || m.By != ByURLPath {
+		t.Errorf("Match(%q) = %+v, %v; want the catalog's actions server by its URL path", BuiltinActionsID, m, err)
 	}
 }
 
