@@ -31,12 +31,15 @@ func enableVerb() *verb {
 			}
 			enabled := slices.Clone(cfg.Enabled)
 			var errs []error
-			var added, already []string
+			var added, already, notes []string
 			for _, name := range cmd.args {
-				s, err := cat.Lookup(name)
+				s, err := cat.Match(name)
 				if err != nil {
 					errs = append(errs, err)
 					continue
+				}
+				if note := s.Note(); note != "" {
+					notes = append(notes, note)
 				}
 				if !s.Available() {
 					errs = append(errs, fmt.Errorf("cannot enable %s: %s", s.ID, strings.Join(s.Reasons, "; ")))
@@ -49,7 +52,7 @@ func enableVerb() *verb {
 				enabled = append(enabled, s.ID)
 				added = append(added, s.ID)
 			}
-			if err := save(cmd, errs, "enabled", added, already, func() error { return cfg.UpdateEnabled(added, nil) }); err != nil || !readOnly {
+			if err := save(cmd, errs, "enabled", added, already, notes, func() error { return cfg.UpdateEnabled(added, nil) }); err != nil || !readOnly {
 				return err
 			}
 			for _, id := range append(added, already...) {
@@ -82,7 +85,7 @@ func disableVerb() *verb {
 			var catErr error
 			enabled := slices.Clone(cfg.Enabled)
 			var errs []error
-			var removed, already []string
+			var removed, already, notes []string
 			for _, name := range cmd.args {
 				id := name
 				if !slices.Contains(cfg.Enabled, name) {
@@ -93,10 +96,13 @@ func disableVerb() *verb {
 						errs = append(errs, fmt.Errorf("%q is not enabled, and the catalog cannot be read to look it up: %w", name, catErr))
 						continue
 					}
-					s, err := cat.Lookup(name)
+					s, err := cat.Match(name)
 					if err != nil {
 						errs = append(errs, err)
 						continue
+					}
+					if note := s.Note(); note != "" {
+						notes = append(notes, note)
 					}
 					id = s.ID
 				}
@@ -107,14 +113,14 @@ func disableVerb() *verb {
 					already = append(already, id)
 				}
 			}
-			return save(cmd, errs, "disabled", removed, already, func() error { return cfg.UpdateEnabled(nil, removed) })
+			return save(cmd, errs, "disabled", removed, already, notes, func() error { return cfg.UpdateEnabled(nil, removed) })
 		},
 	}
 }
 
 // save makes the change unless a name failed, then says what changed, one
-// server a line.
-func save(cmd *command, errs []error, done string, changed, already []string, write func() error) error {
+// server a line, after the notes on which server a name found.
+func save(cmd *command, errs []error, done string, changed, already, notes []string, write func() error) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("nothing changed: %w", errors.Join(errs...))
 	}
@@ -122,6 +128,9 @@ func save(cmd *command, errs []error, done string, changed, already []string, wr
 		if err := write(); err != nil {
 			return err
 		}
+	}
+	for _, note := range notes {
+		fmt.Fprintln(cmd.stdout, note)
 	}
 	for _, id := range changed {
 		fmt.Fprintf(cmd.stdout, "%s %s\n", done, id)

@@ -77,6 +77,7 @@ type listServer struct {
 	Lifecycle   string      `json:"lifecycle"`
 	Owner       string      `json:"owner"`
 	Source      string      `json:"source"`
+	Shape       string      `json:"shape"`
 	Definition  listDef     `json:"definition"`
 	Transport   string      `json:"transport"`
 	URL         string      `json:"url"`
@@ -141,7 +142,7 @@ func newListReport(cfg *config.Config, cat *catalog.Catalog, pins *bridge.Pins, 
 	for _, s := range cat.Servers {
 		ls := listServer{
 			ID: s.ID, Ref: s.Ref(), Title: s.Title, Description: s.Description,
-			Lifecycle: s.Lifecycle, Owner: s.Owner, Source: s.Source,
+			Lifecycle: s.Lifecycle, Owner: s.Owner, Source: s.Source, Shape: string(s.Shape),
 			Definition: listDef{Name: s.Definition.Name, Version: s.Definition.Version, Remotes: []listRemote{}},
 			Auth:       listAuth{Method: string(s.Auth.Method), APIID: s.Auth.APIID, Scopes: s.Auth.Scopes, PluginID: s.Auth.PluginID},
 			// A duplicate is never the one enabled: the first definition is.
@@ -225,9 +226,9 @@ func writeTable(w io.Writer, r listReport) {
 	if len(r.Servers) == 0 {
 		fmt.Fprintln(w, "The catalog offers no MCP servers.")
 	} else {
-		rows := [][]string{{"NAME", "TITLE", "TRANSPORT", "AUTH", "ENABLED", "STATUS"}}
+		rows := [][]string{{"NAME", "TITLE", "SHAPE", "TRANSPORT", "AUTH", "ENABLED", "STATUS"}}
 		for _, s := range r.Servers {
-			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), transportLabel(s), authLabel(s.Auth),
+			rows = append(rows, []string{s.ID, truncate(orDash(s.Title), maxTitleWidth), s.Shape, transportLabel(s), authLabel(s.Auth),
 				yesNo(s.Enabled), status(s)})
 		}
 		for i, line := range alignColumns(rows) {

@@ -39,7 +39,7 @@ func TestListFromPortalWorksOffline(t *testing.T) {
 	if code != exitOK || errOut != "reading the catalog from "+srv.URL+"…\n" {
 		t.Fatalf("exit %d, stderr %q; want only the progress line", code, errOut)
 	}
-	for _, want := range []string{"docs ", "mcp-actions  Portal actions  streamable-http  plugin: mcp-actions"} {
+	for _, want := range []string{"docs ", "mcp-actions  Portal actions  built-in  streamable-http  plugin: mcp-actions"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("online list lacks %q:\n%s", want, out)
 		}

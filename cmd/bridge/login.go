@@ -61,10 +61,14 @@ func (a *app) loginOptions(ctx context.Context, name string) (string, *auth.Prov
 	if err != nil {
 		return "", nil, err
 	}
-	s, err := cat.Lookup(name)
+	m, err := cat.Match(name)
 	if err != nil {
 		return "", nil, err
 	}
+	if note := m.Note(); note != "" {
+		fmt.Fprintln(a.stderr, note)
+	}
+	s := m.Server
 	if !s.Available() {
 		return "", nil, fmt.Errorf("%s is unavailable: %s", s.ID, strings.Join(s.Reasons, "; "))
 	}

@@ -199,6 +199,34 @@ func MCPServerEntity(namespace, name, remoteURL string) json.RawMessage {
 	return raw
 }
 
+// BackstageMCPServerEntity builds an mcp-server API entity in Backstage's
+// own shape (ApiV1alpha1McpServer of @backstage/catalog-model): spec.remotes
+// with one streamable HTTP remote, and no annotation. annotations, when
+// given, are added as they are (auth annotations, say).
+func BackstageMCPServerEntity(namespace, name, remoteURL string, annotations map[string]string) json.RawMessage {
+	meta := map[string]any{
+		"name":        name,
+		"namespace":   namespace,
+		"title":       name + " title",
+		"description": "The " + name + " MCP server, for tests.",
+	}
+	if len(annotations) > 0 {
+		meta["annotations"] = annotations
+	}
+	raw, _ := json.Marshal(map[string]any{ // only strings and maps: cannot fail
+		"apiVersion": "backstage.io/v1alpha1",
+		"kind":       "API",
+		"metadata":   meta,
+		"spec": map[string]any{
+			"type":      "mcp-server",
+			"lifecycle": "production",
+			"owner":     "platform-team",
+			"remotes":   []any{map[string]any{"type": "streamable-http", "url": remoteURL}},
+		},
+	})
+	return raw
+}
+
 // entity keeps the caller's bytes to serve unprojected, and the decoded
 // object to filter, sort and project.
 type entity struct {

@@ -522,3 +522,40 @@ func TestKilledServerRefusesUntilRestarted(t *testing.T) {
 		t.Errorf("restarted: %d items", len(p.Items))
 	}
 }
+
+// TestBackstageShapedEntityPassesTheBridgesQuery: an entity of Backstage's
+// own shape is selected by kind and spec.type alone, and projected with
+// spec.remotes and without annotations.
+func TestBackstageShapedEntityPassesTheBridgesQuery(t *testing.T) {
+	s := New(t, []json.RawMessage{
+		BackstageMCPServerEntity("default", "plain", "https://plain.example.com/mcp", nil),
+		BackstageMCPServerEntity("default", "authed", "https://authed.example.com/mcp", map[string]string{"mcp.spotify.com/auth-api-id": "core.auth.github"}),
+	})
+	p := fetch(t, s, url.Values{"filter": {"kind=api,spec.type=mcp-server"}, "fields": {"metadata.name,metadata.annotations,spec"}})
+	if got := names(t, p.Items); !slices.Equal(got, []string{"plain", "authed"}) {
+		t.Fatalf("names = %v", got)
+	}
+	type item struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			Definition *string `json:"definition"`
+			Remotes    []struct{ Type, URL string }
+		} `json:"spec"`
+	}
+	items := make([]item, len(p.Items))
+	for i, raw := range p.Items {
+		if err := json.Unmarshal(raw, &items[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, authed := items[0], items[1]
+	if plain.Metadata.Annotations != nil || plain.Spec.Definition != nil || len(plain.Spec.Remotes) != 1 ||
+		plain.Spec.Remotes[0].Type != "streamable-http" || plain.Spec.Remotes[0].URL != "https://plain.example.com/mcp" {
+		t.Errorf("plain = %+v", plain)
+	}
+	if authed.Metadata.Annotations["mcp.spotify.com/auth-api-id"] != "core.auth.github" {
+		t.Errorf("authed = %+v", authed)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -242,6 +243,7 @@ func (c *Catalog) addBuiltinActions(portal string) {
 		Title:       "Portal actions",
 		Description: "The portal's own actions (catalog, scaffolder, …) over MCP.",
 		Lifecycle:   "production",
+		Shape:       ShapeBuiltin,
 		Source:      portal + " (built in)",
 		Definition: Definition{
 			Name:        BuiltinActionsID,
@@ -252,40 +254,142 @@ func (c *Catalog) addBuiltinActions(portal string) {
 	})
 }
 
+// MatchKind is what of a server's a name matched.
+type MatchKind string
+
+// The ways Match finds a server, in the order it tries them: the first
+// that matches any server decides.
+const (
+	ByID             MatchKind = "id"              // metadata.name, or <namespace>/<name>
+	ByRef            MatchKind = "ref"             // api:<namespace>/<name>
+	ByDefinitionName MatchKind = "definition name" // server.json's name
+	// ByURLPath: a remote's URL path has /api/<name>/, the mount of the
+	// Backstage plugin that serves it, so that "mcp-actions" finds the
+	// portal's actions server (/api/mcp-actions/v1) whatever its entity is
+	// called.
+	ByURLPath MatchKind = "url path"
+)
+
+// Match is the server a name found, and how.
+type Match struct {
+	*Server
+	// Name is the name that was looked up.
+	Name string
+	By   MatchKind
+	// URL is, when By is ByURLPath, the remote whose path the name matched.
+	URL string
+}
+
+// Note says which server a name found when that is not plain from the
+// name, for a verb to tell the user: "" unless the name matched a URL path.
+func (m Match) Note() string {
+	if m.By != ByURLPath {
+		return ""
+	}
+	return fmt.Sprintf("%q is %s: its remote %s is under /api/%s/", m.Name, m.ID, redactURL(m.URL), pluginPath(m.URL))
+}
+
+// AmbiguousError is a name that matches several servers the same way. It
+// is an ErrUnknownServer too.
+type AmbiguousError struct {
+	Name string
+	By   MatchKind
+	// IDs are the servers it matches, in catalog order.
+	IDs []string
+}
+
+func (e *AmbiguousError) Error() string {
+	if e.By == ByURLPath {
+		return fmt.Sprintf("%s %q: %d servers have a remote under /api/%s/ (%s); name one by its ID",
+			ErrUnknownServer, e.Name, len(e.IDs), strings.ToLower(e.Name), strings.Join(e.IDs, ", "))
+	}
+	return fmt.Sprintf("%s %q: it names %d servers (%s); use the ID", ErrUnknownServer, e.Name, len(e.IDs), strings.Join(e.IDs, ", "))
+}
+
+// Unwrap makes an ambiguous name an unknown server for errors.Is.
+func (e *AmbiguousError) Unwrap() error { return ErrUnknownServer }
+
 // Lookup finds a server by its ID (metadata.name), its entity ref
-// (api:<namespace>/<name>) or its definition's name. Of duplicates, the one
-// in use wins. An unknown name is an ErrUnknownServer that suggests the
-// closest match.
+// (api:<namespace>/<name>), its definition's name or the plugin path of its
+// remote; Match says more.
 func (c *Catalog) Lookup(name string) (*Server, error) {
-	var matches []*Server
-	for _, match := range []func(*Server) bool{
-		func(s *Server) bool { return s.ID == name },
-		func(s *Server) bool { return refMatches(s, name) },
-		func(s *Server) bool { return s.Definition.Name != "" && s.Definition.Name == name },
-	} {
+	m, err := c.Match(name)
+	return m.Server, err
+}
+
+// Match finds a server for name the first way of ByID, ByRef,
+// ByDefinitionName and ByURLPath that matches any. Of duplicates, the one
+// in use counts. A name that matches several servers the same way is an
+// *AmbiguousError naming them, never a guess; one that matches none is an
+// ErrUnknownServer that suggests the closest name.
+func (c *Catalog) Match(name string) (Match, error) {
+	for _, by := range []MatchKind{ByID, ByRef, ByDefinitionName, ByURLPath} {
+		var found []Match
 		for _, s := range c.Servers {
-			if match(s) && !isDuplicate(s) {
-				matches = append(matches, s)
+			if isDuplicate(s) {
+				continue
+			}
+			if ok, remote := matches(s, by, name); ok {
+				found = append(found, Match{Server: s, Name: name, By: by, URL: remote})
 			}
 		}
-		if len(matches) > 0 {
-			break
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return found[0], nil
+		}
+		e := &AmbiguousError{Name: name, By: by}
+		for _, m := range found {
+			e.IDs = append(e.IDs, m.ID)
+		}
+		return Match{}, e
+	}
+	if guess, path := c.closest(name); guess != "" {
+		if path != "" {
+			return Match{}, fmt.Errorf("%w %q; did you mean %q (its remote is under /api/%s/)? (\"bridge list\" shows them all)", ErrUnknownServer, name, guess, path)
+		}
+		return Match{}, fmt.Errorf("%w %q; did you mean %q? (\"bridge list\" shows them all)", ErrUnknownServer, name, guess)
+	}
+	return Match{}, fmt.Errorf("%w %q: the catalog has no such server (\"bridge list\" shows them all)", ErrUnknownServer, name)
+}
+
+// matches reports whether s matches name by the way by, and for ByURLPath
+// the remote that does.
+func matches(s *Server, by MatchKind, name string) (bool, string) {
+	switch by {
+	case ByID:
+		return s.ID == name, ""
+	case ByRef:
+		return refMatches(s, name), ""
+	case ByDefinitionName:
+		return s.Definition.Name != "" && s.Definition.Name == name, ""
+	case ByURLPath:
+		for _, r := range s.Definition.Remotes {
+			if p := pluginPath(r.URL); p != "" && strings.EqualFold(p, name) {
+				return true, r.URL
+			}
 		}
 	}
-	switch len(matches) {
-	case 1:
-		return matches[0], nil
-	case 0:
-		if guess := c.closest(name); guess != "" {
-			return nil, fmt.Errorf("%w %q; did you mean %q? (\"bridge list\" shows them all)", ErrUnknownServer, name, guess)
+	return false, ""
+}
+
+// pluginPath is the plugin a Backstage URL's path is mounted under: the
+// segment after the first "api" segment ("mcp-actions" for
+// https://portal.example.com/api/mcp-actions/v1), or "" for none. A portal
+// served under a path of its own (/backstage/api/…) counts too.
+func pluginPath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	segments := strings.Split(strings.Trim(u.Path, "/"), "/")
+	for i, seg := range segments[:max(len(segments)-1, 0)] {
+		if seg == "api" {
+			return segments[i+1]
 		}
-		return nil, fmt.Errorf("%w %q: the catalog has no such server (\"bridge list\" shows them all)", ErrUnknownServer, name)
 	}
-	var ids []string
-	for _, s := range matches {
-		ids = append(ids, s.ID)
-	}
-	return nil, fmt.Errorf("%w %q: it names %d servers (%s); use the ID", ErrUnknownServer, name, len(ids), strings.Join(ids, ", "))
+	return ""
 }
 
 func refMatches(s *Server, name string) bool {
@@ -299,18 +403,19 @@ func refMatches(s *Server, name string) bool {
 
 func isDuplicate(s *Server) bool { return s.DuplicateOf != "" }
 
-// closest is the ID or definition name nearest to name by edit distance, if
-// any is near enough to be a likely typo.
-func (c *Catalog) closest(name string) string {
+// closest is the server whose ID, definition name or remote's plugin path
+// is nearest to name by edit distance, if any is near enough to be a likely
+// typo; path is the plugin path when that is what was near.
+func (c *Catalog) closest(name string) (id, path string) {
 	type cand struct {
-		id   string
-		dist int
+		id, path string
+		dist     int
 	}
 	var best []cand
 	for _, s := range c.Servers {
-		for _, alias := range []string{s.ID, s.Definition.Name} {
+		add := func(alias, path string) {
 			if alias == "" {
-				continue
+				return
 			}
 			n, a := []rune(strings.ToLower(name)), []rune(strings.ToLower(alias))
 			d := editDistance(string(n), string(a))
@@ -318,17 +423,23 @@ func (c *Catalog) closest(name string) string {
 			if len(n) >= 3 && len(a) > len(n) {
 				d = min(d, editDistance(string(n), string(a[:len(n)]))+1)
 			}
-			best = append(best, cand{s.ID, d})
+			best = append(best, cand{s.ID, path, d})
+		}
+		add(s.ID, "")
+		add(s.Definition.Name, "")
+		for _, r := range s.Definition.Remotes {
+			p := pluginPath(r.URL)
+			add(p, p)
 		}
 	}
 	if len(best) == 0 {
-		return ""
+		return "", ""
 	}
 	slices.SortStableFunc(best, func(a, b cand) int { return cmp.Compare(a.dist, b.dist) })
 	if limit := max(2, len(name)/2); best[0].dist > limit {
-		return ""
+		return "", ""
 	}
-	return best[0].id
+	return best[0].id, best[0].path
 }
 
 // editDistance is the Levenshtein distance between a and b.

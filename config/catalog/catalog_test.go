@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,8 @@ import (
 )
 
 const testdata = "../../testdata/catalog/"
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func loadFiles(t *testing.T, files ...string) *Catalog {
 	t.Helper()
@@ -58,19 +62,81 @@ func TestUpstreamShapes(t *testing.T) {
 	for _, s := range cat.Servers {
 		tr, _ := s.Transport()
 		fb, _ := s.Fallback()
-		got = append(got, s.ID+" "+tr.URL+" "+fb.URL)
+		got = append(got, s.ID+" "+string(s.Shape)+" "+tr.URL+" "+fb.URL)
 		if !s.Available() {
 			t.Errorf("%s unavailable: %q", s.ID, s.Reasons)
 		}
 	}
 	want := []string{
-		"docs-search https://docs-search.example.com/mcp ",
-		"sre/incidents https://incidents.example.com/mcp https://incidents.example.com/sse",
-		"metrics https://metrics.example.com/sse ",
+		"docs-search backstage https://docs-search.example.com/mcp ",
+		"sre/incidents backstage https://incidents.example.com/mcp https://incidents.example.com/sse",
+		"lint backstage https://lint.example.com/mcp ",
+		"metrics portal https://metrics.example.com/sse ",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("servers:\n got %q\nwant %q", got, want)
 	}
+}
+
+// TestCatalogGolden reads each example catalog of the repository, both
+// shapes and every broken variant, and compares what the bridge makes of
+// each entity with testdata/<catalog>.golden (rewritten with -update).
+func TestCatalogGolden(t *testing.T) {
+	for _, name := range []string{"examples.yaml", "upstream.yaml", "broken.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			got := describe(loadFiles(t, testdata+name))
+			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".yaml")+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, golden, got)
+			}
+		})
+	}
+}
+
+// describe is a catalog as text: each server with its shape, remotes,
+// auth, reasons and warnings, then each problem.
+func describe(cat *Catalog) string {
+	var b strings.Builder
+	for _, s := range cat.Servers {
+		status := "available"
+		if !s.Available() {
+			status = "unavailable"
+		}
+		fmt.Fprintf(&b, "%s (%s) at %s: %s, %s\n", s.ID, s.Ref(), strings.TrimPrefix(s.Source, testdata), s.Shape, status)
+		if s.Definition.Name != "" || s.Definition.Version != "" {
+			fmt.Fprintf(&b, "  definition: %s %s\n", s.Definition.Name, s.Definition.Version)
+		}
+		for _, r := range s.Definition.Remotes {
+			fmt.Fprintf(&b, "  remote: %s %s\n", r.Type, r.URL)
+		}
+		fmt.Fprintf(&b, "  auth: %s%s%s%s\n", s.Auth.Method, prefixed(" ", s.Auth.APIID), prefixed(" ", s.Auth.PluginID), prefixed(" scopes ", strings.Join(s.Auth.Scopes, ",")))
+		for _, r := range s.Reasons {
+			fmt.Fprintf(&b, "  reason: %s\n", strings.ReplaceAll(r, testdata, ""))
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(&b, "  warning: %s\n", strings.ReplaceAll(w, testdata, ""))
+		}
+	}
+	for _, p := range cat.Problems {
+		fmt.Fprintf(&b, "problem: %s: %s\n", strings.TrimPrefix(p.Location, testdata), p.Reason)
+	}
+	return b.String()
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
 }
 
 func TestBrokenCatalogReportsEveryReason(t *testing.T) {
@@ -213,6 +279,123 @@ func TestLookupAmbiguousDefinitionName(t *testing.T) {
 	_, err := cat.Lookup("com.example/srv")
 	if !errors.Is(err, ErrUnknownServer) || !strings.Contains(err.Error(), "names 2 servers (srv, other); use the ID") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// actionsEntity is an entity of Backstage's shape named name with one
+// streamable HTTP remote at url, as a portal lists its actions server.
+func actionsEntity(name, url string) string {
+	return fmt.Sprintf(`apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: %s
+spec:
+  type: mcp-server
+  lifecycle: production
+  owner: backstage
+  remotes:
+    - type: streamable-http
+      url: %s
+---
+`, name, url)
+}
+
+// TestLookupByURLPath: a name that is no server's ID, ref or definition
+// name finds the one server with a remote under /api/<name>/, and says so;
+// several such servers are listed, never guessed between.
+func TestLookupByURLPath(t *testing.T) {
+	const actions = "https://portal.example.com/api/mcp-actions/v1"
+	docs := actionsEntity("docs", "https://docs.example.com/mcp")
+	tests := []struct {
+		name    string
+		catalog string
+		lookup  string
+		// want is the ID found and how, or err what the error says.
+		want string
+		by   MatchKind
+		err  string
+		ids  []string // of an *AmbiguousError
+	}{
+		{name: "the actions server under another name", catalog: docs + actionsEntity("backstage-actions-mcp", actions),
+			lookup: "mcp-actions", want: "backstage-actions-mcp", by: ByURLPath},
+		{name: "case does not matter", catalog: actionsEntity("backstage-actions-mcp", actions),
+			lookup: "MCP-Actions", want: "backstage-actions-mcp", by: ByURLPath},
+		{name: "a portal under a path of its own", catalog: actionsEntity("actions", "https://corp.example.com/backstage/api/mcp-actions/v1/named"),
+			lookup: "mcp-actions", want: "actions", by: ByURLPath},
+		{name: "a trailing slash", catalog: actionsEntity("actions", "https://portal.example.com/api/mcp-actions/"),
+			lookup: "mcp-actions", want: "actions", by: ByURLPath},
+		{name: "an ID wins over a URL path", catalog: actionsEntity("mcp-actions", "https://other.example.com/mcp") + actionsEntity("backstage-actions-mcp", actions),
+			lookup: "mcp-actions", want: "mcp-actions", by: ByID},
+		{name: "a name wins over another server's URL path", catalog: actionsEntity("backstage-actions-mcp", "https://portal.example.com/api/docs/v1") + docs,
+			lookup: "docs", want: "docs", by: ByID},
+		{name: "several under the path are listed", catalog: actionsEntity("prod-actions", actions) + docs + actionsEntity("staging-actions", "https://staging.example.com/api/mcp-actions/v1"),
+			lookup: "mcp-actions", err: `unknown server "mcp-actions": 2 servers have a remote under /api/mcp-actions/ (prod-actions, staging-actions); name one by its ID`,
+			ids: []string{"prod-actions", "staging-actions"}},
+		{name: "only the segment after api counts", catalog: actionsEntity("backstage-actions-mcp", actions),
+			lookup: "v1", err: `unknown server "v1": the catalog has no such server`},
+		{name: "api itself is no plugin", catalog: actionsEntity("backstage-actions-mcp", actions),
+			lookup: "api", err: `unknown server "api"`},
+		{name: "a host is no path", catalog: actionsEntity("remote", "https://mcp-actions.example.com/mcp"),
+			lookup: "mcp-actions", err: `unknown server "mcp-actions"`},
+		{name: "a typo of the path is suggested", catalog: docs + actionsEntity("backstage-actions-mcp", actions),
+			lookup: "mcp-acions", err: `unknown server "mcp-acions"; did you mean "backstage-actions-mcp" (its remote is under /api/mcp-actions/)?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat := loadFiles(t, writeFile(t, filepath.Join(t.TempDir(), "c.yaml"), tt.catalog))
+			m, err := cat.Match(tt.lookup)
+			if tt.err != "" {
+				if !errors.Is(err, ErrUnknownServer) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				var amb *AmbiguousError
+				if errors.As(err, &amb) != (tt.ids != nil) || (amb != nil && !slices.Equal(amb.IDs, tt.ids)) {
+					t.Errorf("ambiguous %+v, want IDs %q", amb, tt.ids)
+				}
+				return
+			}
+			if err != nil || m.ID != tt.want || m.By != tt.by {
+				t.Fatalf("Match = %+v, %v; want %s by %s", m, err, tt.want, tt.by)
+			}
+			if s, err := cat.Lookup(tt.lookup); err != nil || s != m.Server {
+				t.Errorf("Lookup = %v, %v; want what Match found", s, err)
+			}
+			if note := m.Note(); (note != "") != (tt.by == ByURLPath) {
+				t.Errorf("Note() = %q", note)
+			}
+		})
+	}
+}
+
+func TestMatchNoteNamesTheServerAndItsRemote(t *testing.T) {
+	cat := loadFiles(t, writeFile(t, filepath.Join(t.TempDir(), "c.yaml"),
+		actionsEntity("backstage-actions-mcp", "https://portal.example.com/api/mcp-actions/v1")))
+	m, err := cat.Match("mcp-actions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"mcp-actions" is backstage-actions-mcp: its remote https://portal.example.com/api/mcp-actions/v1 is under /api/mcp-actions/`
+	if m.Note() != want {
+		t.Errorf("Note() = %q\nwant %q", m.Note(), want)
+	}
+}
+
+func TestPluginPath(t *testing.T) {
+	for _, tt := range []struct{ url, want string }{
+		{"https://portal.example.com/api/mcp-actions/v1", "mcp-actions"},
+		{"https://portal.example.com/api/mcp-actions", "mcp-actions"},
+		{"https://portal.example.com/backstage/api/mcp-actions/v1", "mcp-actions"},
+		{"https://portal.example.com/api/", ""},
+		{"https://portal.example.com/api", ""},
+		{"https://portal.example.com/", ""},
+		{"https://portal.example.com", ""},
+		{"https://portal.example.com/mcp", ""},
+		{"https://portal.example.com/v1/api/x/api/y", "x"},
+		{"://bad", ""},
+	} {
+		if got := pluginPath(tt.url); got != tt.want {
+			t.Errorf("pluginPath(%q) = %q, want %q", tt.url, got, tt.want)
+		}
 	}
 }
 

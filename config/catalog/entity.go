@@ -22,6 +22,10 @@ const (
 // SchemaVersion is the only definition schema this bridge reads.
 const SchemaVersion = "2025-09-29"
 
+// remoteStdio is the remote type of Backstage's model for a local server
+// started by a command.
+const remoteStdio = "stdio"
+
 // Problem is a catalog document that could not become a Server at all:
 // invalid YAML, or an mcp-server entity without a name.
 type Problem struct {
@@ -67,9 +71,16 @@ func parseEntity(doc document) (*Server, *Problem) {
 		Source:      doc.location,
 	}
 	annotations := config.Field(meta, "annotations")
+	s.Shape = entityShape(spec, annotations)
 	s.checkLifecycle()
-	s.checkSchemaVersion(annotations)
-	s.readDefinition(spec)
+	switch s.Shape {
+	case ShapePortal:
+		s.checkSchemaVersion(annotations)
+		s.readDefinition(spec)
+	case ShapeBackstage:
+		s.ignoreSchemaVersion(annotations)
+		s.readSpecRemotes(spec)
+	}
 	s.readAuth(annotations)
 	s.checkReserved()
 	s.checkCleartext()
@@ -110,19 +121,58 @@ func (s *Server) checkSchemaVersion(annotations *yaml.Node) {
 	}
 }
 
-// readDefinition reads spec.definition, a string holding server.json as YAML
-// or JSON, or, failing that, upstream Backstage's spec.remotes.
+// entityShape tells the Portal's shape from Backstage's: spec.definition
+// makes an entity the Portal's, and wins when spec.remotes is there too;
+// spec.remotes alone makes it Backstage's. An entity with neither is the
+// Portal's when it carries the Portal's schema-version annotation, and
+// Backstage's otherwise, so that its reasons name what it lacks.
+func entityShape(spec, annotations *yaml.Node) Shape {
+	switch {
+	case present(config.Field(spec, "definition")):
+		return ShapePortal
+	case present(config.Field(spec, "remotes")):
+		return ShapeBackstage
+	case present(config.Field(annotations, AnnotationSchemaVersion)):
+		return ShapePortal
+	}
+	return ShapeBackstage
+}
+
+// present reports whether a field is there with a value: "definition:"
+// with nothing after it is as good as absent.
+func present(n *yaml.Node) bool {
+	return n != nil && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+// readDefinition reads spec.definition, a string holding server.json as
+// YAML or JSON.
 func (s *Server) readDefinition(spec *yaml.Node) {
 	def := config.Field(spec, "definition")
+	if !present(def) {
+		s.unavailable("spec.definition is missing: an entity with annotation %s carries its server.json there", AnnotationSchemaVersion)
+		return
+	}
+	s.readDefinitionString(def)
+}
+
+// readSpecRemotes reads Backstage's shape: the remotes are spec.remotes,
+// and the entity's own metadata stands for server.json's.
+func (s *Server) readSpecRemotes(spec *yaml.Node) {
+	s.Definition = Definition{Description: s.Description}
 	remotes := config.Field(spec, "remotes")
-	switch {
-	case def != nil:
-		s.readDefinitionString(def)
-	case remotes != nil:
-		s.Definition = Definition{Description: s.Description}
-		s.Definition.Remotes = s.readRemotes("spec.remotes", remotes)
-	default:
-		s.unavailable("spec.definition is missing (and there is no spec.remotes)")
+	if !present(remotes) {
+		s.unavailable("spec.remotes is missing (or spec.definition, with annotation %s): the server has nothing to connect to", AnnotationSchemaVersion)
+		return
+	}
+	s.Definition.Remotes = s.readRemotes("spec.remotes", remotes)
+}
+
+// ignoreSchemaVersion warns of a schema version the bridge does not read on
+// an entity of Backstage's shape: the annotation versions spec.definition,
+// which the entity does not have, so it changes nothing.
+func (s *Server) ignoreSchemaVersion(annotations *yaml.Node) {
+	if v, ok := scalar(config.Field(annotations, AnnotationSchemaVersion)); ok && v != SchemaVersion {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("annotation %s %q is ignored: it versions spec.definition, which this entity does not have", AnnotationSchemaVersion, v))
 	}
 }
 
@@ -183,6 +233,7 @@ func (s *Server) readRemotes(what string, n *yaml.Node) []Remote {
 		return nil
 	}
 	var out []Remote
+	var stdio []string
 	for i, item := range n.Content {
 		at := fmt.Sprintf("%s[%d]", what, i)
 		if item.Kind != yaml.MappingNode {
@@ -190,6 +241,12 @@ func (s *Server) readRemotes(what string, n *yaml.Node) []Remote {
 			continue
 		}
 		r := Remote{Type: str(item, "type"), URL: str(item, "url")}
+		// Backstage's model lists local stdio servers too, their url a
+		// command: a command from the catalog is never run here.
+		if r.Type == remoteStdio && s.Shape == ShapeBackstage {
+			stdio = append(stdio, fmt.Sprintf("%s (stdio) is skipped: the bridge runs no commands from the catalog", at))
+			continue
+		}
 		ok := true
 		switch r.Type {
 		case RemoteStreamableHTTP, RemoteSSE:
@@ -211,6 +268,13 @@ func (s *Server) readRemotes(what string, n *yaml.Node) []Remote {
 		if ok {
 			out = append(out, r)
 		}
+	}
+	switch {
+	case len(stdio) == 0:
+	case len(out) == 0:
+		s.unavailable("%s has no streamable-http or sse remote to connect to: the bridge runs no stdio commands from the catalog", what)
+	default:
+		s.Warnings = append(s.Warnings, stdio...)
 	}
 	return out
 }

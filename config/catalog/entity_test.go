@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -154,7 +155,9 @@ func TestEntityRules(t *testing.T) {
 			spec["remotes"] = []any{map[string]any{"type": "grpc"}}
 		}), nil},
 		{"no definition and no remotes", entity(t, func(_, _, _, spec map[string]any) { delete(spec, "definition") }),
-			[]string{"spec.definition is missing (and there is no spec.remotes)"}},
+			[]string{"spec.definition is missing: an entity with annotation mcp.spotify.com/schema-version carries its server.json there"}},
+		{"null definition", entity(t, func(_, _, _, spec map[string]any) { spec["definition"] = nil }),
+			[]string{"spec.definition is missing: an entity with annotation mcp.spotify.com/schema-version carries its server.json there"}},
 		{"both auth methods", entity(t, func(_, _, ann, _ map[string]any) {
 			ann[AnnotationAuthAPIID] = "core.auth.github"
 			ann[AnnotationAuthPluginID] = "mcp-actions"
@@ -207,6 +210,177 @@ func TestEntityRules(t *testing.T) {
 				t.Errorf("Available() = %v", got)
 			}
 		})
+	}
+}
+
+// backstageEntity builds an entity in Backstage's own shape
+// (ApiV1alpha1McpServer) that passes every rule, changed by mut: spec.remotes
+// and no annotation.
+func backstageEntity(t *testing.T, mut func(meta, ann, spec map[string]any)) []byte {
+	t.Helper()
+	ann := map[string]any{}
+	meta := map[string]any{"name": "srv", "title": "Srv", "description": "A server.", "annotations": ann}
+	spec := map[string]any{"type": "mcp-server", "lifecycle": "production", "owner": "team",
+		"remotes": []any{map[string]any{"type": "streamable-http", "url": "https://srv.example.com/mcp"}}}
+	if mut != nil {
+		mut(meta, ann, spec)
+	}
+	if len(ann) == 0 {
+		delete(meta, "annotations")
+	}
+	out, err := yaml.Marshal(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "API", "metadata": meta, "spec": spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func remotes(typeAndURL ...string) []any {
+	var out []any
+	for i := 0; i+1 < len(typeAndURL); i += 2 {
+		out = append(out, map[string]any{"type": typeAndURL[i], "url": typeAndURL[i+1]})
+	}
+	return out
+}
+
+// TestBackstageEntityRules: an entity of Backstage's shape needs no Portal
+// annotation, and every other rule holds for it as for the Portal's.
+func TestBackstageEntityRules(t *testing.T) {
+	tests := []struct {
+		name     string
+		data     []byte
+		reasons  []string
+		warnings []string
+	}{
+		{"valid, no annotation", backstageEntity(t, nil), nil, nil},
+		{"the model's own example", []byte(`apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: backstage-mcp-actions
+  title: Backstage MCP Server
+  description: Exposes tools related to the Backstage Ecosystem
+spec:
+  type: mcp-server
+  lifecycle: experimental
+  owner: backstage
+  remotes:
+    - type: streamable-http
+      url: http://internal.backstage.company:7007/api/mcp-actions/v1
+`), []string{`lifecycle "experimental": only production servers can be enabled`}, nil},
+		{"apiVersion v1beta1", bytes.Replace(backstageEntity(t, nil), []byte("backstage.io/v1alpha1"), []byte("backstage.io/v1beta1"), 1), nil, nil},
+		{"supported schema version", backstageEntity(t, func(_, ann, _ map[string]any) { ann[AnnotationSchemaVersion] = SchemaVersion }), nil, nil},
+		{"unknown schema version warns", backstageEntity(t, func(_, ann, _ map[string]any) { ann[AnnotationSchemaVersion] = "2030-01-01" }),
+			nil, []string{`annotation mcp.spotify.com/schema-version "2030-01-01" is ignored: it versions spec.definition, which this entity does not have`}},
+		{"lifecycle missing", backstageEntity(t, func(_, _, spec map[string]any) { delete(spec, "lifecycle") }),
+			[]string{"spec.lifecycle is missing: only production servers can be enabled"}, nil},
+		{"remotes missing", backstageEntity(t, func(_, _, spec map[string]any) { delete(spec, "remotes") }),
+			[]string{"spec.remotes is missing (or spec.definition, with annotation mcp.spotify.com/schema-version): the server has nothing to connect to"}, nil},
+		{"remotes null", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = nil }),
+			[]string{"spec.remotes is missing (or spec.definition, with annotation mcp.spotify.com/schema-version): the server has nothing to connect to"}, nil},
+		{"remotes empty", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = []any{} }),
+			[]string{"spec.remotes is empty: the server has nothing to connect to"}, nil},
+		{"remotes a mapping", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = map[string]any{"type": "sse"} }),
+			[]string{"spec.remotes must be a list, not a mapping"}, nil},
+		{"remote type unknown", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = remotes("websocket", "wss://srv.example.com") }),
+			[]string{`spec.remotes[0].type "websocket" is not streamable-http or sse`, `spec.remotes[0].url "wss://srv.example.com" is not an absolute http(s) URL`}, nil},
+		{"remote url relative", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = remotes("sse", "/sse") }),
+			[]string{`spec.remotes[0].url "/sse" is not an absolute http(s) URL`}, nil},
+		{"remote url with password is redacted", backstageEntity(t, func(_, _, spec map[string]any) {
+			spec["remotes"] = remotes("sse", "https://me:hunter2@srv.example.com/sse")
+		}), []string{`spec.remotes[0].url "https://me:xxxxx@srv.example.com/sse" must not carry credentials`}, nil},
+		{"stdio beside a remote is skipped", backstageEntity(t, func(_, _, spec map[string]any) {
+			spec["remotes"] = remotes("stdio", "npx -y srv-mcp", "streamable-http", "https://srv.example.com/mcp")
+		}), nil, []string{"spec.remotes[0] (stdio) is skipped: the bridge runs no commands from the catalog"}},
+		{"stdio alone", backstageEntity(t, func(_, _, spec map[string]any) { spec["remotes"] = remotes("stdio", "npx -y srv-mcp") }),
+			[]string{"spec.remotes has no streamable-http or sse remote to connect to: the bridge runs no stdio commands from the catalog"}, nil},
+		{"both auth methods", backstageEntity(t, func(_, ann, _ map[string]any) {
+			ann[AnnotationAuthAPIID] = "core.auth.github"
+			ann[AnnotationAuthPluginID] = "mcp-actions"
+		}), []string{"auth-api-id and auth-plugin-id are both set: use one"}, nil},
+		{"scopes not JSON", backstageEntity(t, func(_, ann, _ map[string]any) {
+			ann[AnnotationAuthAPIID] = "core.auth.github"
+			ann[AnnotationAuthScopes] = "repo"
+		}), []string{"auth-scopes is not a JSON array of strings: repo"}, nil},
+		{"a token over plain http", backstageEntity(t, func(_, ann, spec map[string]any) {
+			ann[AnnotationAuthPluginID] = "mcp-actions"
+			spec["remotes"] = remotes("streamable-http", "http://portal.example.com/api/mcp-actions/v1")
+		}), []string{"http://portal.example.com/api/mcp-actions/v1 would carry its token in clear: a remote that needs a token must be https (plain http only on this machine)"}, nil},
+		{"a token over plain http on this machine", backstageEntity(t, func(_, ann, spec map[string]any) {
+			ann[AnnotationAuthPluginID] = "mcp-actions"
+			spec["remotes"] = remotes("streamable-http", "http://127.0.0.1:7007/api/mcp-actions/v1")
+		}), nil, nil},
+		{"the portal's reserved name", backstageEntity(t, func(meta, _, _ map[string]any) { meta["name"] = "Portal" }),
+			[]string{`the name "Portal" is the portal's own login's; rename the entity`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, p := parseOne(t, tt.data)
+			if p != nil || s == nil {
+				t.Fatalf("got server %v, problem %v; want a server", s, p)
+			}
+			if s.Shape != ShapeBackstage {
+				t.Errorf("Shape = %q, want %q", s.Shape, ShapeBackstage)
+			}
+			if !slices.Equal(s.Reasons, tt.reasons) {
+				t.Errorf("reasons:\n got %q\nwant %q", s.Reasons, tt.reasons)
+			}
+			if !slices.Equal(s.Warnings, tt.warnings) {
+				t.Errorf("warnings:\n got %q\nwant %q", s.Warnings, tt.warnings)
+			}
+			if got := s.Available(); got != (len(tt.reasons) == 0) {
+				t.Errorf("Available() = %v", got)
+			}
+		})
+	}
+}
+
+// TestEntityShape: spec.definition makes an entity the Portal's and wins
+// over spec.remotes; spec.remotes alone makes it Backstage's; with
+// neither, the schema-version annotation decides which shape's reasons it
+// gets.
+func TestEntityShape(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want Shape
+	}{
+		{"definition", entity(t, nil), ShapePortal},
+		{"definition and remotes", entity(t, func(_, _, _, spec map[string]any) { spec["remotes"] = remotes("sse", "https://x.example.com/sse") }), ShapePortal},
+		{"definition without annotation", entity(t, func(_, _, ann, _ map[string]any) { delete(ann, AnnotationSchemaVersion) }), ShapePortal},
+		{"remotes", backstageEntity(t, nil), ShapeBackstage},
+		{"remotes and annotation", backstageEntity(t, func(_, ann, _ map[string]any) { ann[AnnotationSchemaVersion] = SchemaVersion }), ShapeBackstage},
+		{"null definition and remotes", backstageEntity(t, func(_, _, spec map[string]any) { spec["definition"] = nil }), ShapeBackstage},
+		{"neither, with annotation", entity(t, func(_, _, _, spec map[string]any) { delete(spec, "definition") }), ShapePortal},
+		{"neither, without annotation", backstageEntity(t, func(_, _, spec map[string]any) { delete(spec, "remotes") }), ShapeBackstage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := parseOne(t, tt.data)
+			if s == nil || s.Shape != tt.want {
+				t.Errorf("server %+v, want shape %q", s, tt.want)
+			}
+		})
+	}
+}
+
+// TestBackstageEntityFields: the entity's metadata stands for server.json's.
+func TestBackstageEntityFields(t *testing.T) {
+	s, _ := parseOne(t, backstageEntity(t, func(meta, ann, spec map[string]any) {
+		meta["namespace"] = "tools"
+		ann[AnnotationAuthAPIID] = "core.auth.github"
+		ann[AnnotationAuthScopes] = `["repo"]`
+		spec["remotes"] = remotes("sse", "https://x.example.com/sse", "streamable-http", "https://x.example.com/mcp")
+	}))
+	if s.ID != "tools/srv" || s.Description != "A server." || s.Definition.Description != "A server." || s.Definition.Name != "" {
+		t.Errorf("server %+v", s)
+	}
+	if s.Auth.Method != AuthProvider || s.Auth.Provider() != "github" || !slices.Equal(s.Auth.Scopes, []string{"repo"}) {
+		t.Errorf("Auth = %+v", s.Auth)
+	}
+	tr, _ := s.Transport()
+	fb, _ := s.Fallback()
+	if tr.URL != "https://x.example.com/mcp" || fb.URL != "https://x.example.com/sse" {
+		t.Errorf("Transport %+v, Fallback %+v", tr, fb)
 	}
 }
 

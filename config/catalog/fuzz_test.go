@@ -19,6 +19,10 @@ func FuzzParseEntity(f *testing.F) {
 	}
 	f.Add([]byte("kind: API\nspec: {type: mcp-server, definition: '{\"remotes\": [{}]}'}\nmetadata: {name: x}\n"))
 	f.Add([]byte("--- {kind: API}\n...\n---\n"))
+	// Backstage's own shape: spec.remotes, no annotation.
+	f.Add([]byte("kind: API\nmetadata: {name: b}\nspec: {type: mcp-server, lifecycle: production, remotes: [{type: streamable-http, url: 'https://b.example.com/api/mcp-actions/v1'}]}\n"))
+	f.Add([]byte("kind: API\nmetadata: {name: s}\nspec: {type: mcp-server, lifecycle: production, definition: ~, remotes: [{type: stdio, url: 'npx s'}, {type: sse, url: 'http://127.0.0.1:1/sse'}]}\n"))
+	f.Add([]byte("kind: API\nmetadata: {name: m, annotations: {mcp.spotify.com/auth-plugin-id: x}}\nspec: {type: mcp-server, lifecycle: production, remotes: {type: sse}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, doc := range splitDocuments("fuzz.yaml", data) {
 			s, p := parseEntity(doc)
@@ -31,6 +35,9 @@ func FuzzParseEntity(f *testing.F) {
 			if s.ID == "" {
 				t.Fatal("server without an ID")
 			}
+			if s.Shape != ShapePortal && s.Shape != ShapeBackstage {
+				t.Fatalf("%s has shape %q", s.ID, s.Shape)
+			}
 			if !s.Available() {
 				continue
 			}
@@ -41,6 +48,9 @@ func FuzzParseEntity(f *testing.F) {
 			u, err := url.Parse(tr.URL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				t.Fatalf("%s is available with remote URL %q", s.ID, tr.URL)
+			}
+			if tr.Type != RemoteStreamableHTTP && tr.Type != RemoteSSE {
+				t.Fatalf("%s is available with remote type %q", s.ID, tr.Type)
 			}
 			if s.Lifecycle != "production" {
 				t.Fatalf("%s is available with lifecycle %q", s.ID, s.Lifecycle)

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestPortalBuiltinActionsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr, _ := s.Transport()
-	if !s.Available() || tr.URL != srv.URL+"/api/mcp-actions/v1" || s.Auth.Method != AuthPlugin || s.Auth.PluginID != "mcp-actions" {
+	if !s.Available() || tr.URL != srv.URL+"/api/mcp-actions/v1" || s.Auth.Method != AuthPlugin || s.Auth.PluginID != "mcp-actions" || s.Shape != ShapeBuiltin {
 		t.Errorf("built-in server = %+v", s)
 	}
 
@@ -119,6 +120,44 @@ func TestPortalBuiltinActionsServer(t *testing.T) {
 	cat, _ = loadPortal(t, cfg, opts)
 	if len(cat.Servers) != 1 || cat.Servers[0].ID != "portal-actions" {
 		t.Errorf("servers = %v, want only the catalog's entity", cat.Servers)
+	}
+}
+
+// TestPortalServesBothShapes: a portal whose catalog holds entities of the
+// Portal's shape and of Backstage's own lists both as available, each with
+// its shape; the actions server of Backstage's shape, whatever its name,
+// stands in for the built-in one and is found as "mcp-actions".
+func TestPortalServesBothShapes(t *testing.T) {
+	srv := backstagetest.New(t, nil)
+	srv.SetEntities([]json.RawMessage{
+		backstagetest.MCPServerEntity("default", "docs", "https://docs.example.com/mcp"),
+		backstagetest.BackstageMCPServerEntity("default", "search", "https://search.example.com/mcp",
+			map[string]string{AnnotationAuthAPIID: "core.auth.github"}),
+		backstagetest.BackstageMCPServerEntity("default", "backstage-actions-mcp", srv.URL+"/api/mcp-actions/v1",
+			map[string]string{AnnotationAuthPluginID: "mcp-actions"}),
+	})
+	t.Setenv(tokenEnv, srv.Token)
+	cfg, opts := portalConfig(t, srv.URL, "")
+	cat, st := loadPortal(t, cfg, opts)
+	if st.Err != nil || st.Servers != 3 {
+		t.Fatalf("source = %+v", st)
+	}
+	var got []string
+	for _, s := range cat.Servers {
+		tr, _ := s.Transport()
+		got = append(got, fmt.Sprintf("%s %s %s %s %v", s.ID, s.Shape, s.Auth.Method, strings.TrimPrefix(tr.URL, srv.URL), s.Reasons))
+	}
+	want := []string{
+		"backstage-actions-mcp backstage plugin /api/mcp-actions/v1 []",
+		"docs portal none https://docs.example.com/mcp []",
+		"search backstage oauth-provider https://search.example.com/mcp []",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("servers:\n got %q\nwant %q", got, want)
+	}
+	m, err := cat.Match(BuiltinActionsID)
+	if err != nil || m.ID != "backstage-actions-mcp" || m.By != ByURLPath {
+		t.Errorf("Match(%q) = %+v, %v; want the catalog's actions server by its URL path", BuiltinActionsID, m, err)
 	}
 }
 

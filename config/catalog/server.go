@@ -16,8 +16,10 @@ type Server struct {
 	Description string
 	Lifecycle   string
 	Owner       string
-	Definition  Definition
-	Auth        Auth
+	// Shape is the format the entity is written in.
+	Shape      Shape
+	Definition Definition
+	Auth       Auth
 	// Source names where the entity was read: a file and line, or a portal.
 	Source string
 	// Reasons say why the server is unavailable, one problem each.
@@ -29,7 +31,27 @@ type Server struct {
 	DuplicateOf string
 }
 
-// Definition is the server.json the entity carries (schema 2025-09-29).
+// Shape is which of the two formats of an mcp-server entity a Server was
+// read from.
+type Shape string
+
+// The entity formats the bridge reads.
+const (
+	// ShapePortal is the seeds' format: annotation
+	// mcp.spotify.com/schema-version and spec.definition, a string holding
+	// server.json.
+	ShapePortal Shape = "portal"
+	// ShapeBackstage is Backstage's own catalog model (ApiV1alpha1McpServer
+	// in @backstage/catalog-model, RFC backstage/backstage#32062):
+	// spec.remotes, a list of type and url, and no annotation.
+	ShapeBackstage Shape = "backstage"
+	// ShapeBuiltin is no entity at all: the portal's actions server, which
+	// the bridge offers by itself.
+	ShapeBuiltin Shape = "built-in"
+)
+
+// Definition is the server.json the entity carries (schema 2025-09-29); for
+// the Backstage shape, its remotes and the entity's description.
 type Definition struct {
 	Name        string
 	Title       string
