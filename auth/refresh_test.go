@@ -187,10 +187,13 @@ func TestATransientRenewalFailureIsNotANeedForLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Nothing listens there once ln is closed, so connections are refused.
+	// It is on 127.0.0.2, where no test server binds: a port on 127.0.0.1
+	// could be taken at once by a parallel subtest's server.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	must(t, err)
 	refusing := "http://" + ln.Addr().String() + "/token"
-	ln.Close() // nothing listens there now: connections are refused
+	ln.Close()
 
 	s := server("sso", catalog.AuthProvider, "")
 	remote := "https://mcp.example.com/mcp"
