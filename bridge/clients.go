@@ -323,3 +323,7 @@ func (b *Bridge) Fit() Fit {
 func (b *Bridge) searchSurface() bool {
 	return b.Fit().Search(b.Registry.ExposedTools())
 }
+
+// ToolSearch reports whether the agent gets tool search rather than the
+// tools themselves, with the tools exposed now.
+func (b *Bridge) ToolSearch() bool { return b.searchSurface() }

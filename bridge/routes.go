@@ -101,7 +101,11 @@ func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, 
 			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, name)}
 		}
 		if e, ok = lookup(name); !ok {
-			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, name, what)}
+			hint := fmt.Sprintf("list the %ss for the names", what)
+			if kind == KindTools && s.b.searchSurface() {
+				hint = SearchToolFind + " gives the names"
+			}
+			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: %s", what, name, hint)}
 		}
 	}
 	start := time.Now()
