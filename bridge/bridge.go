@@ -11,7 +11,10 @@
 // with the agent (server.go, routes.go, handshake.go): it answers
 // initialize at once, waits a little for upstreams on the first list,
 // forwards progress in order and cancellation both ways, records calls in
-// the [Audit] log, and never lets one server hold up another.
+// the [Audit] log, and never lets one server hold up another. Names and the
+// tool list are fitted to the agent once it names itself
+// ([Bridge.FitClient], clients.go), with tool search past its tool cap
+// (search.go).
 package bridge
 
 import (
