@@ -11,7 +11,10 @@
 // with the agent (server.go, routes.go, handshake.go): it answers
 // initialize at once, waits a little for upstreams on the first list,
 // forwards progress in order and cancellation both ways, records calls in
-// the [Audit] log, and never lets one server hold up another.
+// the [Audit] log, and never lets one server hold up another. Names and the
+// tool list are fitted to the agent once it names itself
+// ([Bridge.FitClient], clients.go), with tool search past its tool cap
+// (search.go).
 package bridge
 
 import (
@@ -52,6 +55,8 @@ type Options struct {
 	MaxMessageSize int64
 	// MaxNameLength caps exposed names (64).
 	MaxNameLength int
+	// Clients fit names and the tool surface to the agent (clients.go).
+	Clients ClientOptions
 	// ServerIDs are every server that may be served (the enabled set), so
 	// that a server's prefix is the same whichever of them are served and
 	// whenever each arrives (SetServers). The servers given to New are
@@ -141,6 +146,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxNameLength <= 0 {
 		o.MaxNameLength = DefaultMaxNameLength
 	}
+	if o.Clients.MaxNameLength <= 0 {
+		o.Clients.MaxNameLength = o.MaxNameLength
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +194,9 @@ type Bridge struct {
 	tasks sync.WaitGroup // notifications to upstreams on their way
 	// logLevel is the params of the agent's latest logging/setLevel.
 	logLevel atomic.Pointer[json.RawMessage]
+	// fit is what the agent's client gets, once known (clients.go).
+	fit     atomic.Pointer[Fit]
+	fitOnce sync.Once
 }
 
 // New makes a bridge over these servers; Start connects them.
@@ -428,6 +439,7 @@ func ConfigOptions(cfg *config.Config, servers []*catalog.Server, stateDir strin
 		CallTimeout:          time.Duration(cfg.Serve.CallTimeout),
 		MaxMessageSize:       int64(cfg.Serve.MaxMessageMB) << 20,
 		MaxNameLength:        cfg.MaxNameLength,
+		Clients:              ClientOptionsFor(cfg),
 		MaxDescriptionLength: cfg.MaxDescriptionLength,
 		Prefixes:             map[string]*string{},
 		Headers:              map[string]map[string]string{},

@@ -24,23 +24,46 @@ const hashLength = 8
 
 // Namer turns (server prefix, original name) pairs into exposed names that
 // match ^[a-zA-Z0-9_-]{1,max}$, never collide, and depend only on the names
-// involved, so they are the same at every start.
+// involved, so they are the same at every start. What one client accepts
+// narrows it further (clients.go).
 type Namer struct {
 	Max int
+	// NoDash writes "-" as "_" too, for a client that rewrites it so
+	// itself (Codex): two names stay two after its rewrite.
+	NoDash bool
+	// LetterFirst starts every name with a letter or "_" (Gemini CLI
+	// refuses a name that starts with a digit): one that would not gets
+	// a "_" in front.
+	LetterFirst bool
 }
 
 // sanitize maps every character outside [a-zA-Z0-9_-] to "_": dotted names
 // like "catalog.get-entity" become "catalog_get-entity".
-func sanitize(s string) string {
+func sanitize(s string) string { return Namer{}.clean(s) }
+
+// clean maps every character the names may not hold to "_".
+func (n Namer) clean(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r < 128 && (r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if r < 128 && (r == '_' || r == '-' && !n.NoDash || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			b.WriteRune(r)
 		} else {
 			b.WriteByte('_')
 		}
 	}
 	return b.String()
+}
+
+// lead gives a name that must start with a letter or "_" a "_" in front
+// when it starts otherwise.
+func (n Namer) lead(name string) string {
+	if !n.LetterFirst || name == "" {
+		return name
+	}
+	if c := name[0]; c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		return name
+	}
+	return "_" + name
 }
 
 // Prefixes assigns each server ID its prefix: the override when one is
@@ -51,9 +74,9 @@ func (n Namer) Prefixes(ids []string, overrides map[string]*string) map[string]s
 	out := make(map[string]string, len(ids))
 	taken := map[string]bool{}
 	for _, id := range sorted {
-		p := sanitize(id)
+		p := n.clean(id)
 		if o, ok := overrides[id]; ok && o != nil {
-			p = sanitize(*o)
+			p = n.clean(*o)
 		}
 		// A prefix takes at most half the name, and never less than a hash.
 		if limit := max(n.max()/2, hashLength+4); len(p) > limit {
@@ -77,7 +100,7 @@ func (n Namer) Names(serverID, prefix string, originals []string) map[string]str
 	// never renames one that was already fine.
 	sorted := slices.Sorted(slices.Values(originals))
 	slices.SortStableFunc(sorted, func(a, b string) int {
-		ca, cb := sanitize(a) == a, sanitize(b) == b
+		ca, cb := n.clean(a) == a, n.clean(b) == b
 		switch {
 		case ca && !cb:
 			return -1
@@ -87,10 +110,13 @@ func (n Namer) Names(serverID, prefix string, originals []string) map[string]str
 		return 0
 	})
 	for _, orig := range sorted {
-		name := join(prefix, sanitize(orig))
+		// A shortened name keeps the start of the full one, and so its
+		// first character.
+		full := n.lead(join(prefix, n.clean(orig)))
+		name := full
 		key := serverID + "\x00" + orig
 		for i := 0; name == "" || len(name) > n.max() || taken[name]; i++ {
-			name = shorten(join(prefix, sanitize(orig)), n.max(), key)
+			name = shorten(full, n.max(), key)
 			key += "\x00" // a second hash, should two ever meet
 		}
 		taken[name] = true

@@ -89,23 +89,36 @@ func FuzzNames(f *testing.F) {
 		if max < 0 || max > 1000 {
 			return
 		}
-		n := Namer{Max: max}
-		prefix := n.Prefixes([]string{server}, nil)[server]
-		names := n.Names(server, prefix, []string{a, b})
-		again := n.Names(server, prefix, []string{b, a})
-		limit := n.max()
-		seen := map[string]string{}
-		for orig, name := range names {
-			if again[orig] != name {
-				t.Fatalf("%q named %q, then %q", orig, name, again[orig])
+		// The plain namer, and each client's (clients.go).
+		namers := []Namer{{Max: max}}
+		for _, c := range Clients {
+			namers = append(namers, FitClient(c.Name, ClientOptions{MaxNameLength: max}).Namer)
+		}
+		for _, n := range namers {
+			prefix := n.Prefixes([]string{server}, nil)[server]
+			names := n.Names(server, prefix, []string{a, b})
+			again := n.Names(server, prefix, []string{b, a})
+			limit := n.max()
+			valid := regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+			switch {
+			case n.NoDash:
+				valid = regexp.MustCompile(`^[a-zA-Z0-9_]+$`)
+			case n.LetterFirst:
+				valid = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
 			}
-			if len(name) == 0 || len(name) > limit || !regexp.MustCompile(`^[a-zA-Z0-9_-]+$`).MatchString(name) {
-				t.Fatalf("%q → invalid name %q (max %d)", orig, name, limit)
+			seen := map[string]string{}
+			for orig, name := range names {
+				if again[orig] != name {
+					t.Fatalf("%+v: %q named %q, then %q", n, orig, name, again[orig])
+				}
+				if len(name) == 0 || len(name) > limit || !valid.MatchString(name) {
+					t.Fatalf("%+v: %q → invalid name %q (max %d)", n, orig, name, limit)
+				}
+				if other, ok := seen[name]; ok {
+					t.Fatalf("%+v: %q and %q both named %q", n, orig, other, name)
+				}
+				seen[name] = orig
 			}
-			if other, ok := seen[name]; ok {
-				t.Fatalf("%q and %q both named %q", orig, other, name)
-			}
-			seen[name] = orig
 		}
 	})
 }

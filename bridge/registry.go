@@ -46,6 +46,11 @@ type Registry struct {
 	results  map[string][]byte // kind → list result JSON (tools/list, …)
 	tmplRes  []byte            // resources/templates/list result
 	stale    bool              // parts changed since the merged lists were made
+	// naming counts the changes of namer (SetNamer), so that a part
+	// named before one is named again; version counts the merged lists
+	// made, so that what is built from them (the search index) knows when
+	// to follow.
+	naming, version uint64
 }
 
 // Exposed is one tool or prompt, as the agent sees it or, when a rule
@@ -77,6 +82,10 @@ type part struct {
 	resources      []resource
 	templates      []template
 	templateItems  []json.RawMessage
+	// What the part was made from, to make it again under another namer.
+	facts  map[string]ToolFacts
+	login  bool
+	naming uint64
 }
 
 type resource struct {
@@ -195,19 +204,16 @@ func (r *Registry) Remove(server string) []string {
 	return changed
 }
 
-// prefix is a server's prefix in exposed names.
-func (r *Registry) prefix(server string) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.prefixes[server]
-}
-
 // put puts a server's part in place and reports the kinds whose merged
 // list changed with it. The merged lists are made again when next read,
 // once for any number of servers arriving together.
 func (r *Registry) put(server string, l Lists, p *part) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if p.naming != r.naming {
+		// The namer changed while the part was made.
+		p = r.prepareWith(server, l, p.facts, p.login, r.namer, r.prefixes[server], r.naming)
+	}
 	old := r.parts[server]
 	r.lists[server], r.parts[server], r.stale = l, p, true
 	var changed []string
@@ -339,9 +345,19 @@ func (r *Registry) ResourceServer(uri string) (string, bool) {
 // cleaned and judged. facts are its tools' facts by name; login says the
 // server is offered as its login tool only.
 func (r *Registry) prepare(s string, l Lists, facts map[string]ToolFacts, login bool) *part {
+	r.mu.RLock()
+	n, prefix, naming := r.namer, r.prefixes[s], r.naming
+	r.mu.RUnlock()
+	return r.prepareWith(s, l, facts, login, n, prefix, naming)
+}
+
+// prepareWith is prepare under namer n, the server's prefix given; it
+// takes no lock.
+func (r *Registry) prepareWith(s string, l Lists, facts map[string]ToolFacts, login bool, n Namer, prefix string, naming uint64) *part {
 	p := &part{
-		tools:   r.expose(s, KindTools, l.Tools, facts, login),
-		prompts: r.expose(s, KindPrompts, l.Prompts, nil, false),
+		tools:   r.expose(s, KindTools, l.Tools, facts, login, n, prefix),
+		prompts: r.expose(s, KindPrompts, l.Prompts, nil, false, n, prefix),
+		facts:   facts, login: login, naming: naming,
 	}
 	for _, raw := range l.Resources {
 		uri, err := rawjson.LookupString(raw, "uri")
@@ -407,12 +423,13 @@ func (r *Registry) rebuild() {
 	}
 	r.tmplRes = listResult("resourceTemplates", tmplItems)
 	r.tools, r.prompts, r.owners, r.tmpls = tools, prompts, owners, tmpls
+	r.version++
 }
 
 // expose names one server's items of one kind, cleans them, and judges
 // its tools. Every tool is named, withheld or not, so that names never
 // shift when a rule changes.
-func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[string]ToolFacts, login bool) []Exposed {
+func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[string]ToolFacts, login bool, n Namer, prefix string) []Exposed {
 	var originals []string
 	var entries []Exposed
 	for _, raw := range items {
@@ -428,7 +445,7 @@ func (r *Registry) expose(s, kind string, items []json.RawMessage, facts map[str
 		originals = append(originals, item.Name)
 		entries = append(entries, Exposed{Server: s, Original: item.Name, ReadOnly: item.ReadOnly, raw: raw})
 	}
-	names := r.namer.Names(s, r.prefix(s), originals)
+	names := n.Names(s, prefix, originals)
 	out := entries[:0]
 	for _, e := range entries {
 		e.Name = names[e.Original]

@@ -60,6 +60,9 @@ func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage,
 	s.b.WaitStartup(ctx)
 	// Marked before reading, so that a change in between is announced.
 	s.markListed(listKinds[m.Method])
+	if m.Method == "tools/list" && s.b.searchSurface() {
+		return searchListResult, nil // search.go
+	}
 	return s.b.Registry.Result(m.Method), nil
 }
 
@@ -74,42 +77,58 @@ func namedRoute(kind string) routeFunc {
 		case err != nil || name == "":
 			return nil, &routeError{codeInvalidParams, m.Method + ": params.name is missing"}
 		}
-		lookup, what := s.b.Registry.Tool, "tool"
-		if kind == KindPrompts {
-			lookup, what = s.b.Registry.Prompt, "prompt"
-		}
-		e, ok := lookup(name)
-		if !ok {
-			// An agent that calls before listing gets the one wait too.
-			if !s.b.WaitStartup(ctx) {
-				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, name)}
-			}
-			if e, ok = lookup(name); !ok {
-				return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: list the %ss for the names", what, name, what)}
-			}
-		}
-		start := time.Now()
-		if e.Login {
-			return s.login(ctx, e.Server, progressToken(m.Params))
-		}
-		if e.Verdict.Withheld() {
-			err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", name, e.Verdict.Reason)}
-			s.audit(ctx, e, start, m.Params, nil, err)
-			return nil, err
-		}
-		params, err := rawjson.SetString(m.Params, "name", e.Original)
-		if err != nil {
-			return nil, &routeError{codeInvalidParams, m.Method + ": params is not an object"}
-		}
-		res, err := s.forwardNamed(ctx, e.Server, m.Method, params)
 		if kind == KindTools {
-			s.audit(ctx, e, start, m.Params, res, err)
-			if err == nil && createsTask(m.Params, res, s.b.statelessUpstream(e.Server)) {
-				res = renameTasks(res, e.Server) // the task created
+			if res, err, ok := s.searchCall(ctx, name, m.Params); ok {
+				return res, err
 			}
 		}
-		return res, err
+		return s.callNamed(ctx, kind, m.Method, name, m.Params)
 	}
+}
+
+// callNamed calls the tool, or gets the prompt, of this exposed name, with
+// these params, on its server under its original name: for a direct call
+// and for call_tool's alike.
+func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, params json.RawMessage) (json.RawMessage, error) {
+	lookup, what := s.b.Registry.Tool, "tool"
+	if kind == KindPrompts {
+		lookup, what = s.b.Registry.Prompt, "prompt"
+	}
+	e, ok := lookup(name)
+	if !ok {
+		// An agent that calls before listing gets the one wait too.
+		if !s.b.WaitStartup(ctx) {
+			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, name)}
+		}
+		if e, ok = lookup(name); !ok {
+			hint := fmt.Sprintf("list the %ss for the names", what)
+			if kind == KindTools && s.b.searchSurface() {
+				hint = SearchToolFind + " gives the names"
+			}
+			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: %s", what, name, hint)}
+		}
+	}
+	start := time.Now()
+	if e.Login {
+		return s.login(ctx, e.Server, progressToken(params))
+	}
+	if e.Verdict.Withheld() {
+		err := &routeError{codeInvalidParams, fmt.Sprintf("tool %q is withheld: %s", name, e.Verdict.Reason)}
+		s.audit(ctx, e, start, params, nil, err)
+		return nil, err
+	}
+	sent, err := rawjson.SetString(params, "name", e.Original)
+	if err != nil {
+		return nil, &routeError{codeInvalidParams, method + ": params is not an object"}
+	}
+	res, err := s.forwardNamed(ctx, e.Server, method, sent)
+	if kind == KindTools {
+		s.audit(ctx, e, start, params, res, err)
+		if err == nil && createsTask(params, res, s.b.statelessUpstream(e.Server)) {
+			res = renameTasks(res, e.Server) // the task created
+		}
+	}
+	return res, err
 }
 
 // forwardNamed forwards tools/call or prompts/get: for an agent of the

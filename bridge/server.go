@@ -91,6 +91,8 @@ type stdioServer struct {
 	subscriptions []*subscription
 	pendingModern map[string]bool
 	timer         *time.Timer
+
+	search indexCache // tool search's index (search.go)
 }
 
 func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
@@ -266,6 +268,11 @@ func (s *stdioServer) handle(line []byte) {
 	case stateless:
 		caps, can = s.noteClient(metaCaps, true)
 	}
+	// The first message that names the agent's client fixes the names and
+	// the tool surface (clients.go), before any list is merged or shown.
+	if name := clientInfoName(m.Method, m.Params, stateless); name != "" {
+		s.b.FitClient(name)
+	}
 	// Upstreams are told what the agent can do, so they wait for its
 	// first message, which says: initialize, or a request of the
 	// stateless era with its capabilities.
@@ -295,6 +302,9 @@ func (s *stdioServer) handle(line []byte) {
 		s.answerOwn(m)
 		return
 	}
+	// An agent that never names itself is one the bridge does not know,
+	// from the first request whose answer shows names.
+	s.b.FitClient("")
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	if stateless {
 		// The agent answers a stateless server's input requests itself,

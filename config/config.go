@@ -66,6 +66,14 @@ type Config struct {
 	// ClientMetadataURL is the organisation's Client ID Metadata Document
 	// for the bridge, used with authorization servers that accept them.
 	ClientMetadataURL string `yaml:"client_metadata_url"`
+	// Tools is the tool surface the agent sees: "auto" (the default: the
+	// tools themselves, or tool search past the client's tool cap),
+	// "search" (tool search always) or "direct" (the tools always).
+	Tools string `yaml:"tools"`
+	// Clients override the bridge's rules for each agent, by the name
+	// "bridge setup" gives it (claude-code, cursor, …) or, for another
+	// agent, the name it gives itself in initialize's clientInfo.
+	Clients map[string]ClientConfig `yaml:"clients"`
 
 	// Locks keep two processes from changing the file at once; without a
 	// folder the lock is a hidden file beside the config file.
@@ -116,6 +124,28 @@ type ServerConfig struct {
 	// servers that use the MCP authorization spec.
 	ClientID string `yaml:"client_id"`
 }
+
+// ClientConfig overrides what the bridge knows of one agent.
+type ClientConfig struct {
+	// MaxNameLength is the longest tool name the agent accepts, counting
+	// the prefix it puts before each name itself.
+	MaxNameLength int `yaml:"max_name_length"`
+	// MaxTools is the most tools the agent takes; past it, the agent gets
+	// tool search (0 keeps the bridge's rule).
+	MaxTools int `yaml:"max_tools"`
+	// Entry is the name of the bridge's entry in the agent's config
+	// ("bridge setup --name"), which the agent's own prefix holds.
+	Entry string `yaml:"entry"`
+	// Tools is this agent's tool surface: "auto", "search" or "direct".
+	Tools string `yaml:"tools"`
+}
+
+// Tool surfaces.
+const (
+	ToolsAuto   = "auto"
+	ToolsSearch = "search"
+	ToolsDirect = "direct"
+)
 
 // ProviderConfig is the bridge's OAuth client at one provider.
 type ProviderConfig struct {
@@ -258,6 +288,23 @@ func (c *Config) validate() error {
 	if c.MaxNameLength != 0 && c.MaxNameLength < 16 {
 		return fmt.Errorf("max_name_length %d is too short: 16 is the least that leaves room for a name", c.MaxNameLength)
 	}
+	if err := checkTools("tools", c.Tools); err != nil {
+		return err
+	}
+	for name, cc := range c.Clients {
+		if err := checkTools("clients."+name+".tools", cc.Tools); err != nil {
+			return err
+		}
+		if cc.MaxNameLength != 0 && cc.MaxNameLength < 16 {
+			return fmt.Errorf("clients.%s.max_name_length %d is too short: 16 is the least that leaves room for a name", name, cc.MaxNameLength)
+		}
+		if cc.MaxTools < 0 {
+			return fmt.Errorf("clients.%s.max_tools cannot be negative", name)
+		}
+		if strings.ContainsAny(cc.Entry, " \t\n") {
+			return fmt.Errorf("clients.%s.entry %q: an entry name has no spaces", name, cc.Entry)
+		}
+	}
 	switch c.TokenStore {
 	case "", TokenStoreKeychain, TokenStoreFile:
 	default:
@@ -285,6 +332,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("portal.token_env is the name of an environment variable (like BACKSTAGE_TOKEN), not %q", c.Portal.TokenEnv)
 	}
 	return nil
+}
+
+// checkTools checks a tool surface setting.
+func checkTools(key, v string) error {
+	switch v {
+	case "", ToolsAuto, ToolsSearch, ToolsDirect:
+		return nil
+	}
+	return fmt.Errorf("%s is %q: use %q, %q or %q", key, v, ToolsAuto, ToolsSearch, ToolsDirect)
 }
 
 // Resolve makes a catalog path from the config file absolute: relative to

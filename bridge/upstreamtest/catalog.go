@@ -63,6 +63,7 @@ func (g *generation) newMCPServer() *server.MCPServer {
 	if g.srv.opts.Tasks {
 		g.addTaskTools(s)
 	}
+	addTools(s, g.srv.opts.Tools)
 	g.addPromptsAndResources(s)
 	return s
 }

@@ -15,6 +15,7 @@ package upstreamtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -67,6 +68,9 @@ type Options struct {
 	// Tasks adds task tools, batch (required) and analyze (optional), and
 	// the tasks capability (tasks.go).
 	Tasks bool
+	// Tools are more tools, as their definitions' JSON; a call of one
+	// answers with its name and arguments (toolset.go).
+	Tools []json.RawMessage
 }
 
 // Server is a running (or killed) test MCP server.

@@ -17,6 +17,7 @@ import (
 func toolsVerb() *verb {
 	var asJSON bool
 	var wait time.Duration
+	var client string
 	return &verb{
 		name:          "tools",
 		args:          "[server]",
@@ -25,6 +26,7 @@ func toolsVerb() *verb {
 		flags: func(f *pflag.FlagSet) {
 			f.BoolVar(&asJSON, "json", false, "print JSON (shape in the README)")
 			f.DurationVar(&wait, "wait", bridge.DefaultConnectTimeout, "how long to wait for servers to connect")
+			f.StringVar(&client, "client", "", "show what this agent gets: claude-desktop, claude-code, cursor, vscode, codex, gemini, or the name an agent gives itself")
 		},
 		run: func(ctx context.Context, cmd *command) error {
 			if len(cmd.args) > 1 {
@@ -41,6 +43,9 @@ func toolsVerb() *verb {
 				return err
 			}
 			defer closeBridge()
+			if client != "" {
+				b.FitClient(client)
+			}
 			for _, u := range b.Upstreams() {
 				if err := u.Err(); err != nil && (only == "" || only == u.ID()) {
 					fmt.Fprintf(cmd.stderr, "warning: %s: %v\n", u.ID(), err)
@@ -52,10 +57,21 @@ func toolsVerb() *verb {
 					tools = append(tools, t)
 				}
 			}
+			fit := b.Fit()
 			if asJSON {
-				return writeToolsJSON(cmd.stdout, tools)
+				return writeToolsJSON(cmd.stdout, tools, fit.Own)
+			}
+			if client != "" {
+				fmt.Fprintln(cmd.stdout, fit.Describe()+".")
 			}
 			writeToolsTable(cmd.stdout, tools)
+			if client != "" && b.ToolSearch() {
+				fmt.Fprintf(cmd.stdout, "%s gets tool search instead of these tools (%d exposed, more than %d): %s, %s and %s.\n",
+					client, b.Registry.ExposedTools(), fit.MaxTools, bridge.SearchToolFind, bridge.SearchToolDescribe, bridge.SearchToolCall)
+				if fit.MaxTools == 0 {
+					fmt.Fprintf(cmd.stdout, "(tool search is set in the config.)\n")
+				}
+			}
 			return nil
 		},
 	}
@@ -70,21 +86,28 @@ type toolRow struct {
 	Rules    []string `json:"rules"`
 	Reason   string   `json:"reason,omitempty"`
 	Change   string   `json:"change,omitempty"`
+	// ShownAs is the name as the agent shows it, its own prefix before it
+	// (tools --client, for agents that add one).
+	ShownAs string `json:"shown_as,omitempty"`
 }
 
-func toolRows(tools []bridge.Exposed) []toolRow {
+func toolRows(tools []bridge.Exposed, own string) []toolRow {
 	rows := []toolRow{}
 	for _, t := range tools {
-		rows = append(rows, toolRow{t.Name, t.Server, t.Original, t.ReadOnly, t.Verdict.Withheld(),
-			nonNil(t.Verdict.Rules), t.Verdict.Reason, t.Change})
+		row := toolRow{t.Name, t.Server, t.Original, t.ReadOnly, t.Verdict.Withheld(),
+			nonNil(t.Verdict.Rules), t.Verdict.Reason, t.Change, ""}
+		if own != "" {
+			row.ShownAs = own + t.Name
+		}
+		rows = append(rows, row)
 	}
 	return rows
 }
 
-func writeToolsJSON(w io.Writer, tools []bridge.Exposed) error {
+func writeToolsJSON(w io.Writer, tools []bridge.Exposed, own string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(toolRows(tools))
+	return enc.Encode(toolRows(tools, own))
 }
 
 func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
@@ -94,7 +117,7 @@ func writeToolsTable(w io.Writer, tools []bridge.Exposed) {
 	}
 	rows := [][]string{{"NAME", "SERVER", "ORIGINAL", "READ-ONLY", "STATUS"}}
 	withheld, byRule := 0, map[string]int{}
-	for _, t := range toolRows(tools) {
+	for _, t := range toolRows(tools, "") {
 		status := "exposed"
 		if t.Withheld {
 			status = "withheld: " + strings.Join(t.Rules, ", ")
