@@ -73,51 +73,59 @@ func NewKeychain(timeout time.Duration) (*Keychain, error) {
 func (k *Keychain) Name() string { return "the OS keychain" }
 
 // Get reads a secret, joining its chunks. A secret being replaced while it
-// is read is read again, so that the value returned is one whole secret.
+// is read is read again, so that the value returned is one whole secret;
+// one whose first entry stays the same while a part is missing is broken,
+// not being replaced.
 func (k *Keychain) Get(ctx context.Context, key string) (string, error) {
+	last := ""
 	for tries := 1; ; tries++ {
-		v, err := k.get(ctx, key)
-		if !errors.Is(err, errTorn) || tries == 3 {
+		v, first, err := k.get(ctx, key)
+		if !errors.Is(err, errTorn) || first == last || tries == maxTornReads {
 			return v, err
 		}
+		last = first
 	}
 }
+
+// maxTornReads bounds the reads of a secret that keeps changing as it is
+// read.
+const maxTornReads = 20
 
 // errTorn means a long secret's parts do not make up the secret its first
 // entry describes: it changed while it was read, or a part was removed.
 var errTorn = fmt.Errorf("%w: the keychain holds only part of it (log in again)", ErrNotFound)
 
-func (k *Keychain) get(ctx context.Context, key string) (string, error) {
-	first, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) })
+func (k *Keychain) get(ctx context.Context, key string) (v, first string, err error) {
+	first, err = k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) })
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	h, ok := parseChunked(first)
 	if !ok {
-		return first, nil
+		return first, first, nil
 	}
 	var b strings.Builder
 	b.WriteString(h.rest)
 	for i := 1; i < h.n; i++ {
 		part, err := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, h.part(key, i)) })
 		if errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("part %d of %d is missing: %w", i+1, h.n, errTorn)
+			return "", first, fmt.Errorf("part %d of %d is missing: %w", i+1, h.n, errTorn)
 		}
 		if err != nil {
 			// A Secret Service fails a read of an item deleted while it
 			// is found: when the first entry changed meanwhile, that is
 			// a secret being replaced.
 			if now, nerr := k.call(ctx, func() (string, error) { return keyring.Get(k.Service, key) }); nerr == nil && now != first {
-				return "", fmt.Errorf("part %d of %d: %w", i+1, h.n, errTorn)
+				return "", first, fmt.Errorf("part %d of %d: %w", i+1, h.n, errTorn)
 			}
-			return "", fmt.Errorf("part %d of %d: %w", i+1, h.n, err)
+			return "", first, fmt.Errorf("part %d of %d: %w", i+1, h.n, err)
 		}
 		b.WriteString(part)
 	}
 	if h.gen != "" && digest(b.String()) != h.gen {
-		return "", fmt.Errorf("its parts do not match: %w", errTorn)
+		return "", first, fmt.Errorf("its parts do not match: %w", errTorn)
 	}
-	return b.String(), nil
+	return b.String(), first, nil
 }
 
 // Set writes a secret, split into chunks when it is long. The chunks of a
