@@ -45,6 +45,7 @@ func loginVerb() *verb {
 			if err := tokens.Save(ctx, id, tok); err != nil {
 				return err
 			}
+			cmd.forgetLogin(id)
 			fmt.Fprintf(cmd.stdout, "logged in to %s (%s); the token is kept in %s\n", id, lo.Name, tokens.Tokens.Secrets.Name())
 			return nil
 		},
