@@ -73,6 +73,9 @@ type Options struct {
 	// Eras remember which protocol era each server speaks; nil remembers
 	// nothing, and every start probes.
 	Eras *Eras
+	// Lists keep each server's lists as last verified, and serve them
+	// while the server connects; nil keeps none.
+	Lists *ListCache
 	// MaxDescriptionLength caps descriptions (2048).
 	MaxDescriptionLength int
 	// Audit logs every tool call; nil logs nothing.
@@ -225,9 +228,18 @@ func (b *Bridge) Start() {
 		return
 	}
 	b.running, b.started = true, time.Now()
+	// Every server's kept lists are in before any server connects: the
+	// agent's first list waits on them only, and the connections would
+	// take the CPU they need meanwhile.
+	var kept sync.WaitGroup
+	served := make(chan struct{})
 	for _, id := range b.order {
-		b.run(b.upstreams[id])
+		u := b.upstreams[id]
+		kept.Add(1)
+		u.keptServed, u.connectAfter = kept.Done, served
+		b.run(u)
 	}
+	go func() { kept.Wait(); close(served) }()
 }
 
 // run starts an upstream's run loop; b.mu is held, and b.running.
@@ -312,11 +324,22 @@ func (b *Bridge) Upstreams() []*Upstream {
 	return out
 }
 
-// WaitStartup waits until every upstream has made its first connection
-// attempt or the startup wait, counted from Start, has passed. It reports
-// whether every upstream was done. Upstreams added after the wait has
-// passed are not waited for: they arrive with list_changed.
+// WaitStartup waits until every upstream has lists to show — those kept
+// from its last connection, or once it has made its first connection
+// attempt — or the startup wait, counted from Start, has passed. It
+// reports whether every upstream was done. Upstreams added after the wait
+// has passed are not waited for: they arrive with list_changed.
 func (b *Bridge) WaitStartup(ctx context.Context) bool {
+	return b.waitStartup(ctx, (*Upstream).Listed)
+}
+
+// WaitConnected is WaitStartup for every upstream's first connection
+// attempt, whether or not its lists are served from the cache meanwhile.
+func (b *Bridge) WaitConnected(ctx context.Context) bool {
+	return b.waitStartup(ctx, (*Upstream).Ready)
+}
+
+func (b *Bridge) waitStartup(ctx context.Context, done func(*Upstream) <-chan struct{}) bool {
 	b.mu.RLock()
 	started := b.started
 	b.mu.RUnlock()
@@ -324,7 +347,7 @@ func (b *Bridge) WaitStartup(ctx context.Context) bool {
 	defer deadline.Stop()
 	for _, u := range b.Upstreams() {
 		select {
-		case <-u.Ready():
+		case <-done(u):
 		case <-deadline.C:
 			return false
 		case <-ctx.Done():
@@ -340,19 +363,51 @@ func (b *Bridge) OnChange(change func(kinds []string), notify func(method string
 	b.onChange, b.onNotify = change, notify
 }
 
+// upstreamCached serves the lists kept from a server's last connection
+// while it connects: named, judged and pinned as live lists are.
+func (b *Bridge) upstreamCached(u *Upstream, l Lists) {
+	b.fromUpstream(u, func() []string { return b.Registry.SetCached(u.ID(), l) })
+}
+
+// upstreamReady puts a server's live lists in place, and keeps them. Lists
+// that replace kept ones bring list_changed only where they differ.
 func (b *Bridge) upstreamReady(u *Upstream, l Lists) {
-	b.fromUpstream(u, func() []string { return b.Registry.Set(u.ID(), l) })
+	b.fromUpstream(u, func() []string {
+		kinds := b.Registry.Set(u.ID(), l)
+		b.opts.Lists.Save(u.server, l)
+		if u.cached.Swap(false) {
+			if len(kinds) == 0 {
+				u.log.Info("its cached lists are current")
+			} else {
+				u.log.Info("its lists differ from the cached ones", "changed", kinds)
+			}
+		}
+		return kinds
+	})
 }
 
 // upstreamNeedsLogin puts the server's login tool in place of its tools.
+// The login its private lists came with is gone: they go too.
 func (b *Bridge) upstreamNeedsLogin(u *Upstream) {
+	u.cached.Store(false)
+	b.loginChanged(u)
 	if b.opts.Login != nil {
 		b.fromUpstream(u, func() []string { return b.Registry.SetLogin(u.ID(), u.server.Title) })
 	}
 }
 
+// loginChanged drops the kept lists private to a server's login.
+func (b *Bridge) loginChanged(u *Upstream) {
+	loginOf, _ := listLogin(u.server)
+	b.opts.Lists.ForgetLogin(loginOf)
+}
+
 func (b *Bridge) upstreamListChanged(u *Upstream, l Lists) {
-	b.fromUpstream(u, func() []string { return b.Registry.Set(u.ID(), l) })
+	b.fromUpstream(u, func() []string {
+		kinds := b.Registry.Set(u.ID(), l)
+		b.opts.Lists.Save(u.server, l)
+		return kinds
+	})
 }
 
 // fromUpstream puts an upstream's news in the registry with set, unless
@@ -419,6 +474,7 @@ func (b *Bridge) Close(ctx context.Context) {
 	wg.Go(b.retired.Wait)
 	wg.Go(b.tasks.Wait)
 	wg.Go(b.opts.Eras.Wait)
+	wg.Go(b.opts.Lists.Wait)
 	// Pin files still being written are finished too.
 	wg.Go(b.Registry.pins.Wait)
 	done := make(chan struct{})

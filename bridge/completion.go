@@ -28,7 +28,7 @@ func completeRoute(ctx context.Context, s *stdioServer, m message) (json.RawMess
 	case "ref/prompt":
 		name, _ := rawjson.LookupString(ref, "name")
 		e, ok := s.b.Registry.Prompt(name)
-		if !ok && s.b.WaitStartup(ctx) {
+		if !ok && s.b.WaitConnected(ctx) {
 			e, ok = s.b.Registry.Prompt(name)
 		}
 		if !ok {
@@ -43,7 +43,7 @@ func completeRoute(ctx context.Context, s *stdioServer, m message) (json.RawMess
 		}
 	case "ref/resource":
 		uri, _ := rawjson.LookupString(ref, "uri")
-		if server, ok = s.b.Registry.TemplateServer(uri); !ok && s.b.WaitStartup(ctx) {
+		if server, ok = s.b.Registry.TemplateServer(uri); !ok && s.b.WaitConnected(ctx) {
 			server, ok = s.b.Registry.TemplateServer(uri)
 		}
 		if !ok {

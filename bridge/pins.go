@@ -121,6 +121,19 @@ func (p *Pins) Path(serverID string) string {
 // returns each tool's facts with Change set; an unreadable pin file is an
 // error, and every tool counts as changed.
 func (p *Pins) Review(serverID string, tools []json.RawMessage) ([]ToolFacts, error) {
+	return p.review(serverID, tools, true)
+}
+
+// Check compares tools with their pins as Review does, and records
+// nothing: for tools not seen now but kept from before (lists served from
+// the cache while the server connects), which were reviewed when seen.
+func (p *Pins) Check(serverID string, tools []json.RawMessage) ([]ToolFacts, error) {
+	return p.review(serverID, tools, false)
+}
+
+// review is Review, recording what was seen (and pinning on first use)
+// only when record is set.
+func (p *Pins) review(serverID string, tools []json.RawMessage, record bool) ([]ToolFacts, error) {
 	facts := make([]ToolFacts, 0, len(tools))
 	raws := map[string]json.RawMessage{}
 	for _, raw := range tools {
@@ -152,6 +165,9 @@ func (p *Pins) Review(serverID string, tools []json.RawMessage) ([]ToolFacts, er
 		facts[i].Change = compare(trusted[facts[i].Name], seen[facts[i].Name].Pin)
 	}
 	now := p.now().UTC()
+	if !record {
+		return facts, nil
+	}
 	if !fresh && file.Trusted != nil && file.Seen != nil && now.Sub(file.Seen.At) < seenRefresh && sameFacts(file.Seen.Tools, facts) {
 		return facts, nil
 	}

@@ -130,7 +130,18 @@ func NewRegistry(ids []string, o RegistryOptions) *Registry {
 // Set replaces one server's lists and reports the kinds whose merged list
 // changed. Its tools are reviewed against their pins first.
 func (r *Registry) Set(server string, l Lists) []string {
-	facts, err := r.pins.Review(server, l.Tools)
+	return r.set(server, l, r.pins.Review)
+}
+
+// SetCached is Set for lists kept from the server's last connection, while
+// it connects: named, cleaned and judged alike, its tools checked against
+// their pins, but nothing recorded as seen.
+func (r *Registry) SetCached(server string, l Lists) []string {
+	return r.set(server, l, r.pins.Check)
+}
+
+func (r *Registry) set(server string, l Lists, review func(string, []json.RawMessage) ([]ToolFacts, error)) []string {
+	facts, err := review(server, l.Tools)
 	if err != nil {
 		r.log.Error("pins", "server", server, "err", err)
 	}

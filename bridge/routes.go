@@ -96,8 +96,10 @@ func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, 
 	}
 	e, ok := lookup(name)
 	if !ok {
-		// An agent that calls before listing gets the one wait too.
-		if !s.b.WaitStartup(ctx) {
+		// An agent that calls before listing gets the one wait too,
+		// for the servers themselves: a name the kept lists lack may
+		// be in the live ones.
+		if !s.b.WaitConnected(ctx) {
 			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q", what, name)}
 		}
 		if e, ok = lookup(name); !ok {
@@ -106,6 +108,12 @@ func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, 
 				hint = SearchToolFind + " gives the names"
 			}
 			return nil, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: %s", what, name, hint)}
+		}
+	}
+	if !e.Login {
+		var err error
+		if e, err = s.afterFirstAttempt(ctx, e, what, lookup); err != nil {
+			return nil, err
 		}
 	}
 	start := time.Now()
@@ -129,6 +137,33 @@ func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, 
 		}
 	}
 	return res, err
+}
+
+// afterFirstAttempt waits, as forward does, for the server of a tool or
+// prompt still connecting — one served from the cache — and looks the
+// name up again: the server's live lists, not the kept ones, say whether
+// it is there and whether a rule withholds it.
+func (s *stdioServer) afterFirstAttempt(ctx context.Context, e Exposed, what string, lookup func(string) (Exposed, bool)) (Exposed, error) {
+	u, ok := s.b.Upstream(e.Server)
+	if !ok {
+		return e, nil
+	}
+	select {
+	case <-u.Ready():
+		return e, nil
+	default:
+	}
+	if err := u.awaitFirstAttempt(ctx, s.b.opts.StartupWait); err != nil {
+		return e, err
+	}
+	again, ok := lookup(e.Name)
+	if !ok {
+		if err := u.Err(); err != nil {
+			return e, fmt.Errorf("%s: %w", e.Server, err)
+		}
+		return e, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: %s no longer offers it", what, e.Name, e.Server)}
+	}
+	return again, nil
 }
 
 // forwardNamed forwards tools/call or prompts/get: for an agent of the
@@ -191,6 +226,7 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 	if err != nil {
 		return toolText(fmt.Sprintf("Login to %s failed: %v", server, err), true), nil
 	}
+	s.b.loginChanged(u)
 	u.Wake()
 	// Give the server a moment to come up, so the answer can say so.
 	deadline := time.Now().Add(s.b.opts.ConnectTimeout)
@@ -267,7 +303,7 @@ func uriRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, 
 	}
 	server, ok := s.b.Registry.ResourceServer(uri)
 	if !ok {
-		s.b.WaitStartup(ctx)
+		s.b.WaitConnected(ctx)
 		if server, ok = s.b.Registry.ResourceServer(uri); !ok {
 			// A server may serve URIs it does not list; with only one
 			// server of resources, there is no doubt whose it is.
@@ -325,6 +361,11 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 	u, ok := s.b.Upstream(serverID)
 	if !ok {
 		return nil, &routeError{codeInternal, fmt.Sprintf("%s: not a server of this bridge", serverID)}
+	}
+	// A server still connecting (its lists served from the cache) is
+	// waited for, as the first list waits.
+	if err := u.awaitFirstAttempt(ctx, s.b.opts.StartupWait); err != nil {
+		return nil, err
 	}
 	agentToken := progressToken(params)
 	timeout := s.b.opts.CallTimeout

@@ -106,7 +106,7 @@ func listenRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessag
 		s.subscriptions = slices.DeleteFunc(s.subscriptions, func(o *subscription) bool { return o == sub })
 		s.mu.Unlock()
 	}()
-	s.b.WaitStartup(ctx)
+	s.b.WaitConnected(ctx)
 	for _, uri := range n.URIs {
 		s.subscribeUpstream(ctx, "resources/subscribe", uri)
 	}

@@ -52,7 +52,7 @@ func taskRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage,
 // tasksListRoute answers tasks/list with every server's tasks, each under
 // the bridge's id for it. One page holds them all.
 func tasksListRoute(ctx context.Context, s *stdioServer, _ message) (json.RawMessage, error) {
-	s.b.WaitStartup(ctx)
+	s.b.WaitConnected(ctx)
 	var (
 		mu    sync.Mutex
 		tasks []json.RawMessage

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/client"
@@ -33,6 +34,9 @@ type Lists struct {
 
 // upstreamEvents are how an upstream tells the bridge what happened.
 type upstreamEvents interface {
+	// upstreamCached reports the lists kept from the server's last
+	// connection, served while it connects.
+	upstreamCached(u *Upstream, l Lists)
 	// upstreamReady reports a (re)connected upstream and its lists.
 	upstreamReady(u *Upstream, l Lists)
 	// upstreamListChanged reports new lists.
@@ -70,6 +74,19 @@ type Upstream struct {
 
 	ready     chan struct{} // closed once the first connection attempt ends
 	readyOnce sync.Once
+	// listed is closed once the upstream has lists to show: kept from its
+	// last connection, or once its first connection attempt ends.
+	listed     chan struct{}
+	listedOnce sync.Once
+	// cached: its lists in the registry are the kept ones, not yet
+	// replaced by the live ones.
+	cached atomic.Bool
+	// keptServed, when set, is told that the kept lists are served (or
+	// that there are none), and the upstream connects once connectAfter
+	// is closed: those that start together serve their kept lists first.
+	keptServed   func()
+	connectAfter <-chan struct{}
+
 	refresh   chan struct{} // a list changed: the run loop lists again
 	reconnect chan struct{} // wakes the run loop's wait
 	lifetime  context.Context
@@ -87,7 +104,7 @@ func newUpstream(s *catalog.Server, opts Options, events upstreamEvents, log *sl
 	ctx, stop := context.WithCancel(context.Background())
 	return &Upstream{
 		server: s, opts: opts, events: events, log: log.With("server", s.ID),
-		ready: make(chan struct{}), lifetime: ctx, stop: stop,
+		ready: make(chan struct{}), listed: make(chan struct{}), lifetime: ctx, stop: stop,
 		refresh: make(chan struct{}, 1), reconnect: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 }
@@ -113,6 +130,57 @@ func (u *Upstream) Wake() {
 // Ready is closed once the first connection attempt has ended, either way.
 func (u *Upstream) Ready() <-chan struct{} { return u.ready }
 
+// Listed is closed once the upstream has lists to show: those kept from
+// its last connection, served while it connects, or else once its first
+// connection attempt has ended, either way.
+func (u *Upstream) Listed() <-chan struct{} { return u.listed }
+
+func (u *Upstream) markListed() { u.listedOnce.Do(func() { close(u.listed) }) }
+
+// awaitFirstAttempt waits, at most wait, for an upstream still making its
+// first connection attempt: a call to a server whose lists are served from
+// the cache waits for the server rather than failing at once. It returns
+// early only when ctx ends.
+func (u *Upstream) awaitFirstAttempt(ctx context.Context, wait time.Duration) error {
+	select {
+	case <-u.ready:
+		return nil
+	default:
+	}
+	u.log.Debug("a call waits for the server to connect", "at_most", wait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-u.ready:
+	case <-timer.C:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// serveKept puts the lists kept from the server's last connection in the
+// registry, for the agent to see while the server connects, and reports
+// whether there were any.
+func (u *Upstream) serveKept() bool {
+	l, seen, err := u.opts.Lists.Load(u.server)
+	var notKept *errNotKept
+	switch {
+	case errors.As(err, &notKept):
+		u.log.Info("its lists are not served from the cache", "reason", notKept.reason)
+		return false
+	case err != nil:
+		u.log.Warn("its lists are not served from the cache", "err", err)
+		return false
+	case l.Cache == nil:
+		return false
+	}
+	u.cached.Store(true)
+	u.log.Info("serving its lists as last seen while it connects", "seen", seen.UTC().Format(time.RFC3339), "tools", len(l.Tools))
+	u.events.upstreamCached(u, l)
+	return true
+}
+
 // Err is why the upstream is not connected, or nil when it is.
 func (u *Upstream) Err() error {
 	u.mu.Lock()
@@ -130,6 +198,17 @@ func (u *Upstream) Err() error {
 // capped exponential backoff and jitter.
 func (u *Upstream) run() {
 	defer close(u.done)
+	if u.serveKept() {
+		u.markListed()
+	}
+	if u.keptServed != nil {
+		u.keptServed()
+		select {
+		case <-u.connectAfter:
+		case <-u.lifetime.Done():
+			return
+		}
+	}
 	attempt := 0
 	for {
 		sess, lists, err := u.connect(u.lifetime)
@@ -161,6 +240,7 @@ func (u *Upstream) run() {
 			}
 		}
 		u.readyOnce.Do(func() { close(u.ready) })
+		u.markListed()
 
 		if err == nil {
 			if !u.serve(sess) {

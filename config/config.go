@@ -207,7 +207,18 @@ type ServeConfig struct {
 	// MaxMessageMB bounds one message, from the agent or from a server,
 	// in MiB (default 32).
 	MaxMessageMB int `yaml:"max_message_mb"`
+	// CachedLists answers the agent's first lists from each server's
+	// lists as last verified, kept in the state folder, while the servers
+	// connect (default true; see CachedListsOn).
+	CachedLists *bool `yaml:"cached_lists"`
+	// CacheMaxAge is the oldest a server's kept lists may be to be served
+	// (default a week).
+	CacheMaxAge Duration `yaml:"cache_max_age"`
 }
+
+// CachedListsOn reports whether serve answers from kept lists: unless
+// serve.cached_lists is false.
+func (s ServeConfig) CachedListsOn() bool { return s.CachedLists == nil || *s.CachedLists }
 
 // Duration is a time.Duration written as "30s" or "2m" in the config file.
 type Duration time.Duration

@@ -40,6 +40,8 @@ max_name_length: 48
 serve:
   startup_wait: 1s
   call_timeout: 2m
+  cached_lists: false
+  cache_max_age: 48h
 `)
 	cfg, err := Load(path)
 	if err != nil {
@@ -58,6 +60,12 @@ serve:
 	}
 	if cfg.MaxNameLength != 48 || time.Duration(cfg.Serve.StartupWait) != time.Second || time.Duration(cfg.Serve.CallTimeout) != 2*time.Minute {
 		t.Errorf("config = %+v", cfg)
+	}
+	if cfg.Serve.CachedListsOn() || time.Duration(cfg.Serve.CacheMaxAge) != 48*time.Hour {
+		t.Errorf("serve = %+v", cfg.Serve)
+	}
+	if !(ServeConfig{}).CachedListsOn() {
+		t.Error("kept lists are off when serve.cached_lists is not set")
 	}
 	if got := cfg.Resolve("a.yaml"); got != filepath.Join(filepath.Dir(path), "a.yaml") {
 		t.Errorf("relative catalog path resolves to %s, want beside the config", got)

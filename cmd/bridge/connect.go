@@ -118,3 +118,15 @@ func (a *app) connect(ctx context.Context, wait time.Duration, only string, only
 		b.Close(closeCtx)
 	}, nil
 }
+
+// forgetLogin drops the lists serve keeps that are private to a login (a
+// server's, or the portal's), once it is logged in again or out.
+func (a *app) forgetLogin(id string) {
+	stateDir, err := a.stateDir()
+	if err != nil {
+		return // no state folder: nothing is kept
+	}
+	lists := bridge.NewListCache(stateDir, 0, a.log)
+	lists.ForgetLogin(id)
+	lists.Wait()
+}

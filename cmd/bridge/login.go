@@ -41,6 +41,7 @@ func loginVerb() *verb {
 			if _, err := tokens.Login(ctx, id, lo.LoginOptions); err != nil {
 				return fmt.Errorf("logging in to %s: %w", id, err)
 			}
+			cmd.forgetLogin(id)
 			fmt.Fprintf(cmd.stdout, "logged in to %s (%s); the token is kept in %s\n", id, lo.Name, tokens.Tokens.Secrets.Name())
 			return nil
 		},

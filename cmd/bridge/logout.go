@@ -32,6 +32,7 @@ func logoutVerb() *verb {
 			if err != nil {
 				return err
 			}
+			cmd.forgetLogin(id)
 			found := false
 			for _, origin := range origins {
 				had, revoked, err := tokens.Logout(ctx, cmd.httpClient(), id, origin)

@@ -110,6 +110,7 @@ func TestChangedToolIsWithheldUntilTrusted(t *testing.T) {
 	alpha.AddTool("extra")
 	a = a.restart()
 	a.initialize("2025-11-25")
+	a.waitLiveLists("alpha") // not the lists kept from the first run
 	tools := exposedTools(a)
 	if slices.Contains(tools, "alpha__echo") || slices.Contains(tools, "alpha__extra") || !slices.Contains(tools, "alpha__note") {
 		t.Errorf("tools after the change = %v", tools)
@@ -137,6 +138,7 @@ func TestChangedToolIsWithheldUntilTrusted(t *testing.T) {
 	}
 	a = a.restart()
 	a.initialize("2025-11-25")
+	a.waitLiveLists("alpha")
 	if tools := exposedTools(a); !slices.Contains(tools, "alpha__echo") || !slices.Contains(tools, "alpha__extra") {
 		t.Errorf("tools after trust = %v", tools)
 	}
@@ -146,6 +148,7 @@ func TestChangedToolIsWithheldUntilTrusted(t *testing.T) {
 	must(t, appendText(a.cfgPath, "pins: warn\n"))
 	a = a.restart()
 	a.initialize("2025-11-25")
+	a.waitLiveLists("alpha")
 	if !slices.Contains(exposedTools(a), "alpha__note") {
 		t.Error("warn-only withheld a changed tool")
 	}

@@ -41,6 +41,13 @@ func serveVerb() *verb {
 			if err != nil {
 				return err
 			}
+			stateDir, err := cmd.stateDir()
+			if err != nil {
+				return err
+			}
+			// Each server's lists as last verified answer the agent at once,
+			// while the servers connect.
+			opts.Lists = bridge.ListCacheFor(cfg, stateDir, cmd.log)
 			if opts.Audit, err = bridge.OpenAudit(cfg.Audit); err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -78,6 +79,28 @@ func ReadJSON(path string, v any, remedy string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return decodeJSON(path, data, v, remedy)
+}
+
+// ReadLimited reads the file at path, of at most limit bytes: a larger
+// one is an error that names it, and no more than limit+1 bytes of it are
+// read. A missing file is an error that wraps fs.ErrNotExist.
+func ReadLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }
 
 // decodeJSON parses the content of the file at path into v.

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,5 +86,21 @@ func TestReadJSONNamesACorruptFileAndKeepsIt(t *testing.T) {
 	}
 	if err := ReadJSON(path, &v, ""); err != nil || v["a"] != 1 {
 		t.Errorf("read back %v, %v", v, err)
+	}
+}
+
+func TestReadLimitedRefusesAFileLargerThanItsBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.json")
+	if _, err := ReadLimited(path, 4); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("1234"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := ReadLimited(path, 4); err != nil || string(data) != "1234" {
+		t.Errorf("a file of the bound: %q, %v", data, err)
+	}
+	if _, err := ReadLimited(path, 3); err == nil || !strings.Contains(err.Error(), path+" is larger than 3 bytes") {
+		t.Errorf("a file past the bound: %v", err)
 	}
 }

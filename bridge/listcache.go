@@ -1,0 +1,539 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-bridge/bridge/bridge/client"
+	"github.com/mcp-bridge/bridge/config"
+	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/state"
+)
+
+// ListCache keeps, per server, the lists the bridge last verified — its
+// tools, prompts, resources and resource templates, as the bytes the
+// server sent, with the server's ttlMs and cacheScope and the time they
+// were seen — in the state folder (lists/), so that serve answers the
+// agent's first lists at once while the servers connect. The live lists
+// replace them as each server arrives.
+//
+// Kept lists are served only to the same definition of the server (its
+// remotes, headers and auth as the catalog gives them), only while they
+// are younger than a bound, and a list the server marked private
+// (cacheScope "private", 2026-07-28) only to the login it came with: it
+// is keyed by a digest of the login's name and the remote's origin, never
+// by the token, and leaves the file when that login is logged out, logged
+// in again, or found gone.
+//
+// Files are written in the background, one writer per file, the newest
+// lists winning, under the file's cross-process lock.
+type ListCache struct {
+	dir    string // "" keeps nothing
+	locks  state.Locks
+	maxAge time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	slots  map[string]*listSlot // file path → its writes
+	writes sync.WaitGroup
+}
+
+// listSlot is what is to be done to one file, by its one writer.
+type listSlot struct {
+	pending *keptLists // the newest lists, not yet written
+	forget  string     // a login whose private lists are to leave the file
+	writing bool       // a writer is at work
+	// onDisk is a digest of what the file holds as far as this process
+	// knows, but for the time, and onDiskAt that time: lists sent again
+	// unchanged are written again only once they are listsRefresh old.
+	// read is what Load read, whose digest the writer takes, off the path
+	// of the agent's first list.
+	onDisk   [sha256.Size]byte
+	onDiskAt time.Time
+	read     *keptLists
+}
+
+// DefaultCacheMaxAge is the oldest kept lists may be to be served.
+const DefaultCacheMaxAge = 7 * 24 * time.Hour
+
+// maxListsFile bounds a file of kept lists, read or written.
+const maxListsFile = 64 << 20
+
+// listsRefresh is how old kept lists may grow before the same lists, seen
+// again, are written again with the new time.
+const listsRefresh = time.Hour
+
+// keptLists is one server's file.
+type keptLists struct {
+	Version int    `json:"version"`
+	Server  string `json:"server"`
+	// Definition is a digest of the server's definition in the catalog.
+	Definition string    `json:"definition"`
+	At         time.Time `json:"at"`
+	// LoginOf names the login the private lists came with (the server's
+	// ID, or "portal"), and Login is their key: a digest of that name and
+	// the remote's origin. Both only when a list is private.
+	LoginOf string `json:"login_of,omitempty"`
+	Login   string `json:"login,omitempty"`
+	// Lists are by list method.
+	Lists map[string]keptList `json:"lists"`
+}
+
+// keptList is one list as the server sent it.
+type keptList struct {
+	TTLMs      *int64            `json:"ttlMs,omitempty"`
+	CacheScope string            `json:"cacheScope,omitempty"`
+	Items      []json.RawMessage `json:"items"`
+}
+
+const keptListsVersion = 1
+
+// listFields are the list methods and where each goes in Lists.
+var listFields = []struct {
+	method string
+	field  func(*Lists) *[]json.RawMessage
+}{
+	{"tools/list", func(l *Lists) *[]json.RawMessage { return &l.Tools }},
+	{"prompts/list", func(l *Lists) *[]json.RawMessage { return &l.Prompts }},
+	{"resources/list", func(l *Lists) *[]json.RawMessage { return &l.Resources }},
+	{"resources/templates/list", func(l *Lists) *[]json.RawMessage { return &l.Templates }},
+}
+
+var listMethods = []string{"tools/list", "prompts/list", "resources/list", "resources/templates/list"}
+
+// NewListCache keeps lists in stateDir/lists, serving those at most
+// maxAge old (DefaultCacheMaxAge when 0); an empty stateDir keeps none.
+func NewListCache(stateDir string, maxAge time.Duration, log *slog.Logger) *ListCache {
+	if maxAge <= 0 {
+		maxAge = DefaultCacheMaxAge
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &ListCache{maxAge: maxAge, now: time.Now, log: log, slots: map[string]*listSlot{}}
+	if stateDir != "" {
+		c.dir = filepath.Join(stateDir, "lists")
+		c.locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}
+	}
+	return c
+}
+
+// ListCacheFor is the list cache the config asks serve for: nil when
+// serve.cached_lists is false.
+func ListCacheFor(cfg *config.Config, stateDir string, log *slog.Logger) *ListCache {
+	if !cfg.Serve.CachedListsOn() {
+		return nil
+	}
+	return NewListCache(stateDir, time.Duration(cfg.Serve.CacheMaxAge), log)
+}
+
+// Path is the file holding a server's kept lists.
+func (c *ListCache) Path(serverID string) string {
+	sum := sha256.Sum256([]byte(serverID))
+	return filepath.Join(c.dir, sanitize(serverID)+"-"+hex.EncodeToString(sum[:4])+".json")
+}
+
+// errNotKept says why kept lists are not served; they are not wrong.
+type errNotKept struct{ reason string }
+
+func (e *errNotKept) Error() string { return e.reason }
+
+// Load returns the lists kept for a server and when they were seen. Lists
+// not to be served — for another definition of the server, too old — come
+// with an *errNotKept that says why, and private lists of another login
+// are left out; a file that cannot be read or parsed is an error that
+// names it. No file is no lists and no error.
+func (c *ListCache) Load(s *catalog.Server) (Lists, time.Time, error) {
+	if c == nil || c.dir == "" {
+		return Lists{}, time.Time{}, nil
+	}
+	path := c.Path(s.ID)
+	data, err := state.ReadLimited(path, maxListsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Lists{}, time.Time{}, nil
+	}
+	var k *keptLists
+	if err == nil {
+		if k, err = parseKept(path, data); err == nil && k.Server != s.ID {
+			err = fmt.Errorf("%s holds the lists of %q", path, k.Server)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		slot := c.slot(path) // whatever the file held, the next lists are written
+		slot.onDisk, slot.read = [sha256.Size]byte{}, nil
+		c.mu.Unlock()
+		return Lists{}, time.Time{}, fmt.Errorf("kept lists %w; they are not served, and the server's next lists replace them", err)
+	}
+	c.noteOnDisk(path, k)
+	switch age := c.now().Sub(k.At); {
+	case k.Definition != definitionDigest(s):
+		return Lists{}, k.At, &errNotKept{"the server's entry in the catalog changed since its lists were kept"}
+	case age > c.maxAge:
+		return Lists{}, k.At, &errNotKept{fmt.Sprintf("its kept lists are %s old, older than serve.cache_max_age (%s)", age.Round(time.Second), c.maxAge)}
+	case age < -time.Hour:
+		return Lists{}, k.At, &errNotKept{"its kept lists were seen at " + k.At.Format(time.RFC3339) + ", in the future"}
+	}
+	_, key := listLogin(s)
+	l := Lists{Cache: map[string]client.Cache{}}
+	for _, f := range listFields {
+		kl, ok := k.Lists[f.method]
+		if !ok {
+			continue
+		}
+		if kl.CacheScope == "private" && (k.Login == "" || k.Login != key) {
+			c.log.Debug("a private list kept for another login is not served", "server", s.ID, "list", f.method)
+			continue
+		}
+		*f.field(&l) = kl.Items
+		cache := client.Cache{Scope: kl.CacheScope}
+		if kl.TTLMs != nil {
+			cache.TTL = time.Duration(*kl.TTLMs) * time.Millisecond
+		}
+		l.Cache[f.method] = cache
+	}
+	if len(l.Cache) == 0 {
+		return Lists{}, k.At, &errNotKept{"its only kept lists are private to another login"}
+	}
+	return l, k.At, nil
+}
+
+// parseKept reads a file of kept lists. The items are kept as the bytes
+// they are in the file, which are those the server sent.
+func parseKept(path string, data []byte) (*keptLists, error) {
+	var k keptLists
+	err := json.Unmarshal(data, &k)
+	switch {
+	case err != nil:
+	case k.Version != keptListsVersion:
+		err = fmt.Errorf("version %d, not %d", k.Version, keptListsVersion)
+	case k.Server == "" || k.Definition == "" || k.At.IsZero() || k.Lists == nil:
+		err = errors.New("server, definition, at or lists missing")
+	}
+	for method := range k.Lists {
+		if err == nil && !slices.Contains(listMethods, method) {
+			err = fmt.Errorf("a list %q", method)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s is corrupt (%w)", path, err)
+	}
+	return &k, nil
+}
+
+// Save keeps a server's lists as verified now; the file is written in
+// the background. Lists unchanged since they were written are written
+// again only to renew their time, once it is listsRefresh old.
+func (c *ListCache) Save(s *catalog.Server, l Lists) {
+	if c == nil || c.dir == "" {
+		return
+	}
+	k := &keptLists{Version: keptListsVersion, Server: s.ID, Definition: definitionDigest(s), Lists: map[string]keptList{}}
+	private := false
+	for _, f := range listFields {
+		items := *f.field(&l)
+		cache, listed := l.Cache[f.method]
+		if !listed && (l.Cache != nil || items == nil) {
+			continue // the server offers no such list
+		}
+		kl := keptList{CacheScope: cache.Scope, Items: items}
+		if cache.TTL > 0 || cache.Scope != "" {
+			ms := cache.TTL.Milliseconds()
+			kl.TTLMs = &ms
+		}
+		private = private || cache.Scope == "private"
+		k.Lists[f.method] = kl
+	}
+	if private {
+		k.LoginOf, k.Login = listLogin(s)
+	}
+	path := c.Path(s.ID)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	slot := c.slot(path)
+	slot.pending, slot.forget = k, "" // the file is written whole: no older login's lists stay
+	c.startWriter(path, slot)
+}
+
+// ForgetLogin takes the private lists that came with a login (a server's
+// ID, or "portal") out of every file, when that login is logged out, or
+// in again, or found gone. It returns at once; Wait waits for the files.
+func (c *ListCache) ForgetLogin(loginOf string) {
+	if c == nil || c.dir == "" {
+		return
+	}
+	entries, err := os.ReadDir(c.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("kept lists: the private lists of a login may be left", "login", loginOf, "err", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, slot := range c.slots {
+		if p := slot.pending; p != nil && p.LoginOf == loginOf {
+			dropPrivate(p)
+		}
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		path := filepath.Join(c.dir, e.Name())
+		slot := c.slot(path)
+		slot.forget = loginOf
+		c.startWriter(path, slot)
+	}
+}
+
+// Wait waits until every file is written.
+func (c *ListCache) Wait() {
+	if c != nil {
+		c.writes.Wait()
+	}
+}
+
+// slot is the slot of a file; c.mu is held.
+func (c *ListCache) slot(path string) *listSlot {
+	slot, ok := c.slots[path]
+	if !ok {
+		slot = &listSlot{}
+		c.slots[path] = slot
+	}
+	return slot
+}
+
+// startWriter has the file's writer take what its slot holds; c.mu is held.
+func (c *ListCache) startWriter(path string, slot *listSlot) {
+	if slot.writing {
+		return // the writer at work takes it next
+	}
+	slot.writing = true
+	c.writes.Go(func() { c.writeOut(path, slot) })
+}
+
+// writeOut does what a file's slot holds until nothing more is waiting.
+func (c *ListCache) writeOut(path string, slot *listSlot) {
+	for {
+		c.mu.Lock()
+		k, forget := slot.pending, slot.forget
+		slot.pending, slot.forget = nil, ""
+		if k == nil && forget == "" {
+			slot.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if k != nil {
+			if err := c.write(path, slot, k); err != nil {
+				c.log.Warn("kept lists not written", "server", k.Server, "err", err)
+			}
+		}
+		if forget != "" {
+			if err := c.forgetIn(path, slot, forget); err != nil {
+				c.log.Warn("kept lists: the private lists of a login are left", "login", forget, "err", err)
+			}
+		}
+	}
+}
+
+// write writes a server's file, unless it holds these lists already and
+// they are recent.
+func (c *ListCache) write(path string, slot *listSlot, k *keptLists) error {
+	k.At = time.Time{}
+	sum := sha256.Sum256(k.encode())
+	now := c.now().UTC()
+	c.mu.Lock()
+	read := slot.read
+	slot.read = nil
+	c.mu.Unlock()
+	if read != nil {
+		at := read.At
+		read.At = time.Time{}
+		readSum := sha256.Sum256(read.encode())
+		c.mu.Lock()
+		if slot.onDiskAt.IsZero() {
+			slot.onDisk, slot.onDiskAt = readSum, at
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	same := slot.onDisk == sum && now.Sub(slot.onDiskAt) < listsRefresh
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	k.At = now
+	data := k.encode()
+	return c.locked(path, func() error {
+		if len(data) > maxListsFile {
+			// Older lists must not stand in for these.
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing %s: %w", path, err)
+			}
+			return fmt.Errorf("%s: the lists are larger than %d bytes; none are kept", path, maxListsFile)
+		}
+		if err := state.WriteFile(path, data, 0o600); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		slot.onDisk, slot.onDiskAt = sum, now
+		c.mu.Unlock()
+		return nil
+	})
+}
+
+// forgetIn takes a login's private lists out of one file, removing the
+// file when nothing is left in it.
+func (c *ListCache) forgetIn(path string, slot *listSlot, loginOf string) error {
+	return c.locked(path, func() error {
+		data, err := state.ReadLimited(path, maxListsFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		k, err := parseKept(path, data)
+		if err != nil {
+			return err
+		}
+		if k.LoginOf != loginOf {
+			return nil
+		}
+		dropPrivate(k)
+		c.mu.Lock()
+		slot.onDisk, slot.read = [sha256.Size]byte{}, nil
+		c.mu.Unlock()
+		if len(k.Lists) == 0 {
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("removing %s: %w", path, err)
+			}
+			return nil
+		}
+		return state.WriteFile(path, k.encode(), 0o600)
+	})
+}
+
+// locked runs f under the file's cross-process lock, the one every
+// change of a state file takes.
+func (c *ListCache) locked(path string, f func() error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	target, err := state.Target(path)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.locks.Lock(ctx, "file:"+target, "another bridge to finish writing "+path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f()
+}
+
+// noteOnDisk records what a file read holds, so that the same lists seen
+// again soon are not written again.
+func (c *ListCache) noteOnDisk(path string, k *keptLists) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slot := c.slot(path); slot.onDiskAt.IsZero() {
+		slot.read = k
+	}
+}
+
+// dropPrivate takes the private lists out of k, and its login with them.
+func dropPrivate(k *keptLists) {
+	for method, kl := range k.Lists {
+		if kl.CacheScope == "private" {
+			delete(k.Lists, method)
+		}
+	}
+	k.LoginOf, k.Login = "", ""
+}
+
+// encode writes the file with every item's bytes as they are: an encoder
+// would compact them and escape what it escapes in strings, and the lists
+// served from the file must be byte for byte those the server sent, or
+// they would differ from the live ones.
+func (k *keptLists) encode() []byte {
+	var b bytes.Buffer
+	head, _ := json.Marshal(struct {
+		Version    int       `json:"version"`
+		Server     string    `json:"server"`
+		Definition string    `json:"definition"`
+		At         time.Time `json:"at"`
+		LoginOf    string    `json:"login_of,omitempty"`
+		Login      string    `json:"login,omitempty"`
+	}{k.Version, k.Server, k.Definition, k.At, k.LoginOf, k.Login})
+	b.Write(head[:len(head)-1])
+	b.WriteString(",\n\"lists\":{")
+	first := true
+	for _, f := range listFields {
+		kl, ok := k.Lists[f.method]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		fmt.Fprintf(&b, "\n%q:{", f.method)
+		if kl.TTLMs != nil {
+			fmt.Fprintf(&b, `"ttlMs":%d,`, *kl.TTLMs)
+		}
+		if kl.CacheScope != "" {
+			scope, _ := json.Marshal(kl.CacheScope)
+			fmt.Fprintf(&b, `"cacheScope":%s,`, scope)
+		}
+		b.WriteString(`"items":[`)
+		for i, it := range kl.Items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("\n")
+			b.Write(it)
+		}
+		b.WriteString("]}")
+	}
+	b.WriteString("}}\n")
+	return b.Bytes()
+}
+
+// definitionDigest is a digest of what the catalog says of how to reach a
+// server — its remotes (transports, URLs, headers) and auth — which is
+// what SetServers compares (sameConnection): an entry that changed there
+// is another server as far as kept lists go.
+func definitionDigest(s *catalog.Server) string {
+	data, _ := json.Marshal(struct {
+		Remotes []catalog.Remote
+		Auth    catalog.Auth
+	}{s.Definition.Remotes, s.Auth})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// listLogin names the login a server's private lists come with — the
+// portal's for a server on the portal's auth, else the server's own — and
+// their key, a digest of that name and the remote's origin.
+func listLogin(s *catalog.Server) (loginOf, key string) {
+	loginOf = s.ID
+	if s.Auth.Method == catalog.AuthPlugin {
+		loginOf = catalog.PortalID
+	}
+	remote, _ := s.Transport()
+	sum := sha256.Sum256([]byte("lists of a login\x00" + loginOf + "\x00" + origin(remote.URL)))
+	return loginOf, hex.EncodeToString(sum[:16])
+}
