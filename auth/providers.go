@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -261,9 +262,19 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 		return PortalID, lo, err
 	case s.Auth.Method != catalog.AuthProvider:
 		// No annotation: the server's own authorization, if it asks.
+		// A server may answer initialize without a token and refuse only
+		// later requests: what it said then (serve keeps it) is the
+		// challenge.
 		ch, err := Probe(ctx, client, remote.URL)
-		if errors.Is(err, ErrNoAuthNeeded) {
-			return "", nil, fmt.Errorf("%s answers without a token, so there is nothing to log in to", s.ID)
+		last, asked := NewChallenges(stateDir).Last(s.ID)
+		switch {
+		case errors.Is(err, ErrNoAuthNeeded) && asked:
+			ch, err = last, nil
+		case errors.Is(err, ErrNoAuthNeeded):
+			return "", nil, fmt.Errorf("%s answers without a token, and has not asked for one, so there is nothing to log in to", s.ID)
+		case err == nil && asked:
+			ch.ResourceMetadata = cmp.Or(ch.ResourceMetadata, last.ResourceMetadata)
+			ch.Scope = cmp.Or(ch.Scope, last.Scope)
 		}
 		if err != nil {
 			return "", nil, err
