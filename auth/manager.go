@@ -151,8 +151,8 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "", fmt.Errorf("%s: %w", s.ID, err)
 	}
-	if s.Auth.Method == catalog.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
-		return "", fmt.Errorf("%s: the portal refused the token in $%s: it may be wrong or expired", s.ID, m.PortalTokenEnv)
+	if s.Auth.Method == catalog.AuthPlugin && header == "Bearer "+os.Getenv(m.PortalTokenEnv) && m.PortalTokenEnv != "" {
+		return "", fmt.Errorf("%s: %w: refused by the portal: the token in $%s (it may be wrong or expired); set a valid one, or run \"bridge login %s\"", s.ID, ErrNeedsLogin, m.PortalTokenEnv, PortalID)
 	}
 	login := s.ID
 	if s.Auth.Method == catalog.AuthPlugin {
@@ -163,6 +163,9 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	}
 	if header == "" {
 		return "", fmt.Errorf("%s: %w: the server asks for authorization; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
+	}
+	if s.Auth.Method == catalog.AuthPlugin {
+		return "", fmt.Errorf("%s: %w: refused by the portal: your portal login; run \"bridge login %s\"", s.ID, ErrNeedsLogin, PortalID)
 	}
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 }

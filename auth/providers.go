@@ -283,14 +283,14 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 			ClientID: cfg.Servers[s.ID].ClientID, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: NewRegistrations(stateDir),
 		})
 		if err != nil {
-			return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+			return "", nil, err
 		}
 		lo.Scopes = union(lo.Scopes, NewScopes(stateDir).Required(s.ID))
 		return s.ID, lo, nil
 	}
 	lo, err := ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+		return "", nil, err
 	}
 	if lo.Origin, err = Origin(remote.URL); err != nil {
 		return "", nil, err

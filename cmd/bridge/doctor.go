@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -229,7 +230,11 @@ func (c *command) checkServers(ctx context.Context, servers []*catalog.Server, w
 		case errors.Is(err, auth.ErrUnavailable), errors.Is(err, auth.ErrTimeout):
 			add(finding{codeKeychainFailed, "fail", u.ID(), err.Error(), "unlock the keychain, or " + auth.FileRemedy, took})
 		case opts.Auth != nil && opts.Auth.NeedsLogin(err):
-			add(finding{codeServerNeedsLogin, "fail", u.ID(), err.Error(), fmt.Sprintf("run \"bridge login %s\"", u.ID()), took})
+			login := u.ID()
+			if i := slices.IndexFunc(servers, func(s *catalog.Server) bool { return s.ID == u.ID() }); i >= 0 && servers[i].Auth.Method == catalog.AuthPlugin {
+				login = auth.PortalID
+			}
+			add(finding{codeServerNeedsLogin, "fail", u.ID(), err.Error(), fmt.Sprintf("run \"bridge login %s\"", login), took})
 		default:
 			add(finding{codeServerFailed, "fail", u.ID(), err.Error(), "check the server's URL and the network; \"bridge list --json\" shows the URL", took})
 		}
