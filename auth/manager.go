@@ -47,7 +47,9 @@ type Manager struct {
 	Locks state.Locks
 	// Scopes remember what servers asked for with insufficient_scope.
 	Scopes *Scopes
-	Now    func() time.Time
+	// Challenges remember what servers' 401s said.
+	Challenges *Challenges
+	Now        func() time.Time
 	// Log hears what goes wrong without failing a request; nil is silent.
 	Log *slog.Logger
 
@@ -93,22 +95,36 @@ func (m *Manager) Authorization(ctx context.Context, s *catalog.Server, remoteUR
 		return bearer(t), nil
 	}
 	// No annotation: no token, and no keychain call, so that servers that
-	// need none start at once. One that answers 401 gets the token a login
-	// through its own authorization stored, from Rejected.
+	// need none start at once. One that has answered 401 (now or in an
+	// earlier run) gets the token a login through its own authorization
+	// stored; without one it goes without, and its 401 is put to Rejected,
+	// which says what to do.
+	if _, asked := m.Challenges.Last(s.ID); asked && !catalog.InClear(remoteURL) {
+		if t, err := m.token(ctx, s.ID, origin); err == nil {
+			return bearer(t), nil
+		}
+	}
 	return "", nil
 }
 
 // Rejected is called when a remote answered 401 to a request that carried
-// header. It refreshes the token once and returns the new header, or
-// ErrNeedsLogin, never a loop; or ErrTransient when the authorization
-// server is failing, which keeps the login.
-func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string) (string, error) {
+// header, with challenge its WWW-Authenticate. It refreshes the token once
+// and returns the new header, or ErrNeedsLogin, never a loop; or
+// ErrTransient when the authorization server is failing, which keeps the
+// login. The challenge of a server with no auth annotation is kept, for
+// its next login.
+func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string, challenge []string) (string, error) {
 	origin, err := Origin(remoteURL)
 	if err != nil {
 		return "", err
 	}
 	if catalog.InClear(remoteURL) {
 		return "", clearError(s, remoteURL)
+	}
+	if s.Auth.Method == catalog.AuthNone {
+		if err := m.Challenges.Record(ctx, s.ID, ParseChallenge(challenge)); err != nil && m.Log != nil {
+			m.Log.Warn("the server's challenge could not be kept for its next login", "server", s.ID, "err", err)
+		}
 	}
 	id := s.ID
 	if s.Auth.Method == catalog.AuthPlugin {
@@ -135,8 +151,8 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "", fmt.Errorf("%s: %w", s.ID, err)
 	}
-	if s.Auth.Method == catalog.AuthPlugin && m.PortalTokenEnv != "" && os.Getenv(m.PortalTokenEnv) != "" {
-		return "", fmt.Errorf("%s: the portal refused the token in $%s: it may be wrong or expired", s.ID, m.PortalTokenEnv)
+	if s.Auth.Method == catalog.AuthPlugin && header == "Bearer "+os.Getenv(m.PortalTokenEnv) && m.PortalTokenEnv != "" {
+		return "", fmt.Errorf("%s: %w: refused by the portal: the token in $%s (it may be wrong or expired); set a valid one, or run \"bridge login %s\"", s.ID, ErrNeedsLogin, m.PortalTokenEnv, PortalID)
 	}
 	login := s.ID
 	if s.Auth.Method == catalog.AuthPlugin {
@@ -147,6 +163,9 @@ func (m *Manager) Rejected(ctx context.Context, s *catalog.Server, remoteURL, he
 	}
 	if header == "" {
 		return "", fmt.Errorf("%s: %w: the server asks for authorization; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
+	}
+	if s.Auth.Method == catalog.AuthPlugin {
+		return "", fmt.Errorf("%s: %w: refused by the portal: your portal login; run \"bridge login %s\"", s.ID, ErrNeedsLogin, PortalID)
 	}
 	return "", fmt.Errorf("%s: %w: the server refused the token; run \"bridge login %s\"", s.ID, ErrNeedsLogin, login)
 }

@@ -122,17 +122,17 @@ func TestProviderTokens(t *testing.T) {
 		t.Errorf("refreshed %d times, %v", refreshed, err)
 	}
 	// A 401 refreshes once more.
-	if got, err := m.Rejected(ctx, s, url, "Bearer fresh"); err != nil || got != "Bearer fresh" || refreshed != 2 {
+	if got, err := m.Rejected(ctx, s, url, "Bearer fresh", nil); err != nil || got != "Bearer fresh" || refreshed != 2 {
 		t.Errorf("Rejected: %q, %v, refreshed %d", got, err, refreshed)
 	}
 	// Another process renewed it meanwhile: its token is used, no refresh.
 	must(t, m.Tokens.Save(ctx, "gh", &Token{AccessToken: "by-other", RefreshToken: "r9", Origin: "https://api.example.com", Expiry: now.Add(time.Hour)}))
-	if got, err := m.Rejected(ctx, s, url, "Bearer fresh"); err != nil || got != "Bearer by-other" || refreshed != 2 {
+	if got, err := m.Rejected(ctx, s, url, "Bearer fresh", nil); err != nil || got != "Bearer by-other" || refreshed != 2 {
 		t.Errorf("Rejected after another process: %q, %v, refreshed %d", got, err, refreshed)
 	}
 	// A revoked grant means a login, never a loop.
 	must(t, m.Tokens.Save(ctx, "gh", &Token{AccessToken: "dead", RefreshToken: "revoked", Origin: "https://api.example.com", Expiry: now.Add(time.Hour)}))
-	if _, err := m.Rejected(ctx, s, url, "Bearer dead"); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "bridge login gh") {
+	if _, err := m.Rejected(ctx, s, url, "Bearer dead", nil); !errors.Is(err, ErrNeedsLogin) || !strings.Contains(err.Error(), "bridge login gh") {
 		t.Errorf("revoked: %v", err)
 	}
 	// A token is never sent to another origin.
@@ -148,7 +148,7 @@ func TestNoAuthServerSurvivesAnUnusableKeychain(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 	// After a 401 it looks for a stored login, and says what to do.
-	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "https://x.example.com/mcp", ""); !errors.Is(err, ErrNeedsLogin) {
+	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "https://x.example.com/mcp", "", nil); !errors.Is(err, ErrNeedsLogin) {
 		t.Errorf("401 from a server without annotations: %v", err)
 	}
 	_, err = m.Authorization(context.Background(), server("gh", catalog.AuthProvider, ""), "https://x.example.com/mcp")
@@ -283,7 +283,7 @@ func TestThePortalTokenGoesOnlyToAPlainPathAndNeverInClear(t *testing.T) {
 	if _, err := m.Authorization(context.Background(), gh, "http://127.0.0.1:9/mcp"); errors.Is(err, ErrRefused) {
 		t.Errorf("plain http on this machine is allowed: %v", err)
 	}
-	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "http://mcp.example.com/mcp", ""); !errors.Is(err, ErrRefused) {
+	if _, err := m.Rejected(context.Background(), server("plain", catalog.AuthNone, ""), "http://mcp.example.com/mcp", "", nil); !errors.Is(err, ErrRefused) {
 		t.Errorf("a 401 over plain http: %v; want refused, not a token", err)
 	}
 }

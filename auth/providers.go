@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -257,13 +258,23 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 	case !ok:
 		return "", nil, fmt.Errorf("%s has no remote to log in to", s.ID)
 	case s.Auth.Method == catalog.AuthPlugin:
-		lo, err := PortalLogin(cfg.Portal.URL)
+		lo, err := PortalLogin(ctx, client, cfg.Portal.URL)
 		return PortalID, lo, err
 	case s.Auth.Method != catalog.AuthProvider:
 		// No annotation: the server's own authorization, if it asks.
+		// A server may answer initialize without a token and refuse only
+		// later requests: what it said then (serve keeps it) is the
+		// challenge.
 		ch, err := Probe(ctx, client, remote.URL)
-		if errors.Is(err, ErrNoAuthNeeded) {
-			return "", nil, fmt.Errorf("%s answers without a token, so there is nothing to log in to", s.ID)
+		last, asked := NewChallenges(stateDir).Last(s.ID)
+		switch {
+		case errors.Is(err, ErrNoAuthNeeded) && asked:
+			ch, err = last, nil
+		case errors.Is(err, ErrNoAuthNeeded):
+			return "", nil, fmt.Errorf("%s answers without a token, and has not asked for one, so there is nothing to log in to", s.ID)
+		case err == nil && asked:
+			ch.ResourceMetadata = cmp.Or(ch.ResourceMetadata, last.ResourceMetadata)
+			ch.Scope = cmp.Or(ch.Scope, last.Scope)
 		}
 		if err != nil {
 			return "", nil, err
@@ -272,14 +283,14 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 			ClientID: cfg.Servers[s.ID].ClientID, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: NewRegistrations(stateDir),
 		})
 		if err != nil {
-			return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+			return "", nil, err
 		}
 		lo.Scopes = union(lo.Scopes, NewScopes(stateDir).Required(s.ID))
 		return s.ID, lo, nil
 	}
 	lo, err := ProviderFor(ctx, client, cfg, s.Auth.APIID, s.Auth.Scopes)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", s.ID, err)
+		return "", nil, err
 	}
 	if lo.Origin, err = Origin(remote.URL); err != nil {
 		return "", nil, err
@@ -298,18 +309,76 @@ func union(a, b []string) []string {
 	return a
 }
 
+// ErrPortalIssuer means portal.url is not the address the portal's auth
+// backend knows itself by: its login would fail in the browser.
+var ErrPortalIssuer = errors.New("portal.url is not the portal's own address")
+
+// portalMetadata is what the bridge reads of the portal's authorization
+// server metadata (RFC 8414).
+type portalMetadata struct {
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	RevocationEndpoint    string   `json:"revocation_endpoint"`
+	ScopesSupported       []string `json:"scopes_supported"`
+}
+
 // PortalLogin logs in to a Backstage portal's auth backend as its built-in
 // CLI client (a Client ID Metadata Document the portal serves itself), for
-// the user's Backstage token.
-func PortalLogin(portal string) (*ProviderLogin, error) {
+// the user's Backstage token. It reads the portal's authorization server
+// metadata: the issuer named there is the address the CLI client is known
+// by, so a portal.url on another origin (localhost for 127.0.0.1, say) is
+// an error at once, with the fix, rather than a browser that shows 400
+// Invalid client_id while the login waits out its timeout; and where the
+// portal offers offline_access, the login asks for it, so that the token
+// comes with a refresh token and is renewed before it expires, instead of
+// lasting an hour. A portal without metadata gets the auth backend's usual
+// endpoints.
+func PortalLogin(ctx context.Context, client *http.Client, portal string) (*ProviderLogin, error) {
 	origin, err := Origin(portal)
 	if err != nil {
 		return nil, fmt.Errorf("no portal to log in to: set portal.url in the config")
 	}
 	base := strings.TrimRight(portal, "/") + "/api/auth"
-	return &ProviderLogin{Name: "the portal", LoginOptions: LoginOptions{
+	lo := &ProviderLogin{Name: "the portal", LoginOptions: LoginOptions{
 		Endpoints: Endpoints{AuthURL: base + "/v1/authorize", TokenURL: base + "/v1/token", RevokeURL: base + "/v1/revoke"},
 		ClientID:  base + "/.well-known/oauth-client/cli.json",
 		Origin:    origin,
-	}}, nil
+	}}
+	var md portalMetadata
+	found := false
+	for _, u := range []string{origin + "/.well-known/oauth-authorization-server", origin + "/.well-known/oauth-authorization-server" + strings.TrimPrefix(base, origin)} {
+		if getJSON(ctx, catalog.SafeClient(client, 30*time.Second), u, &md) == nil && md.Issuer != "" {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return lo, nil
+	}
+	issuer := strings.TrimRight(md.Issuer, "/")
+	if iss, err := Origin(issuer); err != nil || iss != origin {
+		fix := strings.TrimSuffix(issuer, "/api/auth")
+		return nil, fmt.Errorf("%w: portal.url is %s, but the portal's auth backend knows itself as %s (the issuer in its metadata), "+
+			"and a login through %s would fail in the browser with 400 Invalid client_id: set portal.url to %s", ErrPortalIssuer, portal, issuer, origin, fix)
+	}
+	for _, e := range []string{md.AuthorizationEndpoint, md.TokenEndpoint, md.RevocationEndpoint} {
+		if e == "" {
+			continue
+		}
+		if err := catalog.CheckURL(e); err != nil {
+			return nil, fmt.Errorf("refusing the portal's endpoint %s: %w", e, err)
+		}
+	}
+	lo.AuthURL = cmp.Or(md.AuthorizationEndpoint, lo.AuthURL)
+	lo.TokenURL = cmp.Or(md.TokenEndpoint, lo.TokenURL)
+	lo.RevokeURL = cmp.Or(md.RevocationEndpoint, lo.RevokeURL)
+	lo.ClientID = issuer + "/.well-known/oauth-client/cli.json"
+	if slices.Contains(md.ScopesSupported, "offline_access") {
+		if slices.Contains(md.ScopesSupported, "openid") {
+			lo.Scopes = append(lo.Scopes, "openid")
+		}
+		lo.Scopes = append(lo.Scopes, "offline_access")
+	}
+	return lo, nil
 }

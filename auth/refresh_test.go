@@ -245,7 +245,7 @@ func TestATransientRenewalFailureIsNotANeedForLogin(t *testing.T) {
 				fresh.Expiry = time.Now().Add(time.Hour)
 				must(t, m.Tokens.Save(context.Background(), "sso", &fresh))
 				before = storedSecret(t, m)
-				if _, err := m.Rejected(context.Background(), s, remote, "Bearer "+fresh.AccessToken); !errors.Is(err, ErrTransient) || m.NeedsLogin(err) {
+				if _, err := m.Rejected(context.Background(), s, remote, "Bearer "+fresh.AccessToken, nil); !errors.Is(err, ErrTransient) || m.NeedsLogin(err) {
 					t.Errorf("after a 401: %v; want ErrTransient, not a need for login", err)
 				}
 				if after := storedSecret(t, m); after != before {

@@ -58,13 +58,17 @@ type Keychain struct {
 	Timeout time.Duration
 }
 
+// FileRemedy says how to keep tokens without a keychain, for good.
+const FileRemedy = "run the command once with --insecure-storage: it records token_store: file in the config, " +
+	"so that every later command, and the serve your agent starts, keep tokens in a 0600 file in the state folder"
+
 // NewKeychain returns the OS keychain, or an ErrUnavailable that says why
 // and what to do instead. On Linux without a D-Bus session bus it does not
 // try at all: go-keyring would start stray daemons and fail anyway.
 func NewKeychain(timeout time.Duration) (*Keychain, error) {
 	if runtime.GOOS == "linux" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		return nil, fmt.Errorf("%w: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is empty), so no Secret Service; "+
-			"run inside a desktop session, or store tokens in a file with --insecure-storage (or token_store: file in the config)", ErrUnavailable)
+			"run inside a desktop session, or "+FileRemedy, ErrUnavailable)
 	}
 	return &Keychain{Service: Service, Timeout: timeout}, nil
 }
@@ -214,7 +218,7 @@ func (k *Keychain) call(ctx context.Context, op func() (string, error)) (string,
 		case errors.Is(r.err, keyring.ErrNotFound):
 			return "", ErrNotFound
 		}
-		return "", fmt.Errorf("%w: %v; store tokens in a file with --insecure-storage (or token_store: file) if it cannot be fixed", ErrUnavailable, r.err)
+		return "", fmt.Errorf("%w: %v; if it cannot be fixed, %s", ErrUnavailable, r.err, FileRemedy)
 	case <-timer.C:
 		return "", fmt.Errorf("%w (%s): unlock the keychain and try again", ErrTimeout, k.Timeout)
 	case <-ctx.Done():

@@ -37,6 +37,7 @@ func NewManager(cfg *config.Config, secrets Secrets, client *http.Client) *Manag
 	if stateDir, err := state.Dir(); err == nil {
 		m.Locks = state.Locks{Dir: filepath.Join(stateDir, "locks")}
 		m.Scopes = NewScopes(stateDir)
+		m.Challenges = NewChallenges(stateDir)
 	}
 	m.Refresher = func(ctx context.Context, t *Token) (*Token, error) { return Refresh(ctx, client, t) }
 	return m

@@ -64,6 +64,16 @@ func (m *Manager) State(ctx context.Context, s *catalog.Server) LoginState {
 	return LoginState{State: StateUnknown, Detail: err.Error()}
 }
 
+// RefusedByPortal is the login state of a server that uses the portal's
+// token, once the portal has refused that token: whatever the store holds,
+// it is not a login that works.
+func (m *Manager) RefusedByPortal(st LoginState) LoginState {
+	if st.State == StateStatic {
+		return LoginState{State: StateNeedsLogin, Detail: fmt.Sprintf("refused by the portal: the token in $%s; set a valid one, or run \"bridge login %s\"", m.PortalTokenEnv, PortalID)}
+	}
+	return LoginState{State: StateNeedsLogin, Detail: fmt.Sprintf("refused by the portal; run \"bridge login %s\"", PortalID)}
+}
+
 // Login runs a login (Login's) for the server, or the portal, whose token
 // is kept under id, and stores the token. It first checks that the store
 // can keep one, so that a missing, locked or silent keychain fails before a
@@ -121,24 +131,41 @@ func discard(ctx context.Context, o LoginOptions, t *Token) string {
 }
 
 // Logout removes a server's token from the store, after revoking it where
-// the authorization server offers revocation (RFC 7009). It reports whether
-// a token was found and whether it was revoked.
-func (m *Manager) Logout(ctx context.Context, client *http.Client, id, origin string) (found, revoked bool, err error) {
+// the authorization server offers revocation (RFC 7009). It reports
+// whether a token was found, and how the revocation went: revoked only
+// when the server said so, else that the token stays valid until it
+// expires.
+func (m *Manager) Logout(ctx context.Context, client *http.Client, id, origin string) (found bool, revocation string, err error) {
 	t, err := m.Tokens.Get(ctx, id, origin)
 	if errors.Is(err, ErrNoToken) {
-		return false, false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, false, err
+		return false, "", err
 	}
-	if t.RevokeURL != "" {
-		revoked = revoke(ctx, client, t) == nil
+	switch {
+	case t.RevokeURL == "":
+		revocation = "the authorization server offers no revocation, so the token stays valid " + untilExpiry(t)
+	default:
+		if rerr := revoke(ctx, client, t); rerr != nil {
+			revocation = fmt.Sprintf("revoking it failed (%v), so the token stays valid %s", rerr, untilExpiry(t))
+		} else {
+			revocation = "the token was revoked"
+		}
 	}
 	if err := m.Tokens.Delete(ctx, id, origin); err != nil && !errors.Is(err, ErrNoToken) {
-		return true, revoked, err
+		return true, revocation, err
 	}
 	m.forget(id, origin)
-	return true, revoked, nil
+	return true, revocation, nil
+}
+
+// untilExpiry says until when a token is valid.
+func untilExpiry(t *Token) string {
+	if t.Expiry.IsZero() {
+		return "until it expires"
+	}
+	return fmt.Sprintf("until it expires (in %s)", time.Until(t.Expiry).Round(time.Second))
 }
 
 // revoke asks the authorization server to revoke the refresh token (which

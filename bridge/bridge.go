@@ -91,14 +91,16 @@ type Options struct {
 }
 
 // Authorizer decides which token goes with a server's requests. The bridge
-// asks it when connecting, and again when a remote answers 401.
+// asks it for every request, so a renewed token goes at once, and again
+// when a remote answers 401.
 type Authorizer interface {
 	// Authorization is the header value, "" for none; an error means the
 	// server cannot be used until the user acts (logs in, fixes a setting).
 	Authorization(ctx context.Context, s *catalog.Server, remoteURL string) (string, error)
-	// Rejected is told that header was refused with 401; it returns a new
-	// one (a refreshed token) or an error, once, never a loop.
-	Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string) (string, error)
+	// Rejected is told that header was refused with 401, and the 401's
+	// WWW-Authenticate challenge; it returns a new header (a refreshed
+	// token) or an error, once, never a loop.
+	Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string, challenge []string) (string, error)
 	// NeedsLogin tells the errors that a login would cure.
 	NeedsLogin(err error) bool
 	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the

@@ -15,13 +15,41 @@ import (
 // Call sends a request on the upstream's session and returns its raw
 // result. When onProgress is set, progress notifications for the call are
 // passed to it, all before Call returns. When ctx ends first, the server
-// is told the call was cancelled.
+// is told the call was cancelled. A call refused for want of a login
+// (the token was refused, and could not be renewed) ends the session: the
+// server is offered as its login tool until the user logs in.
 func (u *Upstream) Call(ctx context.Context, method string, params json.RawMessage, onProgress func(json.RawMessage)) (json.RawMessage, error) {
 	sess, err := u.current()
 	if err != nil {
 		return nil, err
 	}
-	return sess.Call(ctx, method, params, onProgress)
+	res, err := sess.Call(ctx, method, params, onProgress)
+	if err != nil {
+		u.checkLogin(sess, err)
+	}
+	return res, err
+}
+
+// checkLogin ends sess when err says the server needs a login, and tells
+// the bridge, which puts the server's login tool in place of its tools.
+// The run loop goes on connecting, so that a login made elsewhere (in a
+// terminal) is picked up.
+func (u *Upstream) checkLogin(sess *client.Session, err error) {
+	if u.opts.Auth == nil || !u.opts.Auth.NeedsLogin(err) {
+		return
+	}
+	u.mu.Lock()
+	mine := u.session == sess
+	if mine {
+		u.session, u.lastErr = nil, err
+	}
+	u.mu.Unlock()
+	if !mine {
+		return
+	}
+	u.log.Warn("the server needs a login", "err", err)
+	sess.Close()
+	u.events.upstreamNeedsLogin(u)
 }
 
 func (u *Upstream) current() (*client.Session, error) {
@@ -82,8 +110,8 @@ func (a serverAuth) Authorization(ctx context.Context) (string, error) {
 	return a.a.Authorization(ctx, a.s, a.url)
 }
 
-func (a serverAuth) Rejected(ctx context.Context, header string) (string, error) {
-	return a.a.Rejected(ctx, a.s, a.url, header)
+func (a serverAuth) Rejected(ctx context.Context, header string, challenge []string) (string, error) {
+	return a.a.Rejected(ctx, a.s, a.url, header, challenge)
 }
 
 func (a serverAuth) Forbidden(ctx context.Context, challenge []string) error {

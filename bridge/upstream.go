@@ -371,6 +371,7 @@ func (u *Upstream) refreshLists(sess *client.Session) {
 	lists, err := listAll(ctx, sess)
 	if err != nil {
 		u.log.Warn("refreshing lists failed", "err", err)
+		u.checkLogin(sess, err)
 		return
 	}
 	u.mu.Lock()

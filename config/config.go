@@ -485,6 +485,25 @@ func enabledChange(add, remove []string, enabled *[]string) func(doc *yaml.Node)
 	}
 }
 
+// SetTokenStore sets token_store (TokenStoreKeychain or TokenStoreFile)
+// and writes the config file as UpdateEnabled does: every line but its own
+// is kept as it was.
+func (c *Config) SetTokenStore(store string) error {
+	err := c.edit(func(*yaml.Node) (change, error) {
+		return change{
+			tree: func(doc *yaml.Node) {
+				setKey(doc, "token_store", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: store})
+			},
+			text: func(t *yamlText) bool { return t.setScalar([]string{"token_store"}, store) },
+		}, nil
+	})
+	if err != nil {
+		return err
+	}
+	c.TokenStore = store
+	return nil
+}
+
 // SetServerReadOnly sets servers.<id>.read_only and writes the config file
 // as UpdateEnabled does.
 func (c *Config) SetServerReadOnly(id string, readOnly bool) error {

@@ -29,6 +29,7 @@ func TestEditsChangeOnlyTheirLines(t *testing.T) {
 		file        string
 		add, remove []string
 		readOnly    string // a server to set read_only for, instead
+		tokenStore  string // or the token store to set
 	}{
 		{file: "block-add", add: []string{"c"}},
 		{file: "block-remove", remove: []string{"b"}},
@@ -43,6 +44,8 @@ func TestEditsChangeOnlyTheirLines(t *testing.T) {
 		{file: "readonly-flip", readOnly: "a"},
 		{file: "readonly-absent", readOnly: "a"},
 		{file: "readonly-flow", readOnly: "a"},
+		{file: "tokenstore-new", tokenStore: "file"},
+		{file: "tokenstore-flip", tokenStore: "file"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			in, err := os.ReadFile(filepath.Join("testdata", "edit", tc.file+".yaml"))
@@ -52,9 +55,12 @@ func TestEditsChangeOnlyTheirLines(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config.yaml")
 			writeFile(t, path, string(in))
 			cfg := &Config{path: path, exists: true}
-			if tc.readOnly != "" {
+			switch {
+			case tc.tokenStore != "":
+				err = cfg.SetTokenStore(tc.tokenStore)
+			case tc.readOnly != "":
 				err = cfg.SetServerReadOnly(tc.readOnly, true)
-			} else {
+			default:
 				err = cfg.UpdateEnabled(tc.add, tc.remove)
 			}
 			if err != nil {

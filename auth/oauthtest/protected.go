@@ -1,12 +1,14 @@
 package oauthtest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +39,19 @@ type Protected struct {
 // scopes are advertised as scopes_supported.
 func (s *Server) Protect(t testing.TB, upstream string, scopes []string) *Protected {
 	t.Helper()
+	return s.protect(t, upstream, scopes, false)
+}
+
+// ProtectAfterInitialize is Protect for a server that answers initialize
+// (and the initialized notification) without a token and asks for one
+// only from the next request on, as some servers do.
+func (s *Server) ProtectAfterInitialize(t testing.TB, upstream string, scopes []string) *Protected {
+	t.Helper()
+	return s.protect(t, upstream, scopes, true)
+}
+
+func (s *Server) protect(t testing.TB, upstream string, scopes []string, openInitialize bool) *Protected {
+	t.Helper()
 	target, err := url.Parse(upstream)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +73,15 @@ func (s *Server) Protect(t testing.TB, upstream string, scopes []string) *Protec
 	}
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", metadata)
 	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
+		if openInitialize && r.Method == http.MethodPost && r.Header.Get("Authorization") == "" {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var m struct{ Method string }
+			if json.Unmarshal(body, &m) == nil && (m.Method == "initialize" || m.Method == "notifications/initialized") {
+				rp.ServeHTTP(w, r)
+				return
+			}
+		}
 		if err := s.checkToken(r.Header.Get("Authorization"), p.URL); err != nil {
 			p.mu.Lock()
 			p.rejected = append(p.rejected, err.Error())

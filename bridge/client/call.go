@@ -90,9 +90,6 @@ func (s *Session) send(ctx context.Context, method string, params json.RawMessag
 		generation := s.generation
 		s.restartMu.Unlock()
 		id := s.nextID.Add(1)
-		// On a 401 this is the header refused: a concurrent call may have
-		// renewed it since, and that new one is not to be renewed again.
-		sent := s.authz.Load().(string)
 		res, err := s.w.call(ctx, id, method, params)
 		switch {
 		case isRPCError(err):
@@ -109,7 +106,7 @@ func (s *Session) send(ctx context.Context, method string, params json.RawMessag
 			}
 			return nil, context.Cause(ctx)
 		case attempt == 0 && isUnauthorized(err):
-			retry, aerr := s.reauthorize(ctx, err, sent)
+			retry, aerr := s.reauthorize(ctx, err)
 			if !retry {
 				return nil, aerr
 			}
@@ -260,17 +257,20 @@ func (c Cache) narrowed(page json.RawMessage, first bool) Cache {
 	return c
 }
 
-// reauthorize handles a 401 to a request sent with Authorization header
-// sent: it asks for a new header (a refreshed token) and reports whether
-// to retry. Without one, the error says what the user must do.
-func (s *Session) reauthorize(ctx context.Context, err error, sent string) (retry bool, _ error) {
-	if !isUnauthorized(err) {
+// reauthorize handles a 401: it tells the Authorizer the header the
+// request carried (a concurrent call may have renewed it since, and that
+// new one is not to be renewed again) and the server's challenge, and
+// reports whether to retry with the header it gives. Without one, the
+// error says what the user must do.
+func (s *Session) reauthorize(ctx context.Context, err error) (retry bool, _ error) {
+	var ue *unauthorizedError
+	if !errors.As(err, &ue) {
 		return false, nil
 	}
 	if s.remote.Auth == nil {
 		return false, fmt.Errorf("the server requires authorization (401): %w", err)
 	}
-	h, aerr := s.remote.Auth.Rejected(ctx, sent)
+	h, aerr := s.remote.Auth.Rejected(ctx, ue.sent, ue.challenge)
 	if aerr != nil {
 		return false, aerr
 	}

@@ -68,10 +68,11 @@ type Authorizer interface {
 	// Authorization is the header value, "" for none; an error means the
 	// server cannot be used until the user acts.
 	Authorization(ctx context.Context) (string, error)
-	// Rejected is told that header was refused with 401; it returns a new
-	// one (a refreshed token) or an error. The session asks once per
-	// request, never in a loop.
-	Rejected(ctx context.Context, header string) (string, error)
+	// Rejected is told that header was refused with 401, and the 401's
+	// WWW-Authenticate challenge; it returns a new header (a refreshed
+	// token) or an error. The session asks once per request, never in a
+	// loop.
+	Rejected(ctx context.Context, header string, challenge []string) (string, error)
 	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the
 	// error to report, or nil when the 403 is not about the token.
 	Forbidden(ctx context.Context, challenge []string) error
@@ -259,7 +260,7 @@ func (s *Session) startAnyEra(ctx context.Context, order []era) error {
 // a 401.
 func (s *Session) startAuthorized(ctx context.Context) error {
 	err := s.start(ctx)
-	if retry, aerr := s.reauthorize(ctx, err, s.authz.Load().(string)); retry {
+	if retry, aerr := s.reauthorize(ctx, err); retry {
 		err = s.start(ctx)
 	} else if aerr != nil {
 		err = aerr
@@ -308,10 +309,21 @@ func (s *Session) Close() {
 	})
 }
 
-// headers are the remote's headers and the current Authorization.
-func (s *Session) headers(context.Context) map[string]string {
+// headers are the remote's headers and the Authorization the Authorizer
+// gives for this request: asked each time, so that a token renewed or
+// replaced meanwhile (by a login, or another process) goes at once. When
+// it cannot give one, the last one goes, and the server's 401 is put to
+// Rejected, which says what to do.
+func (s *Session) headers(ctx context.Context) map[string]string {
 	h := s.remote.Headers
-	if a := s.authz.Load().(string); a != "" {
+	a := s.authz.Load().(string)
+	if s.remote.Auth != nil {
+		if cur, err := s.remote.Auth.Authorization(ctx); err == nil {
+			a = cur
+			s.authz.Store(cur)
+		}
+	}
+	if a != "" {
 		h = make(map[string]string, len(s.remote.Headers)+1)
 		maps.Copy(h, s.remote.Headers)
 		h["Authorization"] = a

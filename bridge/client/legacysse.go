@@ -43,8 +43,7 @@ func (s *legacySSE) open(ctx context.Context) error {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:
-		resp.Body.Close()
-		return &unauthorizedError{}
+		return unauthorized(resp)
 	default:
 		drain(resp)
 		return fmt.Errorf("the event stream answered %s", resp.Status)

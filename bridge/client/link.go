@@ -57,8 +57,22 @@ var (
 	errStreamBroken = errors.New("the server ended the answer's stream without answering")
 )
 
-// unauthorizedError is a 401.
-type unauthorizedError struct{}
+// unauthorizedError is a 401: the Authorization the request carried, and
+// the server's WWW-Authenticate challenge.
+type unauthorizedError struct {
+	sent      string
+	challenge []string
+}
+
+// unauthorized reads a 401 answer and closes its body.
+func unauthorized(resp *http.Response) *unauthorizedError {
+	resp.Body.Close()
+	e := &unauthorizedError{challenge: resp.Header.Values("WWW-Authenticate")}
+	if resp.Request != nil {
+		e.sent = resp.Request.Header.Get("Authorization")
+	}
+	return e
+}
 
 func (*unauthorizedError) Error() string { return "the server answered 401 Unauthorized" }
 
@@ -137,8 +151,7 @@ func (l *link) postAsking(ctx context.Context, url string, body []byte, a asking
 	case http.StatusOK, http.StatusAccepted:
 		return resp, nil
 	case http.StatusUnauthorized:
-		resp.Body.Close()
-		return nil, &unauthorizedError{}
+		return nil, unauthorized(resp)
 	}
 	return resp, &statusError{resp: resp}
 }

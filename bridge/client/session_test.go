@@ -145,17 +145,30 @@ func TestSessionExpiryInitializesAgainOnce(t *testing.T) {
 	}
 }
 
-// authorizer hands out a stale header first and a good one when told the
-// first was refused.
-type authorizer struct{ rejected atomic.Int32 }
+// authorizer hands out a stale header first and a good one once told the
+// first was refused, as a token manager that renews it does.
+type authorizer struct {
+	rejected  atomic.Int32
+	current   atomic.Value // string: the header it gives now
+	challenge atomic.Value // []string: the last 401's challenge
+	refused   atomic.Value // string: the last header it was told was refused
+}
 
-func (a *authorizer) Authorization(context.Context) (string, error) { return "Bearer stale", nil }
+func (a *authorizer) Authorization(context.Context) (string, error) {
+	if h, ok := a.current.Load().(string); ok {
+		return h, nil
+	}
+	return "Bearer stale", nil
+}
 
-func (a *authorizer) Rejected(_ context.Context, header string) (string, error) {
+func (a *authorizer) Rejected(_ context.Context, header string, challenge []string) (string, error) {
 	a.rejected.Add(1)
+	a.challenge.Store(challenge)
+	a.refused.Store(header)
 	if header != "Bearer stale" {
 		return "", fmt.Errorf("refused %q", header)
 	}
+	a.current.Store("Bearer good")
 	return "Bearer good", nil
 }
 
@@ -190,6 +203,19 @@ func TestSessionAsksTheAuthorizerOnceOnA401(t *testing.T) {
 	}
 	if got := up.Stats().LastAuthorization; got != "Bearer good" {
 		t.Errorf("the server last saw %q", got)
+	}
+	if ch, _ := a.challenge.Load().([]string); len(ch) != 1 || ch[0] != `Bearer error="invalid_token"` {
+		t.Errorf("the authorizer was told of the challenge %q", ch)
+	}
+	// A header the authorizer gives later (a token replaced elsewhere)
+	// goes with the next request: this guard refuses it, and the
+	// authorizer hears that it was that header.
+	a.current.Store("Bearer newer")
+	if _, err := s.Call(ctx, "tools/call", json.RawMessage(`{"name":"echo","arguments":{"text":"y"}}`), nil); err == nil {
+		t.Error("a call with a header the server refuses succeeded")
+	}
+	if got, _ := a.refused.Load().(string); got != "Bearer newer" {
+		t.Errorf("after the header changed, the request carried %q", got)
 	}
 }
 

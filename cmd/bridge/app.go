@@ -87,6 +87,15 @@ func newApp(stdout, stderr io.Writer, v *verb) *app {
 		if err != nil {
 			return nil, err
 		}
+		if a.insecure && cfg.TokenStore != config.TokenStoreFile {
+			// Given once, the flag holds from then on: the serve an agent
+			// starts has no flags of the user's.
+			if err := cfg.SetTokenStore(config.TokenStoreFile); err != nil {
+				a.log.Warn("--insecure-storage could not be recorded in the config; pass it again next time, or set token_store: file", "err", err)
+			} else {
+				a.log.Warn("--insecure-storage: recorded token_store: file in " + cfg.Path() + "; every later command, and the serve your agent starts, keep tokens in a 0600 file, not the OS keychain (set token_store: keychain to go back)")
+			}
+		}
 		return auth.StoreFor(cfg, dir, a.insecure, keychainTimeout, a.log), nil
 	})
 	a.tokens = sync.OnceValues(func() (*auth.Manager, error) {

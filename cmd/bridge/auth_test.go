@@ -250,7 +250,7 @@ func TestLogoutRevokesAndListShowsLoginState(t *testing.T) {
 	}
 
 	code, out, errOut := runBridge(t, "logout", "--config", cfg, "gh")
-	if code != 0 || out != "logged out of gh at https://gh.example.com (token revoked)\n" {
+	if code != 0 || out != "logged out of gh at https://gh.example.com; the token was revoked\n" {
 		t.Errorf("logout: %d %q %s", code, out, errOut)
 	}
 	mu.Lock()
@@ -263,6 +263,19 @@ func TestLogoutRevokesAndListShowsLoginState(t *testing.T) {
 	}
 	if _, out, _ = runBridge(t, "logout", "--config", cfg, "gh"); out != "gh: not logged in\n" {
 		t.Errorf("second logout: %q", out)
+	}
+
+	// A revocation that fails is not called one.
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	must(t, tokens.Save(context.Background(), "gh", &auth.Token{AccessToken: "at-secret", RefreshToken: "rt-secret",
+		Origin: "https://gh.example.com", RevokeURL: failing.URL, Expiry: time.Now().Add(time.Hour)}))
+	code, out, errOut = runBridge(t, "logout", "--config", cfg, "gh")
+	if code != 0 || strings.Contains(out, "was revoked") || !strings.Contains(out, "revoking it failed") ||
+		!strings.Contains(out, "so the token stays valid until it expires (in ") || strings.Contains(out, "secret") {
+		t.Errorf("logout with a failing revocation: %d %q %s", code, out, errOut)
 	}
 }
 

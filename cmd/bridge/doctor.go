@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -192,7 +193,7 @@ func (c *command) checkKeychain(ctx context.Context, cfg *config.Config, needed 
 		if needed {
 			status = "fail"
 		}
-		add(finding{codeKeychainFailed, status, "keychain", err.Error(), "unlock the keychain, or use --insecure-storage (token_store: file)", 0})
+		add(finding{codeKeychainFailed, status, "keychain", err.Error(), "unlock the keychain, or " + auth.FileRemedy, 0})
 		return
 	}
 	add(finding{codeKeychainOK, "ok", "keychain", "the OS keychain answers", "", 0})
@@ -226,8 +227,14 @@ func (c *command) checkServers(ctx context.Context, servers []*catalog.Server, w
 		switch {
 		case err == nil:
 			add(finding{codeServerOK, "ok", u.ID(), fmt.Sprintf("connected; %s", plural(tools[u.ID()], "tool")), "", took})
+		case errors.Is(err, auth.ErrUnavailable), errors.Is(err, auth.ErrTimeout):
+			add(finding{codeKeychainFailed, "fail", u.ID(), err.Error(), "unlock the keychain, or " + auth.FileRemedy, took})
 		case opts.Auth != nil && opts.Auth.NeedsLogin(err):
-			add(finding{codeServerNeedsLogin, "fail", u.ID(), err.Error(), fmt.Sprintf("run \"bridge login %s\"", u.ID()), took})
+			login := u.ID()
+			if i := slices.IndexFunc(servers, func(s *catalog.Server) bool { return s.ID == u.ID() }); i >= 0 && servers[i].Auth.Method == catalog.AuthPlugin {
+				login = auth.PortalID
+			}
+			add(finding{codeServerNeedsLogin, "fail", u.ID(), err.Error(), fmt.Sprintf("run \"bridge login %s\"", login), took})
 		default:
 			add(finding{codeServerFailed, "fail", u.ID(), err.Error(), "check the server's URL and the network; \"bridge list --json\" shows the URL", took})
 		}

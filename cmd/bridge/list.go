@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +39,13 @@ func listVerb() *verb {
 			stateDir, _ := cmd.stateDir()
 			report := newListReport(cfg, cat, bridge.NewPins(stateDir), time.Now())
 			if tokens, err := cmd.tokens(); err == nil {
+				refused := slices.ContainsFunc(cat.Sources, func(src catalog.SourceStatus) bool { return errors.Is(src.Err, catalog.ErrTokenRefused) })
 				for i, s := range cat.Servers {
 					if report.Servers[i].Enabled && s.Available() {
 						st := tokens.State(ctx, s)
+						if refused && s.Auth.Method == catalog.AuthPlugin {
+							st = tokens.RefusedByPortal(st)
+						}
 						report.Servers[i].Login = &st
 					}
 				}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcp-bridge/bridge/auth"
 	"github.com/mcp-bridge/bridge/config/backstagetest"
@@ -129,5 +130,33 @@ func TestEnabledServersOfAnUnreadPortalAreNotCalledMissing(t *testing.T) {
 				t.Errorf("doctor's findings on ghost: %v, want %s", got, tc.doctorAt)
 			}
 		})
+	}
+}
+
+// TestAPortalLoginThePortalRefusesIsNotShownAsLoggedIn: a stored portal
+// login the portal answers 401 to is "refused by the portal" in list and
+// doctor, with the login to run, never "logged in"; the error names the
+// login as the token's source.
+func TestAPortalLoginThePortalRefusesIsNotShownAsLoggedIn(t *testing.T) {
+	srv := backstagetest.New(t, []json.RawMessage{backstagetest.MCPServerEntity("default", "docs", "https://docs.example.com/mcp")})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfg, []byte("portal:\n  url: "+srv.URL+"\ntoken_store: file\nenabled: [mcp-actions]\n"), 0o644))
+	state := filepath.Join(dir, "state")
+	t.Setenv("MCP_BRIDGE_STATE_DIR", state)
+	origin, _ := auth.Origin(srv.URL)
+	tokens := &auth.Tokens{Secrets: auth.NewFile(state, nil)}
+	must(t, tokens.Save(context.Background(), auth.PortalID, &auth.Token{AccessToken: "from-before-a-reset", Origin: origin, Expiry: time.Now().Add(58 * time.Minute)}))
+
+	_, out, errOut := runBridge(t, "list", "--config", cfg)
+	if !strings.Contains(out, `needs login (refused by the portal; run "bridge login portal")`) || strings.Contains(out, "logged in") {
+		t.Errorf("list with a refused portal login:\n%s", out)
+	}
+	if !strings.Contains(errOut, "refused by the portal: your portal login") || strings.Contains(errOut, "$ ") || strings.Contains(errOut, "from-before") {
+		t.Errorf("list's note on the portal:\n%s", errOut)
+	}
+	_, out, _ = runBridge(t, "doctor", "--config", cfg)
+	if out = strings.Join(strings.Fields(out), " "); !strings.Contains(out, "refused by the portal") || !strings.Contains(out, `bridge login portal`) {
+		t.Errorf("doctor with a refused portal login:\n%s", out)
 	}
 }

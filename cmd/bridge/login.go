@@ -55,7 +55,7 @@ func (a *app) loginOptions(ctx context.Context, name string) (string, *auth.Prov
 		return "", nil, err
 	}
 	if name == auth.PortalID {
-		lo, err := auth.PortalLogin(cfg.Portal.URL)
+		lo, err := auth.PortalLogin(ctx, a.httpClient(), cfg.Portal.URL)
 		return auth.PortalID, lo, err
 	}
 	cat, err := catalog.Load(ctx, cfg, a.catalogOptions(true))

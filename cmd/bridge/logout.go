@@ -35,17 +35,13 @@ func logoutVerb() *verb {
 			cmd.forgetLogin(id)
 			found := false
 			for _, origin := range origins {
-				had, revoked, err := tokens.Logout(ctx, cmd.httpClient(), id, origin)
+				had, revocation, err := tokens.Logout(ctx, cmd.httpClient(), id, origin)
 				if err != nil {
 					return err
 				}
 				if had {
 					found = true
-					note := ""
-					if revoked {
-						note = " (token revoked)"
-					}
-					fmt.Fprintf(cmd.stdout, "logged out of %s at %s%s\n", id, origin, note)
+					fmt.Fprintf(cmd.stdout, "logged out of %s at %s; %s\n", id, origin, revocation)
 				}
 			}
 			if !found {

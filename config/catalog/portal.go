@@ -23,6 +23,10 @@ import (
 // ErrPortal marks a failed read of a portal's catalog.
 var ErrPortal = errors.New("portal")
 
+// ErrTokenRefused marks a read the portal refused (401) although it
+// carried a token: the user's portal login, or the static token.
+var ErrTokenRefused = errors.New("refused by the portal")
+
 // DefaultPortalTimeout bounds each request to the portal unless
 // portal.timeout says otherwise.
 const DefaultPortalTimeout = 30 * time.Second
@@ -136,12 +140,12 @@ func (p *portalSource) get(ctx context.Context, path string, q url.Values) (*pag
 		return nil, fmt.Errorf("%w %s: %w", ErrPortal, p.url, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	token := ""
+	token, from := "", ""
 	if p.login != nil {
-		token = p.login(ctx)
+		token, from = p.login(ctx), "your portal login"
 	}
 	if token == "" && p.tokenEnv != "" {
-		token = os.Getenv(p.tokenEnv)
+		token, from = os.Getenv(p.tokenEnv), "$"+p.tokenEnv
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -156,7 +160,10 @@ func (p *portalSource) get(ctx context.Context, path string, q url.Values) (*pag
 		return nil, p.transportError(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, p.statusError(resp.StatusCode, body, token != "")
+		if token == "" {
+			from = ""
+		}
+		return nil, p.statusError(resp.StatusCode, body, from)
 	}
 	var pg page
 	if err := json.Unmarshal(body, &pg); err != nil {
@@ -165,8 +172,9 @@ func (p *portalSource) get(ctx context.Context, path string, q url.Values) (*pag
 	return &pg, nil
 }
 
-// statusError explains an HTTP error from the portal and what to do about it.
-func (p *portalSource) statusError(status int, body []byte, sentToken bool) error {
+// statusError explains an HTTP error from the portal and what to do about
+// it. from says where the token sent came from, "" when none was.
+func (p *portalSource) statusError(status int, body []byte, from string) error {
 	var e struct {
 		Error struct {
 			Message string `json:"message"`
@@ -179,12 +187,14 @@ func (p *portalSource) statusError(status int, body []byte, sentToken bool) erro
 	}
 	var todo string
 	switch {
-	case status == http.StatusUnauthorized && !sentToken && p.tokenEnv == "":
+	case status == http.StatusUnauthorized && from == "" && p.tokenEnv == "":
 		todo = "the portal needs a token: run \"bridge login portal\", or set portal.token_env in the config to the name of an environment variable that holds one"
-	case status == http.StatusUnauthorized && !sentToken:
+	case status == http.StatusUnauthorized && from == "":
 		todo = fmt.Sprintf("the portal needs a token: $%s is empty", p.tokenEnv)
+	case status == http.StatusUnauthorized && from == "your portal login":
+		return fmt.Errorf("%w %s: %s; %w: your portal login (it may have expired, or the portal was reset): run \"bridge login portal\"", ErrPortal, p.url, what, ErrTokenRefused)
 	case status == http.StatusUnauthorized:
-		todo = fmt.Sprintf("the token in $%s was refused: it may be wrong or expired", p.tokenEnv)
+		return fmt.Errorf("%w %s: %s; %w: the token in %s (it may be wrong or expired)", ErrPortal, p.url, what, ErrTokenRefused, from)
 	case status == http.StatusForbidden:
 		todo = "the token may not read the catalog: ask the portal's admins for catalog read permission"
 	case status == http.StatusNotFound:

@@ -194,7 +194,7 @@ func TestPortalErrorsSayWhatToDo(t *testing.T) {
 		want  []string
 	}{
 		{"no token", srv.URL, "", 0, "", []string{"401 Unauthorized: Missing credentials", "$" + tokenEnv + " is empty"}},
-		{"wrong token", srv.URL, "not-the-token", 0, "", []string{"401 Unauthorized: Invalid token", "the token in $" + tokenEnv + " was refused"}},
+		{"wrong token", srv.URL, "not-the-token", 0, "", []string{"401 Unauthorized: Invalid token", "refused by the portal: the token in $" + tokenEnv + " (it may be wrong or expired)"}},
 		{"forbidden", srv.URL, srv.Token, http.StatusForbidden, "", []string{"403 Forbidden", "may not read the catalog"}},
 		{"not a portal", srv.URL + "/somewhere", srv.Token, 0, "", []string{"404 Not Found", "portal.url should be the portal's base URL"}},
 		{"server error", srv.URL, srv.Token, http.StatusInternalServerError, "", []string{"500 Internal Server Error", "try again later"}},
