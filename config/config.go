@@ -113,8 +113,15 @@ type ServerConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
 	// ClientID is an OAuth client registered for this server by hand, for
-	// servers that use the MCP authorization spec.
-	ClientID string `yaml:"client_id"`
+	// servers that use the MCP authorization spec; ClientSecretEnv names
+	// the environment variable that holds its secret, for a confidential
+	// client (the secret itself is never in the config).
+	ClientID        string `yaml:"client_id"`
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// Grant is "client_credentials" for a server used without a person:
+	// the client's own credentials get the token, no browser is opened,
+	// and serve renews it by itself. Empty is a person's login.
+	Grant string `yaml:"grant"`
 }
 
 // ProviderConfig is the bridge's OAuth client at one provider.
