@@ -126,6 +126,9 @@ type DiscoveryOptions struct {
 	// ClientSecret its secret (from servers.<id>.client_secret_env).
 	ClientID     string
 	ClientSecret string
+	// ClientKey is the client's private key (PEM), for the
+	// client-credentials grant with a private key JWT instead of a secret.
+	ClientKey string
 	// Grant is servers.<id>.grant: "" for a person's login, or
 	// GrantClientCredentials.
 	Grant string
@@ -195,10 +198,14 @@ func DiscoverLogin(ctx context.Context, client *http.Client, serverURL string, c
 	switch {
 	case o.Grant == GrantClientCredentials:
 		// A machine's own client: no browser, so no PKCE to check.
-		if o.ClientID == "" || o.ClientSecret == "" {
-			return nil, fmt.Errorf("the client-credentials grant needs the client registered for the bridge at %s: set servers.<id>.client_id and servers.<id>.client_secret_env", issuer)
+		switch {
+		case o.ClientID == "" || (o.ClientSecret == "" && o.ClientKey == ""):
+			return nil, fmt.Errorf("the client-credentials grant needs the client registered for the bridge at %s: set servers.<id>.client_id, and client_secret_env or client_key_env", issuer)
+		case o.ClientKey != "":
+			lo.ClientID, lo.ClientSecret, lo.AuthMethod = o.ClientID, o.ClientKey, AuthPrivateKeyJWT
+		default:
+			lo.ClientID, lo.ClientSecret, lo.AuthMethod = o.ClientID, o.ClientSecret, md.authMethodFor(o.ClientSecret)
 		}
-		lo.ClientID, lo.ClientSecret, lo.AuthMethod = o.ClientID, o.ClientSecret, md.authMethodFor(o.ClientSecret)
 	case o.Grant != "":
 		return nil, fmt.Errorf("servers.<id>.grant is %q: the bridge knows %q, or none for a person's login", o.Grant, GrantClientCredentials)
 	case !slices.Contains(md.CodeChallengeMethods, "S256"):

@@ -49,10 +49,11 @@ const GrantClientCredentials = "client_credentials"
 type LoginOptions struct {
 	Endpoints
 	ClientID     string
-	ClientSecret string // for confidential clients; never printed
+	ClientSecret string // for confidential clients (AuthPrivateKeyJWT: its PEM key); never printed
 	// AuthMethod is how the client authenticates at the token endpoint:
-	// AuthNone, AuthSecretBasic or AuthSecretPost; "" chooses basic when
-	// there is a secret, none otherwise.
+	// AuthNone, AuthSecretBasic or AuthSecretPost, or AuthPrivateKeyJWT
+	// (client-credentials only); "" chooses basic when there is a secret,
+	// none otherwise.
 	AuthMethod string
 	// Grant is "" for a person's login (browser or device), or
 	// GrantClientCredentials.
@@ -113,7 +114,7 @@ func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	t := &Token{Origin: o.Origin, TokenURL: o.TokenURL, RevokeURL: o.RevokeURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		AuthMethod: o.AuthMethod, Grant: o.Grant, Resource: o.Resource}
+		AuthMethod: o.AuthMethod, Grant: o.Grant, Resource: o.Resource, Issuer: o.Issuer}
 	if o.Grant == GrantClientCredentials {
 		t.Scopes = o.Scopes
 	}

@@ -285,10 +285,16 @@ func ServerLoginFor(ctx context.Context, client *http.Client, cfg *config.Config
 				return "", nil, fmt.Errorf("%s: servers.%s.client_secret_env names $%s, which is not set", s.ID, s.ID, sc.ClientSecretEnv)
 			}
 		}
+		var key string
+		if sc.ClientKeyEnv != "" {
+			if key = os.Getenv(sc.ClientKeyEnv); key == "" {
+				return "", nil, fmt.Errorf("%s: servers.%s.client_key_env names $%s, which is not set", s.ID, s.ID, sc.ClientKeyEnv)
+			}
+		}
 		regs := NewRegistrations(stateDir)
 		regs.Secrets = secrets
 		lo, err := DiscoverLogin(ctx, client, remote.URL, ch, DiscoveryOptions{
-			ClientID: sc.ClientID, ClientSecret: secret, Grant: sc.Grant, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: regs,
+			ClientID: sc.ClientID, ClientSecret: secret, ClientKey: key, Grant: sc.Grant, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: regs,
 		})
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: %w", s.ID, err)

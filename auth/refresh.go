@@ -114,12 +114,22 @@ func Refresh(ctx context.Context, client *http.Client, t *Token) (*Token, error)
 // (RFC 6749 §4.4), for the token's client and resource.
 func clientCredentials(ctx context.Context, client *http.Client, t *Token) (*oauth2.Token, error) {
 	if t.ClientSecret == "" {
-		return nil, fmt.Errorf("%w: the client-credentials grant needs the client's secret", ErrGrantRevoked)
+		return nil, fmt.Errorf("%w: the client-credentials grant needs the client's secret or key", ErrGrantRevoked)
 	}
 	cc := &clientcredentials.Config{ClientID: t.ClientID, ClientSecret: t.ClientSecret, TokenURL: t.TokenURL, Scopes: t.Scopes,
-		AuthStyle: authStyle(t.AuthMethod, t.ClientSecret)}
+		AuthStyle: authStyle(t.AuthMethod, t.ClientSecret), EndpointParams: url.Values{}}
 	if t.Resource != "" {
-		cc.EndpointParams = url.Values{"resource": {t.Resource}}
+		cc.EndpointParams.Set("resource", t.Resource)
+	}
+	if t.AuthMethod == AuthPrivateKeyJWT {
+		// The key signs a new assertion for each request; it is never sent.
+		a, err := clientAssertion(t.ClientSecret, t.ClientID, t.Issuer, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrGrantRevoked, err)
+		}
+		cc.ClientSecret, cc.AuthStyle = "", oauth2.AuthStyleInParams
+		cc.EndpointParams.Set("client_assertion_type", clientAssertionType)
+		cc.EndpointParams.Set("client_assertion", a)
 	}
 	tok, err := cc.Token(tokenContext(ctx, client))
 	return tok, tokenError(t.TokenURL, err)

@@ -39,6 +39,9 @@ type Token struct {
 	// Grant is GrantClientCredentials for a token the bridge renews by
 	// itself, without a refresh token or a person.
 	Grant string `json:"gt,omitempty"`
+	// Issuer is the authorization server's, the audience of a private
+	// key JWT client assertion.
+	Issuer string `json:"is,omitempty"`
 }
 
 // update takes what a token endpoint answered: a refresh token that is

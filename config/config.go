@@ -118,6 +118,10 @@ type ServerConfig struct {
 	// client (the secret itself is never in the config).
 	ClientID        string `yaml:"client_id"`
 	ClientSecretEnv string `yaml:"client_secret_env"`
+	// ClientKeyEnv names an environment variable holding the client's
+	// private key (PEM; P-256 or RSA), for the client-credentials grant
+	// with a private key JWT (RFC 7523) instead of a secret.
+	ClientKeyEnv string `yaml:"client_key_env"`
 	// Grant is "client_credentials" for a server used without a person:
 	// the client's own credentials get the token, no browser is opened,
 	// and serve renews it by itself. Empty is a person's login.

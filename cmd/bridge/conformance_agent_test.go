@@ -69,6 +69,7 @@ func runConformanceAuthAgent(url string) error {
 		Name         string `json:"name"`
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
+		PrivateKey   string `json:"private_key_pem"`
 	}
 	if c := os.Getenv("MCP_CONFORMANCE_CONTEXT"); c != "" {
 		if err := json.Unmarshal([]byte(c), &sc); err != nil {
@@ -86,13 +87,16 @@ func runConformanceAuthAgent(url string) error {
 	if sc.ClientSecret != "" {
 		cfg += "    client_secret_env: CONFORMANCE_CLIENT_SECRET\n"
 	}
+	if sc.PrivateKey != "" {
+		cfg += "    client_key_env: CONFORMANCE_CLIENT_KEY\n"
+	}
 	if strings.HasPrefix(os.Getenv("MCP_CONFORMANCE_SCENARIO"), "auth/client-credentials") {
 		cfg += "    grant: client_credentials\n"
 	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	env := append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir, "BROWSER=fake-browser", "CONFORMANCE_CLIENT_SECRET="+sc.ClientSecret)
+	env := append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir, "BROWSER=fake-browser", "CONFORMANCE_CLIENT_SECRET="+sc.ClientSecret, "CONFORMANCE_CLIENT_KEY="+sc.PrivateKey)
 	for _, args := range [][]string{{"enable", "scenario"}, {"login", "scenario", "--timeout", "20s"}} {
 		cmd := exec.Command("bridge", append(args, "--config", cfgPath)...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr

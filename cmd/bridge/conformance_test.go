@@ -155,9 +155,6 @@ var authExpectedFailures = map[string]string{
 	// session's token handling, owned with serve's tokens per request.
 	"auth/scope-step-up":     "re-authorization after a mid-session 403 is serve's token handling, not done here",
 	"auth/scope-retry-limit": "re-authorization after a mid-session 403 is serve's token handling, not done here",
-	// A private key JWT client assertion (RFC 7523) for the
-	// client-credentials grant is not implemented: a client secret only.
-	"auth/client-credentials-jwt": "private_key_jwt client authentication is not implemented",
 }
 
 // authSkipped are auth scenarios not run, with the reason.
