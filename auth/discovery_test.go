@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,4 +120,49 @@ func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
 	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="write"`}); !strings.Contains(fmt.Sprint(err), "run \"bridge login gh\"") {
 		t.Errorf("a new scope: %v", err)
 	}
+}
+
+// TestARegisteredClientsSecretIsKeptInTheTokenStore registers at a server
+// that makes the bridge a confidential client: the secret and its method
+// are used, kept in the token store and not in the state folder, and
+// reused only at the same issuer.
+func TestARegisteredClientsSecretIsKeptInTheTokenStore(t *testing.T) {
+	var registered int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		must(t, json.NewDecoder(r.Body).Decode(&body))
+		if body["application_type"] != "native" {
+			t.Errorf("registration sent application_type %v; want native", body["application_type"])
+		}
+		registered++
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"client_id":"c%d","client_secret":"s3cret-%d","token_endpoint_auth_method":"client_secret_post"}`, registered, registered)
+	}))
+	defer srv.Close()
+	stateDir := t.TempDir()
+	regs := NewRegistrations(stateDir)
+	regs.Secrets = NewFile(t.TempDir(), func(string) {})
+	md := &serverMetadata{RegistrationEndpoint: srv.URL}
+	reg, err := regs.clientFor(context.Background(), srv.Client(), "https://as.example.com", md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.ClientID != "c1" || reg.Secret != "s3cret-1" || reg.Method != AuthSecretPost {
+		t.Errorf("registration = %+v; want c1 with its secret, by client_secret_post", *reg)
+	}
+	again, err := regs.clientFor(context.Background(), srv.Client(), "https://as.example.com", md)
+	if err != nil || *again != *reg || registered != 1 {
+		t.Errorf("second login at the same issuer: %+v, %v, %d registrations; want the first one again", again, err, registered)
+	}
+	other, err := regs.clientFor(context.Background(), srv.Client(), "https://other.example.com", md)
+	if err != nil || other.ClientID == reg.ClientID || other.Secret == reg.Secret {
+		t.Errorf("another issuer got %+v, %v; want a registration of its own", other, err)
+	}
+	filepath.WalkDir(stateDir, func(path string, d fs.DirEntry, err error) error {
+		if data, _ := os.ReadFile(path); err == nil && !d.IsDir() && strings.Contains(string(data), "s3cret") {
+			t.Errorf("%s holds a client secret", path)
+		}
+		return nil
+	})
 }

@@ -3,9 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -21,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mcp-bridge/bridge/config/catalog"
 )
 
@@ -32,13 +32,41 @@ type Endpoints struct {
 	RevokeURL string // "" when the server offers no revocation
 }
 
+// Token endpoint client authentication methods (RFC 7591 §2), as an
+// authorization server's metadata and a registration name them.
+const (
+	AuthNone        = "none"
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+)
+
+// GrantClientCredentials is the client-credentials grant (RFC 6749 §4.4),
+// for a server used without a person: no browser, and the bridge obtains
+// each new token itself.
+const GrantClientCredentials = "client_credentials"
+
 // LoginOptions describe one login.
 type LoginOptions struct {
 	Endpoints
 	ClientID     string
-	ClientSecret string // only for providers that demand one
-	Scopes       []string
-	// Extra are more authorization parameters (audience, resource, …).
+	ClientSecret string // for confidential clients (AuthPrivateKeyJWT: its PEM key); never printed
+	// AuthMethod is how the client authenticates at the token endpoint:
+	// AuthNone, AuthSecretBasic or AuthSecretPost, or AuthPrivateKeyJWT
+	// (client-credentials only); "" chooses basic when there is a secret,
+	// none otherwise.
+	AuthMethod string
+	// Grant is "" for a person's login (browser or device), or
+	// GrantClientCredentials.
+	Grant string
+	// Issuer is the authorization server's issuer identifier, when known:
+	// an authorization response's iss must name it (RFC 9207).
+	Issuer string
+	// IssRequired refuses an authorization response without iss, for
+	// servers whose metadata promise it
+	// (authorization_response_iss_parameter_supported).
+	IssRequired bool
+	Scopes      []string
+	// Extra are more authorization parameters (audience, …).
 	Extra url.Values
 	// Resource is the RFC 8707 resource, sent on authorize and token
 	// requests when set.
@@ -62,7 +90,9 @@ type LoginOptions struct {
 var ErrLoginTimeout = errors.New("the login was not finished in time")
 
 // Login runs an authorization code + PKCE (S256) login with a loopback
-// redirect, or a device login, and returns the token.
+// redirect, a device login, or a client-credentials grant, and returns
+// the token. golang.org/x/oauth2 does the protocol; this adds the
+// loopback listener, the checks of what the server sends, and RFC 8707.
 func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Minute
@@ -83,12 +113,22 @@ func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	var tr *tokenResponse
+	t := &Token{Origin: o.Origin, TokenURL: o.TokenURL, RevokeURL: o.RevokeURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		AuthMethod: o.AuthMethod, Grant: o.Grant, Resource: o.Resource, Issuer: o.Issuer}
+	if o.Grant == GrantClientCredentials {
+		t.Scopes = o.Scopes
+	}
+	var tok *oauth2.Token
 	var err error
-	if o.Device {
-		tr, err = deviceLogin(ctx, o)
-	} else {
-		tr, err = codeLogin(ctx, o)
+	switch {
+	case o.Grant == GrantClientCredentials:
+		tok, err = clientCredentials(ctx, o.HTTP, t)
+	case o.Grant != "":
+		return nil, fmt.Errorf("grant %q is not one the bridge knows: use %q, or none for a person's login", o.Grant, GrantClientCredentials)
+	case o.Device:
+		tok, err = deviceLogin(ctx, o)
+	default:
+		tok, err = codeLogin(ctx, o)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("%w (%s); run the login again", ErrLoginTimeout, o.Timeout)
@@ -96,17 +136,38 @@ func Login(ctx context.Context, o LoginOptions) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: tr.TokenType, Origin: o.Origin,
-		TokenURL: o.TokenURL, RevokeURL: o.RevokeURL, ClientID: o.ClientID, Resource: o.Resource, Scopes: strings.Fields(tr.Scope)}
-	if tr.ExpiresIn > 0 {
-		t.Expiry = time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
-	}
+	t.update(tok)
 	return t, nil
 }
 
+// config is the x/oauth2 client for a login.
+func (o *LoginOptions) config(redirect string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: redirect, Scopes: o.Scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: o.AuthURL, TokenURL: o.TokenURL, DeviceAuthURL: o.DeviceURL, AuthStyle: authStyle(o.AuthMethod, o.ClientSecret)},
+	}
+}
+
+// params are the authorization and token requests' own parameters: the
+// resource (RFC 8707) on every one, the extra ones on the first.
+func (o *LoginOptions) params(extra bool) []oauth2.AuthCodeOption {
+	var opts []oauth2.AuthCodeOption
+	if o.Resource != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", o.Resource))
+	}
+	if extra {
+		for k, v := range o.Extra {
+			if len(v) > 0 {
+				opts = append(opts, oauth2.SetAuthURLParam(k, v[0]))
+			}
+		}
+	}
+	return opts
+}
+
 // codeLogin is the browser flow: a loopback listener on 127.0.0.1 receives
-// the redirect; state and PKCE bind it to this login.
-func codeLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
+// the redirect; state and PKCE bind it to this login, iss to its server.
+func codeLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", o.RedirectPort))
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("port %d on 127.0.0.1 is in use, so the login cannot receive its redirect: free it, or set another redirect_port", o.RedirectPort)
@@ -116,31 +177,9 @@ func codeLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 	}
 	defer ln.Close()
 	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
-	verifier, state := randomString(32), randomString(16)
-	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{
-		"response_type":         {"code"},
-		"client_id":             {o.ClientID},
-		"redirect_uri":          {redirect},
-		"state":                 {state},
-		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"},
-	}
-	if len(o.Scopes) > 0 {
-		q.Set("scope", strings.Join(o.Scopes, " "))
-	}
-	if o.Resource != "" {
-		q.Set("resource", o.Resource)
-	}
-	for k, v := range o.Extra {
-		q[k] = v
-	}
-	authURL := o.AuthURL
-	if strings.Contains(authURL, "?") {
-		authURL += "&" + q.Encode()
-	} else {
-		authURL += "?" + q.Encode()
-	}
+	verifier, state := oauth2.GenerateVerifier(), randomString(16)
+	cfg := o.config(redirect)
+	authURL := cfg.AuthCodeURL(state, append(o.params(true), oauth2.S256ChallengeOption(verifier))...)
 
 	type result struct {
 		code string
@@ -155,8 +194,9 @@ func codeLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 			return
 		}
 		p := r.URL.Query()
-		var res result
+		res := result{err: checkIssuer(o, p)}
 		switch {
+		case res.err != nil:
 		case p.Get("state") != state:
 			res.err = errors.New("the login's answer does not carry this login's state; it was not started here — run the login again")
 		case p.Get("error") != "":
@@ -197,52 +237,46 @@ func codeLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 	if res.err != nil {
 		return nil, res.err
 	}
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {res.code},
-		"redirect_uri":  {redirect},
-		"client_id":     {o.ClientID},
-		"code_verifier": {verifier},
+	tok, err := cfg.Exchange(tokenContext(ctx, o.HTTP), res.code, append(o.params(false), oauth2.VerifierOption(verifier))...)
+	if err != nil {
+		return nil, tokenError(o.TokenURL, err)
 	}
-	if o.ClientSecret != "" {
-		form.Set("client_secret", o.ClientSecret)
+	return tok, nil
+}
+
+// ErrWrongIssuer means an authorization response names another
+// authorization server than the one the login was started with: a mix-up
+// attack (RFC 9207), or a misconfigured server. Its code is not redeemed.
+var ErrWrongIssuer = errors.New("the authorization response comes from another authorization server")
+
+// checkIssuer applies RFC 9207 before anything else of the answer is
+// used: a present iss must be the issuer the login recorded, and a server
+// that promised iss must send it.
+func checkIssuer(o LoginOptions, p url.Values) error {
+	iss, present := p.Get("iss"), p.Has("iss")
+	switch {
+	case present && o.Issuer != "" && iss != o.Issuer:
+		return fmt.Errorf("%w: it names %q, not %q; run the login again, and tell the server's owners if it happens again", ErrWrongIssuer, iss, o.Issuer)
+	case !present && o.IssRequired:
+		return fmt.Errorf("%w: %s promises to name itself in its answers, and this one does not", ErrWrongIssuer, o.Issuer)
 	}
-	if o.Resource != "" {
-		form.Set("resource", o.Resource)
-	}
-	return postForm(ctx, o.HTTP, o.TokenURL, form)
+	return nil
 }
 
 // deviceLogin is the device authorization grant (RFC 8628): the user
 // enters a code on another device while the bridge polls.
-func deviceLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
+func deviceLogin(ctx context.Context, o LoginOptions) (*oauth2.Token, error) {
 	if o.DeviceURL == "" {
 		return nil, errors.New("this provider has no device login; log in without --device, from a machine with a browser")
 	}
-	form := url.Values{"client_id": {o.ClientID}}
-	if len(o.Scopes) > 0 {
-		form.Set("scope", strings.Join(o.Scopes, " "))
-	}
-	if o.Resource != "" {
-		form.Set("resource", o.Resource)
-	}
-	da, err := postJSON(ctx, o.HTTP, o.DeviceURL, form)
+	cfg := o.config("")
+	tctx := tokenContext(ctx, o.HTTP)
+	d, err := cfg.DeviceAuth(tctx, o.params(false)...)
 	if err != nil {
-		return nil, err
+		return nil, tokenError(o.DeviceURL, err)
 	}
-	var d struct {
-		DeviceCode              string `json:"device_code"`
-		UserCode                string `json:"user_code"`
-		VerificationURI         string `json:"verification_uri"`
-		VerificationURL         string `json:"verification_url"` // Google's spelling
-		VerificationURIComplete string `json:"verification_uri_complete"`
-		Interval                int    `json:"interval"`
-	}
-	if err := json.Unmarshal(da, &d); err != nil || d.DeviceCode == "" {
+	if d.DeviceCode == "" {
 		return nil, fmt.Errorf("device authorization endpoint %s: not a device authorization answer", o.DeviceURL)
-	}
-	if d.VerificationURI == "" {
-		d.VerificationURI = d.VerificationURL
 	}
 	for _, u := range []string{d.VerificationURI, d.VerificationURIComplete} {
 		if u == "" {
@@ -257,32 +291,17 @@ func deviceLogin(ctx context.Context, o LoginOptions) (*tokenResponse, error) {
 		fmt.Fprintf(o.Out, "(or visit %s)\n", d.VerificationURIComplete)
 	}
 	fmt.Fprintf(o.Out, "Waiting for the code to be entered (giving up after %s)…\n", o.Timeout)
-	interval := time.Duration(max(d.Interval, 1)) * time.Second
-	poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {d.DeviceCode}, "client_id": {o.ClientID}}
-	if o.ClientSecret != "" {
-		poll.Set("client_secret", o.ClientSecret)
-	}
-	for {
-		select {
-		case <-time.After(interval):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		tr, err := postForm(ctx, o.HTTP, o.TokenURL, poll)
-		var oe *OAuthError
-		switch {
-		case err == nil:
-			return tr, nil
-		case errors.As(err, &oe) && oe.Code == "authorization_pending":
-		case errors.As(err, &oe) && oe.Code == "slow_down":
-			interval += 5 * time.Second
-		case errors.As(err, &oe) && oe.Code == "access_denied":
-			return nil, errors.New("the login was denied")
-		case errors.As(err, &oe) && oe.Code == "expired_token":
-			return nil, fmt.Errorf("%w: the code expired; run the login again", ErrLoginTimeout)
-		default:
-			return nil, err
-		}
+	tok, err := cfg.DeviceAccessToken(tctx, d, o.params(false)...)
+	var oe *OAuthError
+	switch err := tokenError(o.TokenURL, err); {
+	case err == nil:
+		return tok, nil
+	case errors.As(err, &oe) && oe.Code == "access_denied":
+		return nil, errors.New("the login was denied")
+	case errors.As(err, &oe) && oe.Code == "expired_token":
+		return nil, fmt.Errorf("%w: the code expired; run the login again", ErrLoginTimeout)
+	default:
+		return nil, err
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-bridge/bridge/auth/oauthtest"
 	"github.com/mcp-bridge/bridge/config"
 )
 
@@ -269,5 +270,110 @@ func TestALoginNeverOpensAURLThatIsNotWeb(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "refusing the authorization server's endpoint") || opened {
 			t.Errorf("%s: %v, browser opened %v", authURL, err, opened)
 		}
+	}
+}
+
+// TestConfidentialClientsAuthenticateByTheirMethod logs in, and renews,
+// at a real authorization server as clients registered with
+// client_secret_basic and client_secret_post: the secret goes with the
+// code exchange and with the refresh, and a refresh without it is refused.
+// (The conformance scenarios token-endpoint-auth-basic and -post check the
+// method itself.)
+func TestConfidentialClientsAuthenticateByTheirMethod(t *testing.T) {
+	as := oauthtest.Start(t, oauthtest.Options{})
+	for _, tt := range []struct{ client, method string }{
+		{oauthtest.BasicClientID, AuthSecretBasic},
+		{oauthtest.PostClientID, AuthSecretPost},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			lo, _ := realLogin(t, as)
+			lo.ClientID, lo.ClientSecret, lo.AuthMethod = tt.client, oauthtest.Secret(tt.client), tt.method
+			tok, err := Login(context.Background(), lo)
+			if err != nil {
+				t.Fatalf("login as %s with %s: %v", tt.client, tt.method, err)
+			}
+			if tok.ClientSecret != lo.ClientSecret || tok.AuthMethod != tt.method || tok.RefreshToken == "" {
+				t.Fatalf("the token does not keep how to renew it: %+v", *tok)
+			}
+			if strings.Contains(tok.String(), lo.ClientSecret) {
+				t.Errorf("the token prints its client's secret: %s", tok)
+			}
+			nt, err := Refresh(context.Background(), http.DefaultClient, tok)
+			if err != nil {
+				t.Fatalf("renewing as %s with %s: %v", tt.client, tt.method, err)
+			}
+			if nt.AccessToken == tok.AccessToken || nt.RefreshToken == tok.RefreshToken {
+				t.Errorf("the renewal gave back the same tokens")
+			}
+			nt.ClientSecret, nt.AuthMethod = "", AuthNone
+			if _, err := Refresh(context.Background(), http.DefaultClient, nt); !errors.Is(err, ErrGrantRevoked) {
+				t.Errorf("renewing without the secret: %v; want the server's refusal", err)
+			}
+		})
+	}
+}
+
+// TestAnAuthorizationResponseFromAnotherIssuerIsNotRedeemed checks RFC
+// 9207 against a real server, which names itself (iss) in its answers: the
+// recorded issuer passes; another one fails before the code is sent to the
+// token endpoint.
+func TestAnAuthorizationResponseFromAnotherIssuerIsNotRedeemed(t *testing.T) {
+	as := oauthtest.Start(t, oauthtest.Options{})
+	lo, _ := realLogin(t, as)
+	lo.Issuer, lo.IssRequired = as.Issuer, true
+	if _, err := Login(context.Background(), lo); err != nil {
+		t.Fatalf("login with the server's own issuer: %v", err)
+	}
+	before := len(as.Requests(t))
+	lo.Issuer = "https://as.example.com"
+	_, err := Login(context.Background(), lo)
+	if !errors.Is(err, ErrWrongIssuer) {
+		t.Fatalf("login with an answer from %s recorded as %s: %v; want ErrWrongIssuer", as.Issuer, lo.Issuer, err)
+	}
+	for _, r := range as.Requests(t)[before:] {
+		if r == "POST /token" {
+			t.Errorf("the code of the wrong issuer's answer was redeemed")
+		}
+	}
+}
+
+// TestClientCredentialsNeedNoBrowser logs in as a machine client with the
+// client-credentials grant, for a resource, and renews the token the same
+// way once it has expired: no browser, no refresh token.
+func TestClientCredentialsNeedNoBrowser(t *testing.T) {
+	as := oauthtest.Start(t, oauthtest.Options{})
+	lo, b := realLogin(t, as)
+	lo.Grant, lo.ClientID, lo.ClientSecret = GrantClientCredentials, oauthtest.MachineClientID, oauthtest.Secret(oauthtest.MachineClientID)
+	lo.Resource = "http://127.0.0.1:9/mcp"
+	tok, err := Login(context.Background(), lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.urls()) != 0 {
+		t.Errorf("a client-credentials login opened %v", b.urls())
+	}
+	if !tok.Renewable() || tok.RefreshToken != "" || tok.Grant != GrantClientCredentials {
+		t.Fatalf("token = %+v; want one the bridge renews by itself", *tok)
+	}
+	// A JWT for the resource: its payload names it as the audience.
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token is not a JWT for the resource")
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if !strings.Contains(string(payload), `"aud":"http://127.0.0.1:9/mcp"`) {
+		t.Errorf("the token is not for the resource: %s", payload)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute)
+	nt, err := Refresh(context.Background(), http.DefaultClient, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nt.AccessToken == tok.AccessToken || !nt.Valid(time.Now()) {
+		t.Errorf("the renewal gave no new token")
+	}
+	tok.ClientSecret = "wrong"
+	if _, err := Refresh(context.Background(), http.DefaultClient, tok); !errors.Is(err, ErrGrantRevoked) {
+		t.Errorf("renewal with a wrong secret: %v; want the server's refusal", err)
 	}
 }

@@ -277,7 +277,7 @@ func (m *Manager) token(ctx context.Context, id, origin string) (*Token, error) 
 	if t.Origin != origin {
 		return nil, fmt.Errorf("%w: the stored token is for %s, not %s", ErrRefused, t.Origin, origin)
 	}
-	if !t.Valid(now) && t.RefreshToken != "" && m.Refresher != nil {
+	if !t.Valid(now) && t.Renewable() && m.Refresher != nil {
 		nt, err := m.renew(ctx, id, origin, t)
 		switch {
 		case errors.Is(err, ErrGrantRevoked):

@@ -199,6 +199,9 @@ func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
 		return err
 	}
 	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s: %s: %w", u, res.Status, errNotFound)
+	}
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", u, res.Status)
 	}
@@ -251,8 +254,15 @@ func microsoftScopes(in []string) []string {
 
 // ServerLogin is how to log in for a server: its provider's login, or the
 // portal's for a server that uses the portal's auth. It returns the key the
-// token is kept under (the server's ID, or "portal").
+// token is kept under (the server's ID, or "portal"). It keeps no
+// registered client's secret; ServerLoginFor does.
 func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s *catalog.Server, stateDir string) (string, *ProviderLogin, error) {
+	return ServerLoginFor(ctx, client, cfg, s, stateDir, nil)
+}
+
+// ServerLoginFor is ServerLogin whose dynamic registrations keep their
+// client secrets in secrets, the token store.
+func ServerLoginFor(ctx context.Context, client *http.Client, cfg *config.Config, s *catalog.Server, stateDir string, secrets Secrets) (string, *ProviderLogin, error) {
 	remote, ok := s.Transport()
 	switch {
 	case !ok:
@@ -279,8 +289,23 @@ func ServerLogin(ctx context.Context, client *http.Client, cfg *config.Config, s
 		if err != nil {
 			return "", nil, err
 		}
+		sc := cfg.Servers[s.ID]
+		var secret string
+		if sc.ClientSecretEnv != "" {
+			if secret = os.Getenv(sc.ClientSecretEnv); secret == "" {
+				return "", nil, fmt.Errorf("%s: servers.%s.client_secret_env names $%s, which is not set", s.ID, s.ID, sc.ClientSecretEnv)
+			}
+		}
+		var key string
+		if sc.ClientKeyEnv != "" {
+			if key = os.Getenv(sc.ClientKeyEnv); key == "" {
+				return "", nil, fmt.Errorf("%s: servers.%s.client_key_env names $%s, which is not set", s.ID, s.ID, sc.ClientKeyEnv)
+			}
+		}
+		regs := NewRegistrations(stateDir)
+		regs.Secrets = secrets
 		lo, err := DiscoverLogin(ctx, client, remote.URL, ch, DiscoveryOptions{
-			ClientID: cfg.Servers[s.ID].ClientID, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: NewRegistrations(stateDir),
+			ClientID: sc.ClientID, ClientSecret: secret, ClientKey: key, Grant: sc.Grant, ClientMetadataURL: cfg.ClientMetadataURL, Registrations: regs,
 		})
 		if err != nil {
 			return "", nil, err

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Token is what the bridge keeps for one server: the access token, what it
@@ -29,6 +31,35 @@ type Token struct {
 	RevokeURL string `json:"ru,omitempty"`
 	ClientID  string `json:"ci,omitempty"`
 	Resource  string `json:"rs,omitempty"`
+	// ClientSecret and AuthMethod are how the client authenticates when
+	// it renews the token (RFC 6749 §2.3): a confidential client's secret
+	// is kept here, in the token store, never in the state folder.
+	ClientSecret string `json:"cs,omitempty"`
+	AuthMethod   string `json:"am,omitempty"`
+	// Grant is GrantClientCredentials for a token the bridge renews by
+	// itself, without a refresh token or a person.
+	Grant string `json:"gt,omitempty"`
+	// Issuer is the authorization server's, the audience of a private
+	// key JWT client assertion.
+	Issuer string `json:"is,omitempty"`
+}
+
+// update takes what a token endpoint answered: a refresh token that is
+// not sent again stays the one there was (RFC 6749 §6).
+func (t *Token) update(tok *oauth2.Token) {
+	t.AccessToken, t.TokenType, t.Expiry = tok.AccessToken, tok.TokenType, tok.Expiry
+	if tok.RefreshToken != "" {
+		t.RefreshToken = tok.RefreshToken
+	}
+	if scope, _ := tok.Extra("scope").(string); scope != "" {
+		t.Scopes = strings.Fields(scope)
+	}
+}
+
+// Renewable reports whether the bridge can get a new token by itself: with
+// a refresh token, or a new client-credentials grant.
+func (t *Token) Renewable() bool {
+	return t != nil && (t.RefreshToken != "" || t.Grant == GrantClientCredentials)
 }
 
 // RefreshSkew is how long before expiry a token counts as expired, so that

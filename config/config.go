@@ -121,8 +121,19 @@ type ServerConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
 	// ClientID is an OAuth client registered for this server by hand, for
-	// servers that use the MCP authorization spec.
-	ClientID string `yaml:"client_id"`
+	// servers that use the MCP authorization spec; ClientSecretEnv names
+	// the environment variable that holds its secret, for a confidential
+	// client (the secret itself is never in the config).
+	ClientID        string `yaml:"client_id"`
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// ClientKeyEnv names an environment variable holding the client's
+	// private key (PEM; P-256 or RSA), for the client-credentials grant
+	// with a private key JWT (RFC 7523) instead of a secret.
+	ClientKeyEnv string `yaml:"client_key_env"`
+	// Grant is "client_credentials" for a server used without a person:
+	// the client's own credentials get the token, no browser is opened,
+	// and serve renews it by itself. Empty is a person's login.
+	Grant string `yaml:"grant"`
 }
 
 // ClientConfig overrides what the bridge knows of one agent.

@@ -79,7 +79,7 @@ func TestLoadErrorsNameKeyAndFile(t *testing.T) {
 	}{
 		{"unknown top-level key", "catalog: {}\nportals: {}\n",
 			[]string{`line 2: unknown key "portals"`, "known keys at the top level: catalog, portal, enabled, servers, max_name_length, serve"}},
-		{"unknown key under a server", "servers:\n  gh:\n    prefx: g\n", []string{`line 3: unknown key "servers.gh.prefx" (known keys under servers.gh: prefix, headers, read_only, hide_destructive, allow, deny, client_id)`}},
+		{"unknown key under a server", "servers:\n  gh:\n    prefx: g\n", []string{`line 3: unknown key "servers.gh.prefx" (known keys under servers.gh: prefix, headers, read_only, hide_destructive, allow, deny, client_id, client_secret_env, client_key_env, grant)`}},
 		{"bad glob", "servers:\n  gh:\n    deny: ['[']\n", []string{`servers.gh: bad glob "["`}},
 		{"bad pins", "pins: maybe\n", []string{`pins is "maybe": use "withhold" or "warn"`}},
 		{"name length too short", "max_name_length: 8\n", []string{"max_name_length 8 is too short"}},

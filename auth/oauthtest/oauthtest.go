@@ -39,6 +39,20 @@ import (
 // native client: its redirect URI http://127.0.0.1/callback matches on any port.
 const ClientID = "bridge-test"
 
+// Confidential clients pre-registered on every server, each with the
+// secret "<id>-secret": BasicClientID authenticates at the token endpoint
+// with client_secret_basic, PostClientID with client_secret_post, and
+// MachineClientID (client_secret_basic) may use only the
+// client-credentials grant.
+const (
+	BasicClientID   = "bridge-basic"
+	PostClientID    = "bridge-post"
+	MachineClientID = "bridge-machine"
+)
+
+// Secret is a confidential client's secret.
+func Secret(clientID string) string { return clientID + "-secret" }
+
 // Server is a running oidc-provider on loopback.
 type Server struct {
 	Issuer   string // http://127.0.0.1:PORT, also the base of every endpoint

@@ -19,8 +19,19 @@ import (
 // server asks on the way as an agent would (an elicitation with the
 // schema's defaults). What the scenarios check is what the bridge does
 // toward the server.
+//
+// With "auth" as its first argument it is a user first, for the auth
+// scenarios: it writes the catalog entity, runs "bridge enable" and "bridge
+// login" (a fake browser follows the redirects; the scenario's context,
+// MCP_CONFORMANCE_CONTEXT, gives a pre-registered client's id and secret
+// as the config's servers.<id>.client_id and client_secret_env), and then
+// drives "bridge serve" as above.
 func conformanceAgent() {
-	if err := runConformanceAgent(os.Args[len(os.Args)-1]); err != nil {
+	run := runConformanceAgent
+	if len(os.Args) > 2 && os.Args[1] == "auth" {
+		run = runConformanceAuthAgent
+	}
+	if err := run(os.Args[len(os.Args)-1]); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance-agent:", err)
 		os.Exit(1)
 	}
@@ -40,8 +51,67 @@ func runConformanceAgent(url string) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
+	return driveServe(cfgPath, filepath.Join(dir, "state"))
+}
+
+// conformanceClientMetadataURL is the Client ID Metadata Document the
+// suite's auth/basic-cimd expects a client to use, as an organisation's
+// client_metadata_url.
+const conformanceClientMetadataURL = "https://conformance-test.local/client-metadata.json"
+
+func runConformanceAuthAgent(url string) error {
+	dir, err := os.MkdirTemp("", "conformance-auth-agent")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var sc struct {
+		Name         string `json:"name"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		PrivateKey   string `json:"private_key_pem"`
+	}
+	if c := os.Getenv("MCP_CONFORMANCE_CONTEXT"); c != "" {
+		if err := json.Unmarshal([]byte(c), &sc); err != nil {
+			return fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
+		}
+	}
+	catPath, cfgPath, stateDir := filepath.Join(dir, "catalog.yaml"), filepath.Join(dir, "config.yaml"), filepath.Join(dir, "state")
+	if err := os.WriteFile(catPath, []byte(entityYAML("scenario", [2]string{"streamable-http", url})), 0o644); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("catalog:\n  files: [%s]\nclient_metadata_url: %s\nservers:\n  scenario:\n    prefix: \"\"\n", catPath, conformanceClientMetadataURL)
+	if sc.ClientID != "" {
+		cfg += fmt.Sprintf("    client_id: %q\n", sc.ClientID)
+	}
+	if sc.ClientSecret != "" {
+		cfg += "    client_secret_env: CONFORMANCE_CLIENT_SECRET\n"
+	}
+	if sc.PrivateKey != "" {
+		cfg += "    client_key_env: CONFORMANCE_CLIENT_KEY\n"
+	}
+	if strings.HasPrefix(os.Getenv("MCP_CONFORMANCE_SCENARIO"), "auth/client-credentials") {
+		cfg += "    grant: client_credentials\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	env := append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir, "BROWSER=fake-browser", "CONFORMANCE_CLIENT_SECRET="+sc.ClientSecret, "CONFORMANCE_CLIENT_KEY="+sc.PrivateKey)
+	for _, args := range [][]string{{"enable", "scenario"}, {"login", "scenario", "--timeout", "20s"}} {
+		cmd := exec.Command("bridge", append(args, "--config", cfgPath)...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("bridge %s: %w", args[0], err)
+		}
+	}
+	return driveServe(cfgPath, stateDir)
+}
+
+// driveServe runs "bridge serve" with a config and plays the agent: it
+// initializes, lists the tools and calls each.
+func driveServe(cfgPath, stateDir string) error {
 	cmd := exec.Command("bridge", "serve", "--config", cfgPath, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state"))
+	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

@@ -145,6 +145,74 @@ func TestConformanceClientScenariosThroughTheBridge(t *testing.T) {
 	}
 }
 
+// authExpectedFailures are the auth scenarios that fail through the bridge
+// today, each with the reason; the test fails when another scenario fails,
+// and when one of these passes, so the list stays honest.
+var authExpectedFailures = map[string]string{
+	// A 403 insufficient_scope after initialize is answered by a call
+	// error that asks for a new login (the step-up is remembered for it),
+	// not by a re-authorization inside the session: that part is the
+	// session's token handling, owned with serve's tokens per request.
+	"auth/scope-step-up":     "re-authorization after a mid-session 403 is serve's token handling, not done here",
+	"auth/scope-retry-limit": "re-authorization after a mid-session 403 is serve's token handling, not done here",
+}
+
+// authSkipped are auth scenarios not run, with the reason.
+var authSkipped = map[string]string{
+	"auth/cross-app-access-complete-flow": "enterprise-managed authorization (an identity provider's ID token exchanged for an assertion) is out of the bridge's scope",
+}
+
+// TestConformanceAuthScenariosThroughTheBridge runs every auth scenario of
+// the suite's client scenarios as a user would: the scenario's server as a
+// catalog entity, "bridge enable", "bridge login" with a browser that
+// follows redirects, then a call through "bridge serve"
+// (conformance-agent auth).
+func TestConformanceAuthScenariosThroughTheBridge(t *testing.T) {
+	node, modules := conformanceSuite(t)
+	agentPath, err := exec.LookPath("conformance-agent")
+	must(t, err)
+	suite := filepath.Join(modules, "@modelcontextprotocol/conformance/dist/index.js")
+	list, err := exec.Command(node, suite, "list").CombinedOutput()
+	must(t, err)
+	var scenarios []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*- (auth/\S+)`).FindAllStringSubmatch(string(list), -1) {
+		scenarios = append(scenarios, m[1])
+	}
+	if len(scenarios) < 20 {
+		t.Fatalf("the suite lists %d auth scenarios; expected its 22:\n%s", len(scenarios), list)
+	}
+	var passed, ran int
+	for _, scenario := range scenarios {
+		if why := authSkipped[scenario]; why != "" {
+			t.Logf("%s: not run: %s", scenario, why)
+			continue
+		}
+		ran++
+		out := filepath.Join(t.TempDir(), "results")
+		cmd := exec.Command(node, suite, "client", "--command", agentPath+" auth", "--scenario", scenario, "-o", out)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", "GORACE=atexit_sleep_ms=0")
+		log, _ := cmd.CombinedOutput()
+		// The results of "auth/x" are in results/auth/x-<time>.
+		checks, _ := filepath.Glob(filepath.Join(out, "auth", "*", "checks.json"))
+		r := scenarioResult{failure: fmt.Sprintf("no results (%v)", checks)}
+		if len(checks) == 1 {
+			r = readChecks(t, checks[0])
+		}
+		expected, known := authExpectedFailures[scenario]
+		switch {
+		case r.passed && known:
+			t.Errorf("%s passes now: take it off authExpectedFailures (%s)", scenario, expected)
+		case r.passed:
+			passed++
+		case known:
+			t.Logf("%s fails, as expected: %s (%s)", scenario, expected, r.failure)
+		default:
+			t.Errorf("%s fails through the bridge: %s\n%s", scenario, r.failure, log)
+		}
+	}
+	t.Logf("conformance auth scenarios: %d of %d pass through the bridge", passed, ran)
+}
+
 // conformanceSuite finds Node and the suite's modules, or skips (never in
 // CI) when they are not installed.
 func conformanceSuite(t *testing.T) (node, modules string) {

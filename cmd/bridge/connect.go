@@ -70,7 +70,7 @@ func (a *app) bridgeOptions(servers []*catalog.Server) (bridge.Options, error) {
 	// The agent's call of a <prefix>__login tool is the user asking to log
 	// in; serve never starts one by itself.
 	opts.Login = func(ctx context.Context, s *catalog.Server, show func(string) bool) error {
-		id, lo, err := auth.ServerLogin(ctx, client, cfg, s, stateDir)
+		id, lo, err := auth.ServerLoginFor(ctx, client, cfg, s, stateDir, tokens.Tokens.Secrets)
 		if err != nil {
 			return err
 		}

@@ -77,5 +77,9 @@ func (a *app) loginOptions(ctx context.Context, name string) (string, *auth.Prov
 	if err != nil {
 		return "", nil, err
 	}
-	return auth.ServerLogin(ctx, a.httpClient(), cfg, s, stateDir)
+	tokens, err := a.tokens()
+	if err != nil {
+		return "", nil, err
+	}
+	return auth.ServerLoginFor(ctx, a.httpClient(), cfg, s, stateDir, tokens.Tokens.Secrets)
 }

@@ -33,6 +33,11 @@
 // Clients: "bridge-test" is pre-registered as a public native client
 // (RFC 8252): its redirect_uri http://127.0.0.1/callback matches that URI on
 // any loopback port. Open Dynamic Client Registration (RFC 7591) is enabled too.
+// Confidential clients, for the token endpoint's client authentication:
+// "bridge-basic" (client_secret_basic) and "bridge-post" (client_secret_post),
+// native like bridge-test, and "bridge-machine" (client_secret_basic), which
+// may use only the client-credentials grant; each one's secret is
+// "<client id>-secret".
 //
 // Tokens: PKCE (S256) is required for every client. Refresh tokens are issued
 // to any client allowed the refresh_token grant, are rotated on every use, and
@@ -109,6 +114,21 @@ const configuration = {
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
     redirect_uris: ['http://127.0.0.1/callback'],
+  }, ...['client_secret_basic', 'client_secret_post'].map((method) => ({
+    client_id: method === 'client_secret_basic' ? 'bridge-basic' : 'bridge-post',
+    client_secret: (method === 'client_secret_basic' ? 'bridge-basic' : 'bridge-post') + '-secret',
+    application_type: 'native',
+    token_endpoint_auth_method: method,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+  })), {
+    client_id: 'bridge-machine',
+    client_secret: 'bridge-machine-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
   }],
   jwks: { keys: [signingKey()] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -134,6 +154,7 @@ const configuration = {
   features: {
     devInteractions: { enabled: !autoConsent },
     deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
     registration: { enabled: true, initialAccessToken: false },
     revocation: {
       enabled: true,
