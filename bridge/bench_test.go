@@ -63,21 +63,8 @@ func BenchmarkCallDirect(b *testing.B) {
 func BenchmarkCallBridge(b *testing.B) {
 	up := upstreamtest.Start(b, upstreamtest.Options{Name: "bench", Transport: upstreamtest.StreamableHTTP})
 	br := New([]*catalog.Server{testServer("bench", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{})
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	go func() { _ = Serve(context.Background(), br, inR, outW); outW.Close() }()
-	defer inW.Close()
-	replies := bufio.NewReaderSize(outR, 4<<20)
-	roundTrip := func(line string) string {
-		if _, err := io.WriteString(inW, line+"\n"); err != nil {
-			b.Fatal(err)
-		}
-		reply, err := replies.ReadString('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
-		return reply
-	}
+	roundTrip, stop := serveInProcess(b, br)
+	defer stop()
 	roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
 	if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !strings.Contains(r, "bench__echo") {
 		b.Fatalf("tools/list: %.200s", r)

@@ -645,21 +645,7 @@ func BenchmarkStartup(b *testing.B) {
 						opts.Lists = NewListCache(dir, 0, nil)
 					}
 					br := New(servers, opts)
-					inR, inW := io.Pipe()
-					outR, outW := io.Pipe()
-					done := make(chan struct{})
-					go func() { _ = Serve(context.Background(), br, inR, outW); outW.Close(); close(done) }()
-					replies := bufio.NewReaderSize(outR, 1<<20)
-					roundTrip := func(line string) string {
-						if _, err := io.WriteString(inW, line+"\n"); err != nil {
-							b.Fatal(err)
-						}
-						reply, err := replies.ReadString('\n')
-						if err != nil {
-							b.Fatal(err)
-						}
-						return reply
-					}
+					roundTrip, stop := serveInProcess(b, br)
 					roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
 					if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !strings.Contains(r, last) {
 						b.Fatalf("tools/list: %.200s", r)
@@ -668,9 +654,7 @@ func BenchmarkStartup(b *testing.B) {
 					// The servers connected behind a warm start are part of
 					// the next round's work no more.
 					br.WaitConnected(context.Background())
-					inW.Close()
-					go io.Copy(io.Discard, outR)
-					<-done
+					stop()
 					b.StartTimer()
 				}
 			})

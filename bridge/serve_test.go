@@ -56,7 +56,7 @@ func TestServeLeavesNoGoroutinesBehind(t *testing.T) {
 
 // serveInProcess runs b's stdio server over pipes. send writes one line and
 // returns the next line written back; stop ends stdin and waits for Serve.
-func serveInProcess(t *testing.T, b *Bridge) (send func(line string) string, stop func()) {
+func serveInProcess(t testing.TB, b *Bridge) (send func(line string) string, stop func()) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
@@ -82,7 +82,7 @@ func serveInProcess(t *testing.T, b *Bridge) (send func(line string) string, sto
 			if err != nil {
 				t.Fatal(err)
 			}
-		case <-time.After(2 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("Serve did not return after stdin ended")
 		}
 	}
