@@ -50,6 +50,38 @@ func rss(pid int) (now, peak int64, err error) {
 	return now, peak, sc.Err()
 }
 
+// memoryReadable says why memory cannot be measured here, or nil.
+func memoryReadable() error {
+	_, _, err := rss(os.Getpid())
+	return err
+}
+
+// processes are the processes of one program (the bridge's one, or the
+// peer's one per server), whose memory counts together.
+type processes []int
+
+// rss is the sum of the processes' resident sets, and of their peaks.
+func (ps processes) rss() (now, peak int64, err error) {
+	for _, pid := range ps {
+		n, p, err := rss(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		now, peak = now+n, peak+p
+	}
+	return now, peak, nil
+}
+
+// resetPeak starts every process's peak again.
+func (ps processes) resetPeak() error {
+	for _, pid := range ps {
+		if err := resetPeak(pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // resetPeak makes the peak resident set start again from the current one.
 func resetPeak(pid int) error {
 	if runtime.GOOS != "linux" {
