@@ -86,49 +86,75 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Progress(peer.Name + " is not measured: " + peer.Missing)
 	}
 
+	// Each part of the run has a servers' process of its own, started
+	// afresh, so that nothing one part leaves behind (sessions the peer
+	// never ends) weighs on the next.
+	parts := []struct {
+		name string
+		run  func(ups []*upstream) error
+	}{
+		{"start-up of the bridge", func(ups []*upstream) error {
+			for _, n := range o.Upstreams {
+				s, err := startUp(ctx, o, dir, ups[:n])
+				if err != nil {
+					return fmt.Errorf("with %s: %w", servers(n), err)
+				}
+				r.StartUp = append(r.StartUp, s)
+			}
+			return nil
+		}},
+		{"start-up of " + peer.Name, func(ups []*upstream) error {
+			if !peer.present() {
+				return nil
+			}
+			// One start fills the page cache with Node and the peer's
+			// code, as on the machine of a user who runs it every day.
+			o.Progress("a first start of " + peer.Name)
+			f, err := startPeers(ctx, &peer, ups[:1], o.Tools)
+			if err == nil {
+				err = f.stop()
+			}
+			for i, n := range o.Upstreams {
+				if err != nil {
+					return err
+				}
+				r.StartUp[i].PeerMS, err = peerStartUp(ctx, o, &peer, ups[:n])
+			}
+			return err
+		}},
+		{"calls", func(ups []*upstream) error { return calls(ctx, o, &peer, dir, ups[0], r) }},
+		{"memory", func(ups []*upstream) error {
+			var err error
+			if r.Big, err = bigResult(ctx, o, &peer, dir, ups[0]); err != nil {
+				return fmt.Errorf("a %s result: %w", bytesText(o.BigResult), err)
+			}
+			for _, n := range o.Upstreams {
+				m, err := memory(ctx, o, &peer, dir, ups[:n])
+				if err != nil {
+					return fmt.Errorf("with %s: %w", servers(n), err)
+				}
+				r.Memory = append(r.Memory, m)
+			}
+			return nil
+		}},
+	}
 	n := slices.Max(o.Upstreams)
-	var ups []*upstream
-	var stop func()
-	if o.ServerCommand != nil {
-		ups, stop, err = spawnUpstreams(o.ServerCommand(n, o.Tools), n)
-	} else {
-		ups, stop, err = startUpstreams(n, o.Tools)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	if peer.present() {
-		// One start fills the page cache with Node and the peer's code, as
-		// on the machine of a user who runs it every day.
-		o.Progress("a first start of " + peer.Name)
-		f, err := startPeers(ctx, &peer, ups[:1], o.Tools)
-		if err == nil {
-			err = f.stop()
+	for _, part := range parts {
+		var ups []*upstream
+		var stop func()
+		if o.ServerCommand != nil {
+			ups, stop, err = spawnUpstreams(o.ServerCommand(n, o.Tools), n)
+		} else {
+			ups, stop, err = startUpstreams(n, o.Tools)
 		}
 		if err != nil {
 			return nil, err
 		}
-	}
-	for _, n := range o.Upstreams {
-		s, err := startUp(ctx, o, &peer, dir, ups[:n])
+		err = part.run(ups)
+		stop()
 		if err != nil {
-			return nil, fmt.Errorf("start-up with %d upstreams: %w", n, err)
+			return nil, fmt.Errorf("%s: %w", part.name, err)
 		}
-		r.StartUp = append(r.StartUp, s)
-	}
-	if err := calls(ctx, o, &peer, dir, ups[0], r); err != nil {
-		return nil, err
-	}
-	if r.Big, err = bigResult(ctx, o, &peer, dir, ups[0]); err != nil {
-		return nil, fmt.Errorf("a %d-byte result: %w", o.BigResult, err)
-	}
-	for _, n := range o.Upstreams {
-		m, err := memory(ctx, o, &peer, dir, ups[:n])
-		if err != nil {
-			return nil, fmt.Errorf("memory with %d upstreams: %w", n, err)
-		}
-		r.Memory = append(r.Memory, m)
 	}
 	return r, nil
 }

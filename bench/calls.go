@@ -47,6 +47,15 @@ func calls(ctx context.Context, o Options, p *Peer, dir string, u *upstream, r *
 		}
 		defer f.stop()
 		peer = &route{"through " + p.Name, f[0], "blob", f[0].pid()}
+		// Node compiles the peer's code for seconds after it starts,
+		// which would slow the calls of the others measured meanwhile:
+		// calls warm it up, and it is left to settle.
+		for range 200 {
+			if _, err := timedCall(ctx, peer.c, blobCall(peer.tool, 100), 100); err != nil {
+				return fmt.Errorf("%s: %w", peer.what, err)
+			}
+		}
+		time.Sleep(2 * settle)
 	}
 	for _, size := range o.Sizes {
 		l, err := latency(ctx, o, bridge, direct, peer, size)
