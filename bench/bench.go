@@ -150,11 +150,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		others := othersLoad()
 		err = part.run(ups)
 		stop()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", part.name, err)
 		}
+		r.Others = append(r.Others, Others{Part: part.name, Share: others()})
 	}
 	return r, nil
 }

@@ -86,6 +86,9 @@ func TestRunMeasuresEverything(t *testing.T) {
 	if b := r.Big; b.Error == "" && (b.Bridge.Peak <= b.Bridge.Idle || peer != (b.Peer != nil)) {
 		t.Errorf("a 1 MB result left no mark on the peak: %+v", b)
 	}
+	if len(r.Others) != 4 {
+		t.Errorf("the load of other processes for %d parts, want 4: %+v", len(r.Others), r.Others)
+	}
 	targets := r.Targets()
 	if len(targets) != 9 {
 		t.Errorf("%d targets, want 9: %+v", len(targets), targets)
@@ -98,7 +101,7 @@ func TestRunMeasuresEverything(t *testing.T) {
 	var out strings.Builder
 	r.Print(&out)
 	want := []string{"| servers | tools | direct (slowest server) | bridge, cold | bridge, warm |", "| 10 KB | 20 |", "| 16 | ",
-		"A 1 MB result", "Targets", "| warm start to the first merged tools/list, 2 servers |"}
+		"A 1 MB result", "Targets", "Other processes' share of the CPUs during the run: start-up of the bridge ", "| warm start to the first merged tools/list, 2 servers |"}
 	if !peer {
 		want = append(want, "mcp-remote is not measured: ")
 	}

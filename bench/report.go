@@ -20,6 +20,16 @@ type Report struct {
 	Memory     []Memory     `json:"memory"`
 	Big        Big          `json:"big_result"`
 	Profile    string       `json:"profile,omitempty"` // what Options.Profile gave
+	Others     []Others     `json:"others"`
+}
+
+// Others is how much of the machine's CPUs processes other than the
+// benchmark's used during one part of the run (-1: unknown): on a machine
+// shared with other work, the figures of a part with a large share are
+// not to be trusted.
+type Others struct {
+	Part  string  `json:"part"`
+	Share float64 `json:"share"`
 }
 
 // Machine is where the run happened.
@@ -158,6 +168,17 @@ func (r *Report) Print(w io.Writer) {
 	p := r.Peer.present()
 	peer := r.Peer.Name
 	fmt.Fprintf(w, "Machine: %s\n\n", r.Machine)
+	if len(r.Others) > 0 {
+		var parts []string
+		for _, x := range r.Others {
+			share := "unknown"
+			if x.Share >= 0 {
+				share = fmt.Sprintf("%.0f%%", 100*x.Share)
+			}
+			parts = append(parts, x.Part+" "+share)
+		}
+		fmt.Fprintf(w, "Other processes' share of the CPUs during the run: %s\n\n", strings.Join(parts, ", "))
+	}
 	if !p {
 		fmt.Fprintf(w, "%s is not measured: %s.\n\n", peer, r.Peer.Missing)
 	}
