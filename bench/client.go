@@ -8,16 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
+	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
 )
@@ -31,57 +28,9 @@ const protocolVersion = "2025-11-25"
 
 var initializeParams = json.RawMessage(`{"protocolVersion":"` + protocolVersion + `","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}`)
 
-// direct is an MCP client talking to one upstream itself, with mcp-go's
-// streamable HTTP transport and a connection pool as large as the bridge's.
-type direct struct {
-	t    *transport.StreamableHTTP
-	next atomic.Int64
-}
-
-func newHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t}
-}
-
-// dialDirect connects to url and runs the handshake.
-func dialDirect(ctx context.Context, url string, client *http.Client) (*direct, error) {
-	t, err := transport.NewStreamableHTTP(url, transport.WithHTTPBasicClient(client))
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Start(ctx); err != nil {
-		return nil, err
-	}
-	d := &direct{t: t}
-	if _, err := d.call(ctx, "initialize", initializeParams); err != nil {
-		d.close()
-		return nil, fmt.Errorf("initialize: %w", err)
-	}
-	if err := t.SendNotification(ctx, mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
-		Notification: mcp.Notification{Method: "notifications/initialized"}}); err != nil {
-		d.close()
-		return nil, err
-	}
-	return d, nil
-}
-
-func (d *direct) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	resp, err := d.t.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION,
-		ID: mcp.NewRequestId(d.next.Add(1)), Method: method, Params: params})
-	if err != nil {
-		return nil, err
-	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("%s: error %d: %s", method, resp.Error.Code, resp.Error.Message)
-	}
-	return resp.Result, nil
-}
-
-func (d *direct) close() { _ = d.t.Close() }
-
-// agent runs "bridge serve" and speaks to it over stdio, as a desktop agent
-// does: one JSON-RPC message per line, any number of requests in flight.
+// agent speaks to a local MCP server over stdio ("bridge serve", or a
+// peer), as a desktop agent does: one JSON-RPC message per line, any
+// number of requests in flight.
 type agent struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
@@ -95,6 +44,7 @@ type agent struct {
 
 type reply struct {
 	ID     *int64          `json:"id"`
+	Method string          `json:"method"` // set in a request of the server's own
 	Result json.RawMessage `json:"result"`
 	Error  *rpcError       `json:"error"`
 }
@@ -122,11 +72,21 @@ func fleetConfig(dir string, ups []*upstream) (string, error) {
 	return cfgPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
 
-// startAgent starts the bridge binary exe with a config file and state
-// folder. It does not send anything yet.
-func startAgent(exe, cfgPath, stateDir string) (*agent, error) {
+// startBridge starts "bridge serve" from the binary exe with a config file
+// and state folder. It does not send anything yet.
+func startBridge(exe, cfgPath, stateDir string) (*agent, error) {
 	cmd := exec.Command(exe, "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir)
+	a, err := startStdio(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("starting the bridge: %w", err)
+	}
+	return a, nil
+}
+
+// startStdio starts cmd, a local MCP server over stdio (the bridge, or a
+// peer), as an agent starts one. It does not send anything yet.
+func startStdio(cmd *exec.Cmd) (*agent, error) {
 	a := &agent{cmd: cmd, exited: make(chan struct{}), stderr: &tailBuffer{max: 4 << 10}}
 	cmd.Stderr = a.stderr
 	var err error
@@ -138,7 +98,7 @@ func startAgent(exe, cfgPath, stateDir string) (*agent, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the bridge: %w", err)
+		return nil, err
 	}
 	go a.read(stdout)
 	go func() { a.err = cmd.Wait(); close(a.exited) }()
@@ -166,8 +126,8 @@ func (a *agent) read(stdout io.Reader) {
 			a.stderr.Write([]byte("\nnot JSON on stdout: " + err.Error()))
 			break
 		}
-		if rep.ID == nil {
-			continue // a notification
+		if rep.ID == nil || rep.Method != "" {
+			continue // a notification, or a request no benchmark needs answered
 		}
 		if ch, ok := a.waiting.LoadAndDelete(*rep.ID); ok {
 			ch.(chan reply) <- rep
@@ -201,13 +161,13 @@ func (a *agent) call(ctx context.Context, method string, params json.RawMessage)
 	b.WriteByte('}')
 	if err := a.send(b.Bytes()); err != nil {
 		a.waiting.Delete(id)
-		return nil, fmt.Errorf("writing to the bridge: %w", err)
+		return nil, fmt.Errorf("writing to the server: %w", err)
 	}
 	select {
 	case rep, ok := <-ch:
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("the bridge stopped answering: %s", a.stderr.String())
+			return nil, fmt.Errorf("the server stopped answering: %s", a.stderr.String())
 		case rep.Error != nil:
 			return nil, fmt.Errorf("%s: error %d: %s", method, rep.Error.Code, rep.Error.Message)
 		}
@@ -218,16 +178,25 @@ func (a *agent) call(ctx context.Context, method string, params json.RawMessage)
 	}
 }
 
-// stop closes stdin, as an agent does, and waits for the bridge to exit.
+// stop closes stdin, as an agent does, and waits for the server to exit;
+// one still running after stopWait is killed.
 func (a *agent) stop() error {
 	_ = a.stdin.Close()
-	<-a.exited
+	select {
+	case <-a.exited:
+	case <-time.After(stopWait):
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+		return fmt.Errorf("%s did not exit within %s of the end of its input: %s", a.cmd.Path, stopWait, a.stderr.String())
+	}
 	var exit *exec.ExitError
 	if errors.As(a.err, &exit) {
-		return fmt.Errorf("the bridge exited with %v: %s", a.err, a.stderr.String())
+		return fmt.Errorf("%s exited with %v: %s", a.cmd.Path, a.err, a.stderr.String())
 	}
 	return a.err
 }
+
+const stopWait = 10 * time.Second
 
 func (a *agent) pid() int { return a.cmd.Process.Pid }
 

@@ -149,8 +149,11 @@ func startUpstream(name string, tools int) (*upstream, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
+	// The header timeout is long: fifty peer processes starting at once on
+	// two CPUs can take seconds between opening a connection and writing
+	// their first request on it.
 	u := &upstream{name: name, url: "http://" + ln.Addr().String() + "/mcp",
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}}
 	// Serve ends with Shutdown; a failure before shows in the calls.
 	go func() { _ = u.http.Serve(ln) }()
 	return u, nil

@@ -1,9 +1,14 @@
-// Command bench measures the bridge against an MCP client talking to the
-// same servers directly, and prints the results as Markdown tables:
+// Command bench measures the bridge against the cheapest MCP client
+// talking to the same servers directly, and against mcp-remote, which
+// users would run instead, and prints the results and the bridge's
+// targets as Markdown tables:
 //
 //	GOTOOLCHAIN=local go run ./cmd/bench
 //
 // It builds the bridge from this checkout unless --bridge names a binary.
+// mcp-remote is measured when it is installed in testdata/bench-peers
+// (npm ci --no-audit --no-fund --prefix testdata/bench-peers); without it
+// the bench says so and measures the rest.
 package main
 
 import (
@@ -35,13 +40,16 @@ func run() error {
 	o := bench.Defaults()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	usage := func(w *os.File) {
-		fmt.Fprintf(w, "Usage: go run ./cmd/bench [flags]\n\nMeasures start-up, per-call latency, throughput and memory of the bridge\nagainst a direct MCP client, on MCP servers it starts on loopback.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(w, "Usage: go run ./cmd/bench [flags]\n\nMeasures start-up, per-call latency, throughput and memory of the bridge\nagainst a direct MCP client and against mcp-remote, on MCP servers it\nstarts on loopback, and judges the bridge's targets.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	fs.Usage = func() {} // said below, where it belongs
 	bridge := fs.String("bridge", "", "the bridge binary to measure (default: build it from this checkout)")
 	asJSON := fs.Bool("json", false, "print the measurements as JSON")
 	quick := fs.Bool("quick", false, "a short run, to try the command: few calls, short loads")
-	fs.IntVar(&o.StartRuns, "runs", o.StartRuns, "cold starts per number of upstreams")
+	fs.IntVar(&o.StartRuns, "runs", o.StartRuns, "cold and warm starts of the bridge per number of servers")
+	fs.IntVar(&o.PeerRuns, "peer-runs", o.PeerRuns, "starts of mcp-remote per number of servers")
+	fs.StringVar(&o.Profile, "profile", "", "record the bridge's CPU profile with perf into this file, in an extra run of 16 calls in flight")
+	fs.StringVar(&o.PeerDir, "peers", "", "where npm installed mcp-remote (default: testdata/bench-peers of this checkout)")
 	fs.IntVar(&o.Calls, "calls", o.Calls, "calls per result size, each way")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long each throughput and load measurement runs")
 	// The benchmark runs its MCP servers in a process of its own: this one.
@@ -56,7 +64,7 @@ func run() error {
 		return err
 	}
 	if *quick {
-		o.StartRuns, o.Calls, o.Duration = 2, 100, 300*time.Millisecond
+		o.StartRuns, o.PeerRuns, o.Calls, o.Duration = 2, 1, 100, 300*time.Millisecond
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -71,6 +79,9 @@ func run() error {
 		return exec.Command(self, "--serve-upstreams", strconv.Itoa(n))
 	}
 	o.Progress = progress()
+	if o.PeerDir == "" {
+		o.PeerDir = peersOfCheckout()
+	}
 	o.Bridge = *bridge
 	if o.Bridge == "" {
 		dir, err := os.MkdirTemp("", "bridge-bench-bin-")
@@ -101,6 +112,28 @@ func run() error {
 	}
 	r.Print(os.Stdout)
 	return nil
+}
+
+// peersOfCheckout is testdata/bench-peers of the checkout the working
+// folder is in, found by its go.mod; relative when it can be, as the
+// command that installs it is shown with it.
+func peersOfCheckout() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			peers := filepath.Join(dir, "testdata", "bench-peers")
+			if rel, err := filepath.Rel(wd, peers); err == nil {
+				return rel
+			}
+			return peers
+		}
+		if filepath.Dir(dir) == dir {
+			return ""
+		}
+	}
 }
 
 // serveUntilEOF serves the benchmark's MCP servers until stdin ends.
