@@ -94,7 +94,10 @@ func TestRunMeasuresEverything(t *testing.T) {
 		t.Errorf("%d targets, want 9: %+v", len(targets), targets)
 	}
 	for _, tg := range targets {
-		if tg.NotMeasured == "" && (tg.Measured == "" || tg.Ratio <= 0) {
+		// A ratio may be anything, even below zero (a few calls through
+		// the bridge faster than direct, on a busy machine), but never
+		// unset.
+		if tg.NotMeasured == "" && (tg.Measured == "" || tg.Ratio == 0) {
 			t.Errorf("target %+v", tg)
 		}
 	}
