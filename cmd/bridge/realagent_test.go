@@ -246,13 +246,13 @@ func (h *agentHome) runAgent(t *testing.T, name string, args []string, env ...st
 // that what the agent gave the model back is the upstream's answer.
 func (h *agentHome) checkCall(t *testing.T, m *modelStandIn) {
 	t.Helper()
-	if m.toolName == "" {
-		t.Fatalf("no tool ending in %s among those the agent declared to the model: %v", probeTool, m.declared)
-	}
 	for _, name := range m.declared {
 		if strings.Contains(name, decoyTool) {
 			t.Errorf("the agent declared %s, from the default config: the bridge did not run with --config %s", name, h.config)
 		}
+	}
+	if m.toolName == "" {
+		t.Fatalf("no tool ending in %s among those the agent declared to the model: %v", probeTool, m.declared)
 	}
 	want := fmt.Sprintf(`{"id":%q}`, h.nonce)
 	if got := h.calls.arguments(probeTool); !slices.Equal(got, []string{want}) {
