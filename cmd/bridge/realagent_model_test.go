@@ -44,10 +44,23 @@ func startModel(t *testing.T, nonce string, api func(*modelStandIn, http.Respons
 	t.Cleanup(func() {
 		m.Close()
 		if t.Failed() {
-			t.Logf("the model stand-in was asked:\n%s", strings.Join(m.requests, "\n"))
+			t.Logf("the model stand-in was asked:\n%s", strings.Join(m.seen().requests, "\n"))
 		}
 	})
 	return m
+}
+
+// standInSeen is what the stand-in has seen so far.
+type standInSeen struct {
+	declared         []string
+	toolName, result string
+	requests         []string
+}
+
+func (m *modelStandIn) seen() standInSeen {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return standInSeen{declared: slices.Clone(m.declared), toolName: m.toolName, result: m.result, requests: slices.Clone(m.requests)}
 }
 
 // see notes the tool names of one request; the probe is the one whose
@@ -116,9 +129,6 @@ type geminiRequest struct {
 			Name string `json:"name"`
 		} `json:"functionDeclarations"`
 	} `json:"tools"`
-	GenerationConfig struct {
-		ResponseMIMEType string `json:"responseMimeType"`
-	} `json:"generationConfig"`
 }
 
 // geminiAPI answers POST /v1beta/models/<model>:<method>, with Server-Sent
@@ -149,12 +159,8 @@ func geminiAPI(m *modelStandIn, w http.ResponseWriter, r *http.Request, body []b
 }
 
 // geminiParts is the model's turn: the tool call, then the final text once
-// the call's result came back. A request for JSON (the agent's own checks,
-// such as whether the user speaks next) gets JSON that says so.
+// the call's result came back.
 func (m *modelStandIn) geminiParts(req geminiRequest) []any {
-	if req.GenerationConfig.ResponseMIMEType == "application/json" {
-		return []any{map[string]any{"text": `{"reasoning": "the stand-in is done", "next_speaker": "user", "model_choice": "flash"}`}}
-	}
 	var names []string
 	for _, tool := range req.Tools {
 		for _, d := range tool.FunctionDeclarations {

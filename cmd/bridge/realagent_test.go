@@ -191,12 +191,13 @@ func newAgentHome(t *testing.T, agent string, extraEnv ...string) *agentHome {
 }
 
 // userEnv is this process's environment without what would point the
-// bridge or an agent at another config, home or state folder.
+// bridge or an agent at another config, home, state folder or model: no
+// MCP_BRIDGE_CONFIG, so that only the entry's args name the config.
 func userEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "HOME" || name == "CODEX_HOME" || name == "GORACE" || strings.HasPrefix(name, "MCP_BRIDGE_") ||
+		if name == "HOME" || strings.HasPrefix(name, "MCP_BRIDGE_") ||
 			strings.HasPrefix(name, "XDG_") || strings.HasPrefix(name, "GEMINI_") || strings.HasPrefix(name, "GOOGLE_") ||
 			strings.HasPrefix(name, "OPENAI_") || strings.HasPrefix(name, "CODEX_") {
 			continue
@@ -228,7 +229,6 @@ func (h *agentHome) runAgent(t *testing.T, name string, args []string, env ...st
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env, cmd.Dir = append(slices.Clone(h.env), env...), h.work
-	cmd.Stdin = nil
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -244,8 +244,9 @@ func (h *agentHome) runAgent(t *testing.T, name string, args []string, env ...st
 
 // checkCall checks that the upstream got exactly the stand-in's call, and
 // that what the agent gave the model back is the upstream's answer.
-func (h *agentHome) checkCall(t *testing.T, m *modelStandIn) {
+func (h *agentHome) checkCall(t *testing.T, model *modelStandIn) {
 	t.Helper()
+	m := model.seen()
 	for _, name := range m.declared {
 		if strings.Contains(name, decoyTool) {
 			t.Errorf("the agent declared %s, from the default config: the bridge did not run with --config %s", name, h.config)
