@@ -67,12 +67,15 @@ type Bridge struct {
 	// fit is what the agent's client gets, once known (clients.go).
 	fit     atomic.Pointer[Fit]
 	fitOnce sync.Once
+	// asked is closed by Asked.
+	asked     chan struct{}
+	askedOnce sync.Once
 }
 
 // New makes a bridge over these servers; Start connects them.
 func New(servers []*catalog.Server, opts Options) *Bridge {
 	opts = opts.withDefaults()
-	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}}
+	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}, asked: make(chan struct{})}
 	for _, s := range servers {
 		b.upstreams[s.ID] = newUpstream(s, opts, b, opts.Logger)
 		b.order = append(b.order, s.ID)
@@ -95,9 +98,10 @@ func (b *Bridge) Start() {
 		return
 	}
 	b.running, b.started = true, time.Now()
-	// Every server's kept lists are in before any server connects: the
-	// agent's first list waits on them only, and the connections would
-	// take the CPU they need meanwhile.
+	// Every server's kept lists are in before any server connects, and
+	// when some were kept the servers connect once the agent has had its
+	// first answer from them (or asks for anything else, or KeptHold has
+	// passed): the connections would take the CPU that answer needs.
 	var kept sync.WaitGroup
 	served := make(chan struct{})
 	for _, id := range b.order {
@@ -106,8 +110,36 @@ func (b *Bridge) Start() {
 		u.keptServed, u.connectAfter = kept.Done, served
 		b.run(u)
 	}
-	go func() { kept.Wait(); close(served) }()
+	go func() {
+		kept.Wait()
+		if b.anyCached() {
+			hold := time.NewTimer(b.opts.KeptHold)
+			defer hold.Stop()
+			select {
+			case <-b.asked:
+			case <-hold.C:
+			}
+		}
+		close(served)
+	}()
 }
+
+// anyCached reports whether some upstream is serving kept lists.
+func (b *Bridge) anyCached() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, u := range b.upstreams {
+		if u.cached.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// Asked tells the bridge that the agent has had an answer from its lists,
+// or wants more than its lists: servers held back while the kept lists
+// were answered connect now.
+func (b *Bridge) Asked() { b.askedOnce.Do(func() { close(b.asked) }) }
 
 // run starts an upstream's run loop; b.mu is held, and b.running.
 func (b *Bridge) run(u *Upstream) {
@@ -334,6 +366,7 @@ func (b *Bridge) Close(ctx context.Context) {
 		}
 	}
 	b.mu.Unlock()
+	b.Asked() // nothing is held back for an answer any more
 	var wg sync.WaitGroup
 	for _, u := range running {
 		wg.Go(u.Close)

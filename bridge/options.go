@@ -26,6 +26,9 @@ type Options struct {
 	// StartupWait is how long the first tools/list waits for upstreams that
 	// are still connecting (3 s).
 	StartupWait time.Duration
+	// KeptHold is how long servers whose lists were served from the cache
+	// wait to connect for the agent's first answer from them (250 ms).
+	KeptHold time.Duration
 	// CallTimeout bounds a call with no progress for that long (5 min).
 	CallTimeout time.Duration
 	// MaxMessageSize bounds one message, from the agent or from a server,
@@ -122,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.KeptHold <= 0 {
+		o.KeptHold = 250 * time.Millisecond
 	}
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = client.DefaultMaxMessageSize

@@ -130,33 +130,82 @@ func matchAny(globs []string, name string) bool {
 // are hints with defaults: readOnlyHint false, destructiveHint true (which
 // only matters for a tool that is not read-only).
 func toolFacts(raw json.RawMessage) (ToolFacts, error) {
-	name, err := rawjson.LookupString(raw, "name")
-	if err != nil {
+	// One walk finds the three members. A name given twice is an error,
+	// as for Lookup; hints given twice count as none, the cautious
+	// reading.
+	var name, ann, exec json.RawMessage
+	var names, anns, execs int
+	err := rawjson.Walk(raw, func(m rawjson.Member) {
+		switch {
+		case m.Matches("name"):
+			name, names = raw[m.Start:m.End], names+1
+		case m.Matches("annotations"):
+			ann, anns = raw[m.Start:m.End], anns+1
+		case m.Matches("execution"):
+			exec, execs = raw[m.Start:m.End], execs+1
+		}
+	})
+	switch {
+	case err != nil:
 		return ToolFacts{}, err
+	case names > 1:
+		return ToolFacts{}, fmt.Errorf("%q: %w", "name", rawjson.ErrAmbiguous)
+	}
+	if anns > 1 {
+		ann = nil
+	}
+	if execs > 1 {
+		exec = nil
+	}
+	var f ToolFacts
+	if name != nil {
+		if f.Name, err = rawjson.String(name); err != nil {
+			return ToolFacts{}, fmt.Errorf("\"name\" is not a string")
+		}
 	}
 	var a struct {
 		ReadOnlyHint    *bool `json:"readOnlyHint"`
 		DestructiveHint *bool `json:"destructiveHint"`
 	}
-	if ann, ok, _ := rawjson.Lookup(raw, "annotations"); ok {
+	if ann != nil {
 		_ = json.Unmarshal(ann, &a)
 	}
-	ro := a.ReadOnlyHint != nil && *a.ReadOnlyHint
-	destructive := !ro && (a.DestructiveHint == nil || *a.DestructiveHint)
+	f.ReadOnly = a.ReadOnlyHint != nil && *a.ReadOnlyHint
+	f.Destructive = !f.ReadOnly && (a.DestructiveHint == nil || *a.DestructiveHint)
 	var x struct {
 		TaskSupport string `json:"taskSupport"`
 	}
-	if exec, ok, _ := rawjson.Lookup(raw, "execution"); ok {
+	if exec != nil {
 		_ = json.Unmarshal(exec, &x)
 	}
-	return ToolFacts{Name: name, ReadOnly: ro, Destructive: destructive, NeedsTasks: x.TaskSupport == "required"}, nil
+	f.NeedsTasks = x.TaskSupport == "required"
+	return f, nil
+}
+
+// clean reports whether cleanText would leave s as it is: most
+// descriptions, which are then not copied.
+func clean(s string, max int) bool {
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t') || invisible(r) {
+			return false
+		}
+		if n++; n > max {
+			return false
+		}
+	}
+	return true
 }
 
 // cleanText makes a third party's description safe to show an agent:
 // control characters (but newlines and tabs) and invisible direction or
 // zero-width characters go, and the text is cut at max runes.
 func cleanText(s string, max int) string {
+	if clean(s, max) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	n := 0
 	for _, r := range s {
 		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t') || invisible(r) {
@@ -185,8 +234,11 @@ func invisible(r rune) bool {
 // cleaning changes it.
 func cleanDescription(raw json.RawMessage, max int) json.RawMessage {
 	text, ok, err := rawjson.Lookup(raw, "description")
-	var desc string
-	if err != nil || !ok || json.Unmarshal(text, &desc) != nil {
+	if err != nil || !ok {
+		return raw
+	}
+	desc, err := rawjson.String(text)
+	if err != nil {
 		return raw
 	}
 	clean := cleanText(desc, max)

@@ -66,9 +66,21 @@ func TestToolFactsDefaults(t *testing.T) {
 		`{"name":"a","annotations":{"readOnlyHint":true}}`:                          {Name: "a", ReadOnly: true},
 		`{"name":"a","annotations":{"readOnlyHint":true,"destructiveHint":true}}`:   {Name: "a", ReadOnly: true},
 		`{"name":"a","annotations":{"readOnlyHint":false,"destructiveHint":false}}`: {Name: "a"},
+		// Hints given twice count as none: the cautious reading.
+		`{"name":"a","annotations":{"readOnlyHint":true},"Annotations":{"readOnlyHint":true}}`:    {Name: "a", Destructive: true},
+		`{"NAME":"a","execution":{"taskSupport":"required"},"annotations":{"readOnlyHint":true}}`: {Name: "a", ReadOnly: true, NeedsTasks: true},
+		`{"name":"caf\u00e9"}`: {Name: "café", Destructive: true},
 	} {
 		if got, err := toolFacts(json.RawMessage(raw)); err != nil || got != want {
 			t.Errorf("toolFacts(%s) = %+v, %v; want %+v", raw, got, err, want)
+		}
+	}
+}
+
+func TestToolFactsRefused(t *testing.T) {
+	for _, raw := range []string{`{"name":"a","Name":"b"}`, `{"name":1}`, `[]`, `{"name":"a"`} {
+		if got, err := toolFacts(json.RawMessage(raw)); err == nil {
+			t.Errorf("toolFacts(%s) = %+v, want an error", raw, got)
 		}
 	}
 }

@@ -316,6 +316,9 @@ func (s *stdioServer) handle(line []byte) {
 	s.handlers.Go(func() {
 		defer s.inflight.Delete(key)
 		defer cancel(nil)
+		if _, list := listKinds[m.Method]; !list {
+			s.b.Asked()
+		}
 		result, err := route(ctx, s, m)
 		switch {
 		case errors.Is(context.Cause(ctx), errCancelledByAgent):
@@ -325,6 +328,7 @@ func (s *stdioServer) handle(line []byte) {
 		default:
 			s.writeResult(m.ID, result)
 		}
+		s.b.Asked()
 	})
 }
 

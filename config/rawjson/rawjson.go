@@ -60,42 +60,52 @@ func (m Member) Is(name string) bool {
 // Members lists the top-level members of obj. It checks the structure it
 // walks, but not every value: obj should already be known to be JSON.
 func Members(obj []byte) ([]Member, error) {
+	out := make([]Member, 0, 8)
+	err := Walk(obj, func(m Member) { out = append(out, m) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Walk gives each top-level member of obj to fn, in order, checking what
+// Members checks; it allocates nothing of its own.
+func Walk(obj []byte, fn func(Member)) error {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return nil, ErrNotObject
+		return ErrNotObject
 	}
-	var out []Member
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return out, trailing(obj, i+1)
+		return trailing(obj, i+1)
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return nil, ErrNotObject
+			return ErrNotObject
 		}
 		keyEnd, err := skipString(obj, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		key := obj[i:keyEnd]
 		i = skipSpace(obj, keyEnd)
 		if i >= len(obj) || obj[i] != ':' {
-			return nil, ErrNotObject
+			return ErrNotObject
 		}
 		start := skipSpace(obj, i+1)
 		end, err := skipValue(obj, start)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, Member{Key: key, Start: start, End: end})
+		fn(Member{Key: key, Start: start, End: end})
 		i = skipSpace(obj, end)
 		switch {
 		case i < len(obj) && obj[i] == ',':
 			i = skipSpace(obj, i+1)
 		case i < len(obj) && obj[i] == '}':
-			return out, trailing(obj, i+1)
+			return trailing(obj, i+1)
 		default:
-			return nil, ErrNotObject
+			return ErrNotObject
 		}
 	}
 }
@@ -131,23 +141,23 @@ func Elements(arr []byte) ([]json.RawMessage, error) {
 
 // Lookup returns the raw value of obj's member name, if it has one.
 func Lookup(obj []byte, name string) (json.RawMessage, bool, error) {
-	ms, err := Members(obj)
-	if err != nil {
-		return nil, false, err
-	}
-	found := -1
-	for k, m := range ms {
+	var hit Member
+	hits := 0
+	err := Walk(obj, func(m Member) {
 		if m.Matches(name) {
-			if found >= 0 {
-				return nil, false, fmt.Errorf("%q: %w", name, ErrAmbiguous)
-			}
-			found = k
+			hit = m
+			hits++
 		}
-	}
-	if found < 0 {
+	})
+	switch {
+	case err != nil:
+		return nil, false, err
+	case hits > 1:
+		return nil, false, fmt.Errorf("%q: %w", name, ErrAmbiguous)
+	case hits == 0:
 		return nil, false, nil
 	}
-	return json.RawMessage(obj[ms[found].Start:ms[found].End]), true, nil
+	return json.RawMessage(obj[hit.Start:hit.End]), true, nil
 }
 
 // LookupString returns the string value of obj's member name, or "".
@@ -156,11 +166,41 @@ func LookupString(obj []byte, name string) (string, error) {
 	if err != nil || !ok {
 		return "", err
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := String(raw)
+	if err != nil {
 		return "", fmt.Errorf("%q is not a string", name)
 	}
 	return s, nil
+}
+
+// String decodes a JSON string value as encoding/json does, without
+// its cost for a string with nothing to decode.
+func String(raw []byte) (string, error) {
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// plainString is the text of a JSON string with nothing to decode: no
+// escape, no control character, valid UTF-8, which is what encoding/json
+// would make of it.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
 }
 
 // SetMember returns obj with member name set to the raw JSON value: in

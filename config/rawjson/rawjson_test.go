@@ -104,6 +104,7 @@ func FuzzRawJSON(f *testing.F) {
 		`{"a":"\\\"","b":"\u0022","_meta":{"progressToken":1}}`,
 		`{"NAME":1,"x":true}`, `{}`, `{ "k" : -0.5e-3 , "s":"\\\\" }`,
 		"{\"\xff\":true}",
+		`{"name":"\u00e9t\u00e9"}`, "{\"name\":\"caf\xc3\xa9\"}", "{\"name\":\"\xff\"}",
 	} {
 		f.Add([]byte(seed), "name")
 	}
@@ -135,6 +136,14 @@ func FuzzRawJSON(f *testing.F) {
 		if err == nil && found {
 			if exact, ok := want[key]; ok && !reflect.DeepEqual([]byte(exact), []byte(got)) {
 				t.Fatalf("Lookup(%s, %q) = %s, want %s", obj, key, got, exact)
+			}
+			// A string reads as encoding/json reads it, by the quick
+			// path or the slow one.
+			var decoded string
+			if json.Unmarshal(got, &decoded) == nil {
+				if s, err := LookupString(obj, key); err != nil || s != decoded {
+					t.Fatalf("LookupString(%s, %q) = %q, %v; want %q", obj, key, s, err, decoded)
+				}
 			}
 		}
 		edited, err := SetMember(obj, key, []byte(`"set"`))
