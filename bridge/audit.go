@@ -35,10 +35,15 @@ type Audit struct {
 
 // AuditEntry is one line of the audit log.
 type AuditEntry struct {
-	Time          time.Time       `json:"time"`
-	Server        string          `json:"server"`
-	Tool          string          `json:"tool"` // the original name
-	Name          string          `json:"name"` // the exposed name
+	Time   time.Time `json:"time"`
+	Server string    `json:"server"`
+	Tool   string    `json:"tool"` // the original name
+	Name   string    `json:"name"` // the exposed name
+	// Client is the name the agent gave itself (clientInfo.name), and
+	// Fit the row of the client table the bridge fitted its tools to
+	// ("" for an agent it does not know).
+	Client        string          `json:"client,omitempty"`
+	Fit           string          `json:"fit,omitempty"`
 	DurationMS    float64         `json:"duration_ms"`
 	Outcome       string          `json:"outcome"`
 	ResponseBytes int             `json:"response_bytes"`

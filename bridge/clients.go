@@ -37,9 +37,8 @@ type Client struct {
 	// MaxName is the longest tool name the agent accepts, its own prefix
 	// counted.
 	MaxName int
-	// NoDash: the agent rewrites "-" to "_". LetterFirst: a name must
-	// start with a letter or "_".
-	NoDash, LetterFirst bool
+	// NoDash: the agent rewrites "-" to "_".
+	NoDash bool
 	// MaxTools is the most tools the agent takes well; 0 for no cap.
 	MaxTools int
 	// OwnSearch: the agent defers tools through a tool search of its own,
@@ -66,8 +65,8 @@ var Clients = []Client{
 		Source: "at most 128 tools per request; names as the models accept them, at most 64"},
 	{Name: "codex", Title: "Codex", IDs: []string{"codex-mcp-client"}, Prefix: "mcp__{entry}__", MaxName: 64, NoDash: true, MaxTools: 128,
 		Source: "names ^[a-zA-Z0-9_-]+$ of at most 64 with its own mcp__<entry>__ (older versions <entry>__), \"-\" rewritten to \"_\"; at most 128 tools"},
-	{Name: "gemini", Title: "Gemini CLI", IDs: []string{"gemini-cli-mcp-client"}, MaxName: 64, LetterFirst: true,
-		Source: "names ^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$: a name that starts with a digit is refused"},
+	{Name: "gemini", Title: "Gemini CLI", IDs: []string{"gemini-cli-mcp-client"}, Prefix: "mcp_{entry}_", MaxName: 63,
+		Source: "0.61 calls a tool mcp_<entry>_<name>, characters outside [a-zA-Z0-9_.:-] made _; a whole name past 63 is cut to its first and last 30 (generateValidName), which can make two names one"},
 }
 
 // ClientOptions are the config's say over the client rules.
@@ -156,7 +155,7 @@ func FitClient(name string, o ClientOptions) Fit {
 		f.Tools = config.ToolsAuto
 	}
 	f.Own = strings.ReplaceAll(c.Prefix, "{entry}", f.Entry)
-	f.Namer = Namer{Max: max(maxName-len(f.Own), minNameLength), NoDash: c.NoDash, LetterFirst: c.LetterFirst}
+	f.Namer = Namer{Max: max(maxName-len(f.Own), minNameLength), NoDash: c.NoDash}
 	return f
 }
 
@@ -201,8 +200,6 @@ func (f Fit) Describe() string {
 	switch {
 	case f.Namer.NoDash:
 		b.WriteString(`, "-" written "_"`)
-	case f.Namer.LetterFirst:
-		b.WriteString(", a letter or _ first")
 	}
 	if f.MaxTools > 0 {
 		fmt.Fprintf(&b, "; at most %d tools", f.MaxTools)

@@ -66,7 +66,7 @@ var clientPattern = map[string]*regexp.Regexp{
 	"cursor":         regexp.MustCompile(`^[a-zA-Z0-9_-]+$`),
 	"vscode":         regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`),
 	"codex":          regexp.MustCompile(`^mcp__bridge__[a-zA-Z0-9_]+$`), // no "-": it would rewrite it
-	"gemini":         regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$`),
+	"gemini":         regexp.MustCompile(`^mcp_bridge_[a-zA-Z0-9_.:-]+$`),
 	"":               regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`),
 }
 
@@ -83,7 +83,7 @@ func TestClientRulesHoldOnACatalogBuiltToBreakThem(t *testing.T) {
 		{"Visual Studio Code", "vscode", 64, true},
 		{"visual-studio-code", "vscode", 64, true},
 		{"codex-mcp-client", "codex", 64, true},
-		{"gemini-cli-mcp-client", "gemini", 64, false},
+		{"gemini-cli-mcp-client", "gemini", 63, false},
 		{"some-new-agent", "", 64, false},
 	}
 	ids, _ := breakingCatalog()

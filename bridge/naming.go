@@ -31,10 +31,6 @@ type Namer struct {
 	// NoDash writes "-" as "_" too, for a client that rewrites it so
 	// itself (Codex): two names stay two after its rewrite.
 	NoDash bool
-	// LetterFirst starts every name with a letter or "_" (Gemini CLI
-	// refuses a name that starts with a digit): one that would not gets
-	// a "_" in front.
-	LetterFirst bool
 }
 
 // sanitize maps every character outside [a-zA-Z0-9_-] to "_": dotted names
@@ -52,18 +48,6 @@ func (n Namer) clean(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// lead gives a name that must start with a letter or "_" a "_" in front
-// when it starts otherwise.
-func (n Namer) lead(name string) string {
-	if !n.LetterFirst || name == "" {
-		return name
-	}
-	if c := name[0]; c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-		return name
-	}
-	return "_" + name
 }
 
 // Prefixes assigns each server ID its prefix: the override when one is
@@ -112,7 +96,7 @@ func (n Namer) Names(serverID, prefix string, originals []string) map[string]str
 	for _, orig := range sorted {
 		// A shortened name keeps the start of the full one, and so its
 		// first character.
-		full := n.lead(join(prefix, n.clean(orig)))
+		full := join(prefix, n.clean(orig))
 		name := full
 		key := serverID + "\x00" + orig
 		for i := 0; name == "" || len(name) > n.max() || taken[name]; i++ {

@@ -103,8 +103,6 @@ func FuzzNames(f *testing.F) {
 			switch {
 			case n.NoDash:
 				valid = regexp.MustCompile(`^[a-zA-Z0-9_]+$`)
-			case n.LetterFirst:
-				valid = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
 			}
 			seen := map[string]string{}
 			for orig, name := range names {

@@ -272,6 +272,9 @@ func (s *stdioServer) audit(ctx context.Context, e Exposed, start time.Time, par
 		Time: start.UTC(), Server: e.Server, Tool: e.Original, Name: e.Name,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000, ResponseBytes: len(res),
 	}
+	if f := s.b.fit.Load(); f != nil {
+		entry.Client, entry.Fit = f.Said, f.Client.Name
+	}
 	// Params and result are known to be JSON, and can be megabytes: they
 	// are walked, not decoded.
 	entry.Arguments, _, _ = rawjson.Lookup(params, "arguments")

@@ -35,7 +35,7 @@ func initializeAs(a *agent, client string) {
 }
 
 // breakingServer serves tools built to break every client's rules: long
-// names, a digit first, dots, colons and dashes, "-" against "_".
+// names, a digit first (for a client that put nothing before it), dots, colons and dashes, "-" against "_".
 func breakingServer(t *testing.T) (catalog string) {
 	up := upstreamtest.Start(t, upstreamtest.Options{Name: "x", Transport: upstreamtest.StreamableHTTP, Tools: []json.RawMessage{
 		rawTool("query_metrics_timeseries_with_aggregation_over_a_long_time_range", "Queries.", true),
@@ -62,7 +62,7 @@ func TestServeFitsNamesToEachClient(t *testing.T) {
 		{"cursor-vscode", "bridge", 60, `^[a-zA-Z0-9_-]+$`},
 		{"Visual Studio Code", "", 64, `^[a-zA-Z0-9_-]{1,64}$`},
 		{"codex-mcp-client", "mcp__bridge__", 64, `^[a-zA-Z0-9_]+$`},
-		{"gemini-cli-mcp-client", "", 64, `^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$`},
+		{"gemini-cli-mcp-client", "mcp_bridge_", 63, `^mcp_bridge_[a-zA-Z0-9_.:-]+$`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.client, func(t *testing.T) {

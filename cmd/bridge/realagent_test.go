@@ -73,6 +73,7 @@ func TestRealGeminiCLIReachesTheBridge(t *testing.T) {
 		"--prompt", "What is the state of ticket " + h.nonce + "?", "--yolo", "--model", "gemini-2.5-flash", "--output-format", "text"},
 		"GEMINI_API_KEY=fake", "GOOGLE_GEMINI_BASE_URL="+m.URL, "NO_COLOR=1")
 	h.checkCall(t, m)
+	h.checkClient(t, "gemini-cli-mcp-client", "gemini")
 	if !strings.Contains(out, finalText) {
 		t.Errorf("Gemini CLI did not print the model's final answer %q:\n%s", finalText, out)
 	}
@@ -96,6 +97,7 @@ func TestRealCodexReachesTheBridge(t *testing.T) {
 		"What is the state of ticket " + h.nonce + "?"},
 		"STAND_IN_API_KEY=fake")
 	h.checkCall(t, m)
+	h.checkClient(t, "codex-mcp-client", "codex")
 	if !strings.Contains(out, finalText) {
 		t.Errorf("Codex did not print the model's final answer %q:\n%s", finalText, out)
 	}
@@ -149,6 +151,24 @@ type agentHome struct {
 	env        []string
 	calls      *callRecorder
 	nonce      string // the ticket id the stand-in asks for
+	audit      string // the bridge's audit log
+}
+
+// checkClient checks, from the audit log, that the bridge recognised the
+// agent by the name it gave itself and fitted its tools to the agent's
+// row of the client table.
+func (h *agentHome) checkClient(t *testing.T, said, row string) {
+	t.Helper()
+	data, err := os.ReadFile(h.audit)
+	must(t, err)
+	var e struct{ Client, Fit, Outcome string }
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil {
+		t.Fatalf("audit log %s: %v\n%s", h.audit, err, data)
+	}
+	if e.Client != said || e.Fit != row || e.Outcome != "ok" {
+		t.Errorf("the call's audit line names client %q, fit %q, outcome %q; want %q, %q, ok", e.Client, e.Fit, e.Outcome, said, row)
+	}
 }
 
 // newAgentHome builds the home and runs "bridge enable" and "bridge setup
@@ -180,7 +200,8 @@ func newAgentHome(t *testing.T, agent string, extraEnv ...string) *agentHome {
 	must(t, os.MkdirAll(filepath.Dir(cat), 0o755))
 	must(t, os.MkdirAll(filepath.Dir(h.config), 0o755))
 	must(t, os.WriteFile(cat, []byte(entityYAML("tickets", [2]string{"streamable-http", h.calls.URL})), 0o644))
-	must(t, os.WriteFile(h.config, []byte(fmt.Sprintf("catalog:\n  files: [%s]\n", cat)), 0o644))
+	h.audit = filepath.Join(root, "audit.log")
+	must(t, os.WriteFile(h.config, []byte(fmt.Sprintf("catalog:\n  files: [%s]\naudit:\n  path: %s\n", cat, h.audit)), 0o644))
 
 	h.bridge(t, "enable", "tickets", "--config", h.config)
 	out := h.bridge(t, "setup", agent, "--config", h.config)

@@ -194,6 +194,7 @@ func TestAuditLogRecordsEveryCall(t *testing.T) {
 	defer f.Close()
 	type line struct {
 		Server, Tool, Name, Outcome, Error string
+		Client, Fit                        string
 		DurationMS                         *float64        `json:"duration_ms"`
 		ResponseBytes                      *int            `json:"response_bytes"`
 		Time                               time.Time       `json:"time"`
@@ -208,6 +209,11 @@ func TestAuditLogRecordsEveryCall(t *testing.T) {
 			t.Errorf("incomplete line, or arguments without opting in: %s", sc.Text())
 		}
 		got = append(got, l.Server+" "+l.Tool+" "+l.Name+" "+l.Outcome)
+		// The agent named itself e2e, which no row of the client table
+		// matches.
+		if l.Client != "e2e" || l.Fit != "" {
+			t.Errorf("client %q, fit %q; want the agent's own name e2e and no row", l.Client, l.Fit)
+		}
 	}
 	want := []string{
 		"alpha echo alpha__echo ok",
