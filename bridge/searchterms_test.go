@@ -1,0 +1,34 @@
+package bridge
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestTerms checks how texts become the words the tool index counts.
+func TestTerms(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"list_pull_requests", []string{"list", "pul", "request"}},
+		{"getPullRequest", []string{"get", "pul", "request"}},
+		{"Creating the issues", []string{"creat", "issu"}},
+		{"created, creates", []string{"creat", "creat"}},
+		{"labelled labels", []string{"label", "label"}},
+		{"stopped stopping stop", []string{"stop", "stop", "stop"}},
+		{"add a watcher", []string{"add", "watch"}},
+		{"on-call rota", []string{"cal", "oncal", "rota"}},
+		{"post in #launch", []string{"post", "channel", "launch"}},
+		{"move PROJ-12 to done", []string{"mov", "issu", "proj", "12", "proj12", "don"}},
+		{"mail bob@example.com", []string{"mail", "email", "bob", "exampl", "com"}},
+		{"users who cannot log in", []string{"user", "who", "cannot", "login"}},
+		{"signed in", []string{"login"}},
+		{"read the log of the job", []string{"read", "log", "job"}},
+		{"issue #412", []string{"issu", "412"}},
+	} {
+		if got := terms(tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("terms(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
