@@ -36,7 +36,8 @@ type field struct {
 type searchDoc struct {
 	name, server, title, description string
 	args, required                   []string
-	serverDoc                        int // its server's document
+	serverDoc                        int  // its server's document
+	readOnly                         bool // annotated readOnlyHint
 }
 
 type posting struct {
@@ -62,8 +63,12 @@ const (
 	weightRelated = 0.5
 	// weightServer is what the server's score counts, against the tool's.
 	weightServer = 1
-	bm25K1       = 1.2
-	bm25B        = 0.75
+	// weightAsked is how much more a tool that only reads scores for a
+	// request asked as a question ("which pods…", "who is on call?"):
+	// a question wants an answer, seldom a change.
+	weightAsked = 0.2
+	bm25K1      = 1.2
+	bm25B       = 0.75
 )
 
 // NewToolIndex indexes tools as the agent would be listed them.
@@ -99,7 +104,7 @@ func NewToolIndex(tools []Exposed) *ToolIndex {
 		for t, c := range counts {
 			serverCounts[s][t] += c
 		}
-		d.serverDoc = s
+		d.serverDoc, d.readOnly = s, e.ReadOnly
 		idx.docs = append(idx.docs, d)
 	}
 	for _, counts := range serverCounts {
@@ -189,11 +194,16 @@ func (idx *ToolIndex) Search(query string, limit int) []SearchHit {
 	}
 	scores := idx.tools.scores(words)
 	servers := idx.servers.scores(words)
+	asked := isQuestion(query)
 	var hits []SearchHit
 	for i, sc := range scores {
 		if sc > 0 {
 			d := idx.docs[i]
-			hits = append(hits, SearchHit{Name: d.name, Score: sc + weightServer*servers[d.serverDoc], doc: d})
+			sc += weightServer * servers[d.serverDoc]
+			if asked && d.readOnly {
+				sc *= 1 + weightAsked
+			}
+			hits = append(hits, SearchHit{Name: d.name, Score: sc, doc: d})
 		}
 	}
 	slices.SortFunc(hits, func(a, b SearchHit) int {

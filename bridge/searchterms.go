@@ -19,6 +19,13 @@ func terms(text string) []string {
 		start := len(out)
 		bare := strings.TrimRight(chunk, ".,;:!?)'\"")
 		lower := strings.ToLower(bare)
+		if c, ok := contraction(lower); ok {
+			if c == "" {
+				prev = lower
+				continue
+			}
+			chunk, bare, lower = c, c, c
+		}
 		switch {
 		case (lower == "in" || lower == "on" || lower == "into") && loginVerbs[prev]:
 			for start > 0 && out[start-1] != "login" && loginStems[out[start-1]] {
@@ -38,6 +45,43 @@ func terms(text string) []string {
 		prev = lower
 	}
 	return out
+}
+
+// isQuestion is whether a request is asked as a question: it ends with a
+// question mark or begins with a question's word.
+func isQuestion(query string) bool {
+	query = strings.TrimSpace(query)
+	first, _, _ := strings.Cut(strings.ToLower(query), " ")
+	return strings.HasSuffix(query, "?") || questionWords[first]
+}
+
+var questionWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`what what's whats which who who's whose when where why how how's
+		is are was were did do does has have any can could`) {
+		questionWords[w] = true
+	}
+}
+
+// contraction is a word without its contraction's ending ("what's" is
+// "what", "we'll" "we"), or "" for a negated verb ("don't", "isn't"),
+// which says nothing of the tool; ok is false when the word has none.
+func contraction(w string) (string, bool) {
+	w = strings.ReplaceAll(w, "’", "'")
+	i := strings.IndexByte(w, '\'')
+	if i <= 0 {
+		return "", false
+	}
+	switch w[i:] {
+	case "'s", "'re", "'ll", "'d", "'ve", "'m":
+		return w[:i], true
+	case "'t":
+		if strings.HasSuffix(w[:i], "n") {
+			return "", true
+		}
+	}
+	return "", false
 }
 
 // loginVerbs are the words that, before "in" or "on", say a login; and
@@ -143,6 +187,9 @@ func stem(w string) string {
 	if (strings.HasSuffix(w, "tion") || strings.HasSuffix(w, "sion")) && len(w) > 6 {
 		w = w[:len(w)-3] // "reaction" meets "react"
 	}
+	if strings.HasSuffix(w, "ly") && len(w) > 5 {
+		w = w[:len(w)-2] // "weekly" meets "week"
+	}
 	if strings.HasSuffix(w, "er") && len(w) > 6 {
 		w = w[:len(w)-2] // "watcher" meets "watch", "reviewers" "review"
 	}
@@ -163,7 +210,7 @@ func init() {
 	for _, w := range strings.Fields(`a an the to of for in on at by with and or from into onto as is are be been was were
 		it its this that these those there their them they my me i we our us you your he she his her
 		can could would should will shall may might must do does did please want need like just some any
-		all what which how about via using use so than then also have has had am`) {
+		all what which how about via using use so than then also have has had am not cannot`) {
 		stopWords[w] = true
 	}
 }

@@ -22,13 +22,36 @@ func TestTerms(t *testing.T) {
 		{"post in #launch", []string{"post", "channel", "launch"}},
 		{"move PROJ-12 to done", []string{"mov", "issu", "proj", "12", "proj12", "don"}},
 		{"mail bob@example.com", []string{"mail", "email", "bob", "exampl", "com"}},
-		{"users who cannot log in", []string{"user", "who", "cannot", "login"}},
+		{"users who cannot log in", []string{"user", "who", "login"}},
+		{"what's in Maria's inbox", []string{"maria", "inbox"}},
+		{"it didn't pass, we'll rerun", []string{"pass", "rerun"}},
+		{"weekly reports", []string{"week", "report"}},
 		{"signed in", []string{"login"}},
 		{"read the log of the job", []string{"read", "log", "job"}},
 		{"issue #412", []string{"issu", "412"}},
 	} {
 		if got := terms(tc.text); !slices.Equal(got, tc.want) {
 			t.Errorf("terms(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+// TestIsQuestion checks which requests are asked as questions.
+func TestIsQuestion(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{
+		{"which pods are crashing", true},
+		{"What's on my calendar", true},
+		{"is the build green?", true},
+		{"the build is green?", true},
+		{"restart the worker pods", false},
+		{"show the logs", false},
+		{"", false},
+	} {
+		if got := isQuestion(tc.query); got != tc.want {
+			t.Errorf("isQuestion(%q) = %v, want %v", tc.query, got, tc.want)
 		}
 	}
 }
