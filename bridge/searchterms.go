@@ -13,10 +13,10 @@ import (
 // key, "a@b.com" an email address; and "log in" (or "sign in") is
 // "login", not a log.
 func terms(text string) []string {
-	var out []string
+	var s splitter
 	prev := ""
 	for _, chunk := range strings.Fields(text) {
-		start := len(out)
+		start := len(s.out)
 		bare := strings.TrimRight(chunk, ".,;:!?)'\"")
 		lower := strings.ToLower(bare)
 		if c, ok := contraction(lower); ok {
@@ -28,23 +28,23 @@ func terms(text string) []string {
 		}
 		switch {
 		case (lower == "in" || lower == "on" || lower == "into") && loginVerbs[prev]:
-			for start > 0 && out[start-1] != "login" && loginStems[out[start-1]] {
+			for start > 0 && s.out[start-1] != "login" && loginStems[s.out[start-1]] {
 				start--
 			}
-			out = append(out[:start], "login")
+			s.out = append(s.out[:start], "login")
 			prev = lower
 			continue
 		case len(bare) > 1 && bare[0] == '#' && unicode.IsLetter(rune(bare[1])):
-			out = append(out, "channel")
+			s.out = append(s.out, "channel")
 		case isIssueKey(bare):
-			out = append(out, stem("issue"))
+			s.out = append(s.out, stem("issue"))
 		case strings.Contains(bare, "@") && strings.Contains(bare[strings.Index(bare, "@"):], "."):
-			out = append(out, stem("email"))
+			s.out = append(s.out, stem("email"))
 		}
-		out = appendWords(out, chunk)
+		s.split(chunk)
 		prev = lower
 	}
-	return out
+	return s.out
 }
 
 // isQuestion is whether a request is asked as a question: it ends with a
@@ -117,50 +117,58 @@ func isIssueKey(w string) bool {
 	return true
 }
 
-// appendWords appends the words of a text that has no spaces.
-func appendWords(out []string, text string) []string {
-	var word, joined []rune
-	flush := func() {
-		if len(word) > 0 {
-			w := string(word)
-			if !stopWords[w] {
-				out = append(out, stem(w))
-			}
-			word = word[:0]
-		}
-	}
-	// A compound written with a hyphen ("on-call", "to-dos") counts
-	// written as one word too ("oncall", "todos"), as others write it.
-	compound := false
-	endCompound := func() {
-		if compound {
-			out = append(out, stem(string(joined)))
-		}
-		joined, compound = joined[:0], false
-	}
+// splitter cuts texts without spaces into words, its buffers kept from
+// one text to the next.
+type splitter struct {
+	out          []string
+	word, joined []rune
+	// compound is whether the text so far is a compound written with a
+	// hyphen ("on-call", "to-dos"): it counts written as one word too
+	// ("oncall", "todos"), as others write it.
+	compound bool
+}
+
+// split appends the words of a text that has no spaces.
+func (s *splitter) split(text string) {
 	var prev rune
 	for _, r := range text {
 		switch {
 		case unicode.IsUpper(r) && unicode.IsLower(prev):
-			flush()
-			endCompound()
-			word = append(word, unicode.ToLower(r))
-			joined = append(joined, unicode.ToLower(r))
+			s.flush()
+			s.endCompound()
+			s.word = append(s.word, unicode.ToLower(r))
+			s.joined = append(s.joined, unicode.ToLower(r))
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word = append(word, unicode.ToLower(r))
-			joined = append(joined, unicode.ToLower(r))
-		case r == '-' && len(word) > 0:
-			flush()
-			compound = true
+			s.word = append(s.word, unicode.ToLower(r))
+			s.joined = append(s.joined, unicode.ToLower(r))
+		case r == '-' && len(s.word) > 0:
+			s.flush()
+			s.compound = true
 		default:
-			flush()
-			endCompound()
+			s.flush()
+			s.endCompound()
 		}
 		prev = r
 	}
-	flush()
-	endCompound()
-	return out
+	s.flush()
+	s.endCompound()
+}
+
+func (s *splitter) flush() {
+	if len(s.word) > 0 {
+		w := string(s.word)
+		if !stopWords[w] {
+			s.out = append(s.out, stem(w))
+		}
+		s.word = s.word[:0]
+	}
+}
+
+func (s *splitter) endCompound() {
+	if s.compound {
+		s.out = append(s.out, stem(string(s.joined)))
+	}
+	s.joined, s.compound = s.joined[:0], false
 }
 
 // stem cuts the common English endings off a word, so that its forms
@@ -229,7 +237,7 @@ func init() {
 		"find search look lookup query",
 		"show list",
 		"fetch get read",
-		"make create add open new",
+		"make create add open new schedule",
 		"change update edit modify",
 		"message post send",
 		"dm direct",
