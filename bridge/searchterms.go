@@ -15,7 +15,15 @@ import (
 func terms(text string) []string {
 	var s splitter
 	prev := ""
-	for _, chunk := range strings.Fields(text) {
+	chunks := strings.Fields(text)
+	for i, chunk := range chunks {
+		if i == 0 && sendNouns[strings.ToLower(chunk)] {
+			s.out = append(s.out, "send") // "email the report to…"
+		}
+		if i+2 < len(chunks) && notifyVerbs[strings.ToLower(chunk)] && strings.EqualFold(chunks[i+1], "me") &&
+			(strings.EqualFold(chunks[i+2], "when") || strings.EqualFold(chunks[i+2], "if")) {
+			s.out = append(s.out, stem("create")) // "alert me when…" sets an alert up
+		}
 		start := len(s.out)
 		bare := strings.TrimRight(chunk, ".,;:!?)'\"")
 		lower := strings.ToLower(bare)
@@ -83,6 +91,13 @@ func contraction(w string) (string, bool) {
 	}
 	return "", false
 }
+
+// sendNouns are the things sent that, first in a request, say to send
+// one: "email the report to finance", "message Dana".
+var sendNouns = map[string]bool{"email": true, "mail": true, "message": true, "dm": true}
+
+// notifyVerbs, before "me when" or "me if", ask for an alert to be set.
+var notifyVerbs = map[string]bool{"alert": true, "notify": true, "warn": true, "page": true, "tell": true}
 
 // loginVerbs are the words that, before "in" or "on", say a login; and
 // loginStems their stems, which the login takes the place of.
@@ -235,8 +250,8 @@ func init() {
 		"repo repository",
 		"delete remove trash erase",
 		"find search look lookup query",
-		"show list",
-		"fetch get read",
+		"show list enumerate display",
+		"fetch get read show",
 		"make create add open new schedule",
 		"change update edit modify",
 		"message post send",
