@@ -28,54 +28,88 @@ func exposedName(r *Registry, server, original string) string {
 	return ""
 }
 
-// recall is the share of requests whose tool is among the first n that
-// the index finds, and the share where it is first.
-func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.Request, n int) (atN, first float64) {
+// recall is the share of requests whose tool (or one of its alternates)
+// is among the first n that the index finds, and the share where it is
+// first. A miss is logged only when logMisses: the fresh set's misses
+// stay unread, so that nothing is tuned on them.
+func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.Request, n int, logMisses bool) (atN, first float64) {
 	t.Helper()
 	found, top := 0, 0
 	for _, req := range requests {
-		want := exposedName(r, req.Server, req.Tool)
-		if want == "" {
-			t.Fatalf("request %q names %s %s, which the toolset lacks", req.Text, req.Server, req.Tool)
+		var want []string
+		for _, st := range append([][2]string{{req.Server, req.Tool}}, req.Also...) {
+			name := exposedName(r, st[0], st[1])
+			if name == "" {
+				t.Fatalf("request %q names %s %s, which the toolset lacks", req.Text, st[0], st[1])
+			}
+			want = append(want, name)
 		}
 		var names []string
 		for _, h := range idx.Search(req.Text, n) {
 			names = append(names, h.Name)
 		}
-		switch i := slices.Index(names, want); {
+		i := slices.IndexFunc(names, func(name string) bool { return slices.Contains(want, name) })
+		switch {
 		case i == 0:
 			top++
 			found++
 		case i > 0:
 			found++
-		default:
-			t.Logf("missed: %q wants %s, got %v", req.Text, want, names)
+		case logMisses:
+			t.Logf("missed: %q wants %s, got %v", req.Text, want[0], names)
 		}
 	}
 	return float64(found) / float64(len(requests)), float64(top) / float64(len(requests))
 }
 
+// recallSets are the toolset's sets of labelled requests: the ones the
+// ranking was tuned on, the first held-out ones (since looked at in
+// detail, as a development set), and the fresh ones, never looked at but
+// in aggregate.
+var recallSets = []struct {
+	name      string
+	requests  func() []upstreamtest.Request
+	logMisses bool
+}{
+	{"tuned", upstreamtest.ToolsetRequests, true},
+	{"held-out", upstreamtest.ToolsetHeldOut, true},
+	{"fresh", upstreamtest.ToolsetFresh, false},
+}
+
 // TestToolSearchRecall measures how often the tool a request means is
-// among the first five that find_tools gives, over the toolset's labelled
-// requests, and fails below 0.9. It reports; it does not time. The
-// held-out requests, never tuned on, are reported beside them.
+// among the first five that find_tools gives, for each set of labelled
+// requests, and fails when that share over all of them is below
+// recallFloor. It reports; it does not time.
 func TestToolSearchRecall(t *testing.T) {
 	r := toolsetRegistry(t, RegistryOptions{})
 	_, tools := r.exposedSnapshot()
 	idx := NewToolIndex(tools)
-	requests, heldOut := upstreamtest.ToolsetRequests(), upstreamtest.ToolsetHeldOut()
 	servers := len(upstreamtest.LoadToolset().Servers)
-	if idx.Len() < 300 || servers < 15 || len(requests) < 50 {
-		t.Fatalf("the toolset has %d tools of %d servers and %d requests: want at least 300, 15 and 50", idx.Len(), servers, len(requests))
+	if idx.Len() < 300 || servers < 15 {
+		t.Fatalf("the toolset has %d tools of %d servers: want at least 300 and 15", idx.Len(), servers)
 	}
-	at5, first := recall(t, r, idx, requests, 5)
-	t.Logf("recall@5 %.3f (first %.3f) over %d requests; %d tools of %d servers", at5, first, len(requests), idx.Len(), servers)
-	held5, heldFirst := recall(t, r, idx, heldOut, 5)
-	t.Logf("held out: recall@5 %.3f (first %.3f) over %d requests", held5, heldFirst, len(heldOut))
-	if at5 < 0.9 {
-		t.Errorf("recall@5 is %.3f, below 0.9", at5)
+	var found float64
+	total := 0
+	for _, set := range recallSets {
+		requests := set.requests()
+		if len(requests) < 45 {
+			t.Fatalf("set %s has %d requests: want at least 45", set.name, len(requests))
+		}
+		at5, first := recall(t, r, idx, requests, 5, set.logMisses)
+		t.Logf("%s: recall@5 %.3f (first %.3f) over %d requests", set.name, at5, first, len(requests))
+		found += at5 * float64(len(requests))
+		total += len(requests)
+	}
+	all := found / float64(total)
+	t.Logf("all: recall@5 %.3f over %d requests; %d tools of %d servers", all, total, idx.Len(), servers)
+	if all < recallFloor {
+		t.Errorf("recall@5 over all sets is %.3f, below %.2f", all, recallFloor)
 	}
 }
+
+// recallFloor is a little under the recall@5 over all sets that the
+// ranking reaches, so that a change which loses some is caught.
+const recallFloor = 0.88
 
 // BenchmarkToolSearch measures tool search over the toolset (310 tools
 // of 19 servers): the bytes of the tools/list answer an agent is sent at

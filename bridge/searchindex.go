@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
-	"strings"
-	"unicode"
 
 	"github.com/mcp-bridge/bridge/config/rawjson"
 )
@@ -16,11 +14,21 @@ import (
 // arguments, the name and title weighing more. Words are cut to a crude
 // stem ("issues", "issue" → "issu"), so that the forms of a word meet,
 // and a request's words also look for a few words of the same sense that
-// tools use instead (a ticket is an issue; see related). Ties go by name,
-// so that a search always ranks alike.
+// tools use instead (a ticket is an issue; see related). A tool's server
+// is a field too: the words of all its tools, so that a request in a
+// server's words ("pod", "cluster") favours that server's tools even
+// where the tool meant does not say them. Ties go by name, so that a
+// search always ranks alike.
 type ToolIndex struct {
-	docs     []*searchDoc
+	docs    []*searchDoc
+	tools   field // a document per tool
+	servers field // a document per server: its tools' words
+}
+
+// field is a BM25 index over documents of one kind.
+type field struct {
 	postings map[string][]posting
+	lengths  []float64 // weighted count of each document's words
 	avgLen   float64
 }
 
@@ -28,12 +36,13 @@ type ToolIndex struct {
 type searchDoc struct {
 	name, server, title, description string
 	args, required                   []string
-	length                           float64 // weighted count of its words
+	serverDoc                        int  // its server's document
+	readOnly                         bool // annotated readOnlyHint
 }
 
 type posting struct {
 	doc    int
-	weight float64 // the word's weighted count in the tool
+	weight float64 // the word's weighted count in the document
 }
 
 // SearchHit is one tool a search found.
@@ -52,15 +61,22 @@ const (
 	// weightRelated is what a word of the same sense as a request's word
 	// counts, against the word itself.
 	weightRelated = 0.5
-	bm25K1        = 1.2
-	bm25B         = 0.75
+	// weightServer is what the server's score counts, against the tool's.
+	weightServer = 1
+	// weightAsked is how much more a tool that only reads scores for a
+	// request asked as a question ("which pods…", "who is on call?"):
+	// a question wants an answer, seldom a change.
+	weightAsked = 0.2
+	bm25K1      = 1.2
+	bm25B       = 0.75
 )
 
 // NewToolIndex indexes tools as the agent would be listed them.
 func NewToolIndex(tools []Exposed) *ToolIndex {
-	idx := &ToolIndex{postings: map[string][]posting{}}
+	idx := &ToolIndex{tools: newField(), servers: newField()}
 	slices.SortFunc(tools, func(a, b Exposed) int { return cmp.Compare(a.Name, b.Name) })
-	total := 0.0
+	serverDocs := map[string]int{}
+	var serverCounts []map[string]float64
 	for _, e := range tools {
 		d := newSearchDoc(e)
 		counts := map[string]float64{}
@@ -78,57 +94,116 @@ func NewToolIndex(tools []Exposed) *ToolIndex {
 		for _, a := range d.args {
 			add(a, weightArg)
 		}
-		i := len(idx.docs)
-		for _, t := range slices.Sorted(mapKeys(counts)) {
-			idx.postings[t] = append(idx.postings[t], posting{i, counts[t]})
-			d.length += counts[t]
+		idx.tools.add(counts)
+		s, ok := serverDocs[e.Server]
+		if !ok {
+			s = len(serverCounts)
+			serverDocs[e.Server] = s
+			serverCounts = append(serverCounts, map[string]float64{})
 		}
-		total += d.length
+		for t, c := range counts {
+			serverCounts[s][t] += c
+		}
+		d.serverDoc, d.readOnly = s, e.ReadOnly
 		idx.docs = append(idx.docs, d)
 	}
-	if len(idx.docs) > 0 {
-		idx.avgLen = total / float64(len(idx.docs))
+	for _, counts := range serverCounts {
+		idx.servers.add(counts)
 	}
+	idx.tools.finish()
+	idx.servers.finish()
 	return idx
+}
+
+func newField() field { return field{postings: map[string][]posting{}} }
+
+// add indexes a document of its words' weighted counts.
+func (f *field) add(counts map[string]float64) {
+	doc, length := len(f.lengths), 0.0
+	for _, t := range slices.Sorted(mapKeys(counts)) {
+		f.postings[t] = append(f.postings[t], posting{doc, counts[t]})
+		length += counts[t]
+	}
+	f.lengths = append(f.lengths, length)
+}
+
+func (f *field) finish() {
+	total := 0.0
+	for _, l := range f.lengths {
+		total += l
+	}
+	if len(f.lengths) > 0 {
+		f.avgLen = total / float64(len(f.lengths))
+	}
+}
+
+// scores are the field's BM25 scores of its documents for a request's
+// words. Each word scores a document by the best of its matches: the
+// word itself, or a word of the same sense at weightRelated, so that a
+// word with many related ones counts once. How rare the word is, its
+// IDF, is that of the documents any of them match: a word that tools
+// seldom use but whose sense they often say ("find" for "search") is no
+// rarer than its sense.
+func (f *field) scores(words []string) []float64 {
+	scores := make([]float64, len(f.lengths))
+	best := make([]float64, len(f.lengths))
+	n := float64(len(f.lengths))
+	for _, t := range words {
+		clear(best)
+		for i, w := range append([]string{t}, related[t]...) {
+			qw := 1.0
+			if i > 0 {
+				qw = weightRelated
+			}
+			for _, p := range f.postings[w] {
+				norm := bm25K1 * (1 - bm25B + bm25B*f.lengths[p.doc]/f.avgLen)
+				best[p.doc] = max(best[p.doc], qw*p.weight*(bm25K1+1)/(p.weight+norm))
+			}
+		}
+		df := 0.0
+		for _, b := range best {
+			if b > 0 {
+				df++
+			}
+		}
+		if df == 0 {
+			continue
+		}
+		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+		for i, b := range best {
+			scores[i] += idf * b
+		}
+	}
+	return scores
 }
 
 // Len is the number of tools indexed.
 func (idx *ToolIndex) Len() int { return len(idx.docs) }
 
-// Search returns at most limit tools for query, best first.
+// Search returns at most limit tools for query, best first: those that
+// match a word of it, by their score and their server's.
 func (idx *ToolIndex) Search(query string, limit int) []SearchHit {
 	if len(idx.docs) == 0 || limit <= 0 {
 		return nil
 	}
-	weights := map[string]float64{}
+	var words []string
 	for _, t := range terms(query) {
-		weights[t] = 1
-	}
-	for t := range weights {
-		for _, r := range related[t] {
-			if _, ok := weights[r]; !ok {
-				weights[r] = weightRelated
-			}
+		if !slices.Contains(words, t) {
+			words = append(words, t)
 		}
 	}
-	scores := make([]float64, len(idx.docs))
-	n := float64(len(idx.docs))
-	for t, qw := range weights {
-		ps := idx.postings[t]
-		if len(ps) == 0 {
-			continue
-		}
-		df := float64(len(ps))
-		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
-		for _, p := range ps {
-			norm := bm25K1 * (1 - bm25B + bm25B*idx.docs[p.doc].length/idx.avgLen)
-			scores[p.doc] += qw * idf * p.weight * (bm25K1 + 1) / (p.weight + norm)
-		}
-	}
+	scores := idx.tools.scores(words)
+	servers := idx.servers.scores(words)
+	asked := isQuestion(query)
 	var hits []SearchHit
 	for i, sc := range scores {
 		if sc > 0 {
-			hits = append(hits, SearchHit{Name: idx.docs[i].name, Score: sc, doc: idx.docs[i]})
+			d := idx.docs[i]
+			sc += weightServer * servers[d.serverDoc]
+			if asked && d.readOnly {
+				sc *= 1 + weightAsked
+			}
+			hits = append(hits, SearchHit{Name: d.name, Score: sc, doc: d})
 		}
 	}
 	slices.SortFunc(hits, func(a, b SearchHit) int {
@@ -184,154 +259,6 @@ func (d *searchDoc) argList() []string {
 		}
 	}
 	return out
-}
-
-// terms are the words of a text the index counts: split at anything but
-// letters and digits and where camelCase turns upper, lowercased, common
-// words left out, each cut to its stem.
-func terms(text string) []string {
-	var out []string
-	var word, joined []rune
-	flush := func() {
-		if len(word) > 0 {
-			w := string(word)
-			if !stopWords[w] {
-				out = append(out, stem(w))
-			}
-			word = word[:0]
-		}
-	}
-	// A compound written with a hyphen ("on-call", "to-dos") counts
-	// written as one word too ("oncall", "todos"), as others write it.
-	compound := false
-	endCompound := func() {
-		if compound {
-			out = append(out, stem(string(joined)))
-		}
-		joined, compound = joined[:0], false
-	}
-	var prev rune
-	for _, r := range text {
-		switch {
-		case unicode.IsUpper(r) && unicode.IsLower(prev):
-			flush()
-			endCompound()
-			word = append(word, unicode.ToLower(r))
-			joined = append(joined, unicode.ToLower(r))
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word = append(word, unicode.ToLower(r))
-			joined = append(joined, unicode.ToLower(r))
-		case r == '-' && len(word) > 0:
-			flush()
-			compound = true
-		default:
-			flush()
-			endCompound()
-		}
-		prev = r
-	}
-	flush()
-	endCompound()
-	return out
-}
-
-// stem cuts the common English endings off a word, so that its forms
-// meet: plurals, -ing and -ed, and a final e ("create", "creating",
-// "created" are all "creat").
-func stem(w string) string {
-	if len(w) <= 3 {
-		return w
-	}
-	switch {
-	case strings.HasSuffix(w, "ies") && len(w) > 4:
-		w = w[:len(w)-3] + "y"
-	case strings.HasSuffix(w, "sses"):
-		w = w[:len(w)-2]
-	case strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us") && !strings.HasSuffix(w, "is"):
-		w = w[:len(w)-1]
-	}
-	switch {
-	case strings.HasSuffix(w, "ing") && len(w) > 5:
-		w = w[:len(w)-3]
-	case strings.HasSuffix(w, "ed") && len(w) > 4:
-		w = w[:len(w)-2]
-	}
-	if (strings.HasSuffix(w, "tion") || strings.HasSuffix(w, "sion")) && len(w) > 6 {
-		w = w[:len(w)-3] // "reaction" meets "react"
-	}
-	if strings.HasSuffix(w, "e") && len(w) > 3 {
-		w = w[:len(w)-1]
-	}
-	return w
-}
-
-// stopWords are words too common in requests and descriptions to say
-// which tool is meant.
-var stopWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`a an the to of for in on at by with and or from into onto as is are be been was were
-		it its this that these those there their them they my me i we our us you your he she his her
-		can could would should will shall may might must do does did please want need like just some any
-		all what which how about via using use so than then also`) {
-		stopWords[w] = true
-	}
-}
-
-// related maps a word's stem to the stems of words of the same sense that
-// tools say instead, in either direction: the words of software work, of
-// no catalog in particular.
-var related = map[string][]string{}
-
-func init() {
-	for _, group := range []string{
-		"ticket issue bug",
-		"pr pull",
-		"repo repository",
-		"delete remove",
-		"find search look",
-		"show list",
-		"fetch get read",
-		"make create add open",
-		"change update edit modify",
-		"message post send",
-		"dm direct",
-		"meeting event",
-		"doc document page",
-		"file document",
-		"deploy release rollout",
-		"error exception",
-		"alert monitor",
-		"vm instance",
-		"db database",
-		"pod container",
-		"channel room",
-		"email mail",
-		"invite attendee",
-		"customer account",
-		"diff change",
-		"wiki page",
-		"latest recent newest",
-		"share access permission",
-		"mute silence",
-		"ack acknowledge",
-		"fix resolve",
-		"deal opportunity",
-		"reply answer",
-		"percent percentage",
-	} {
-		var words []string
-		for _, w := range strings.Fields(group) {
-			words = append(words, stem(w))
-		}
-		for _, w := range words {
-			for _, o := range words {
-				if o != w && !slices.Contains(related[w], o) {
-					related[w] = append(related[w], o)
-				}
-			}
-		}
-	}
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

@@ -1,0 +1,299 @@
+package bridge
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// terms are the words of a text the index counts: split at anything but
+// letters and digits and where camelCase turns upper, lowercased, common
+// words left out, each cut to its stem. A few ways of writing a thing
+// say what it is, as well: "#launch" is a channel, "PROJ-7" an issue's
+// key, "a@b.com" an email address; and "log in" (or "sign in") is
+// "login", not a log.
+func terms(text string) []string {
+	var s splitter
+	prev := ""
+	chunks := strings.Fields(text)
+	for i, chunk := range chunks {
+		if i == 0 && sendNouns[strings.ToLower(chunk)] {
+			s.out = append(s.out, "send") // "email the report to…"
+		}
+		if i+2 < len(chunks) && notifyVerbs[strings.ToLower(chunk)] && strings.EqualFold(chunks[i+1], "me") &&
+			(strings.EqualFold(chunks[i+2], "when") || strings.EqualFold(chunks[i+2], "if")) {
+			s.out = append(s.out, stem("create")) // "alert me when…" sets an alert up
+		}
+		start := len(s.out)
+		bare := strings.TrimRight(chunk, ".,;:!?)'\"")
+		lower := strings.ToLower(bare)
+		if c, ok := contraction(lower); ok {
+			if c == "" {
+				prev = lower
+				continue
+			}
+			chunk, bare, lower = c, c, c
+		}
+		switch {
+		case (lower == "in" || lower == "on" || lower == "into") && loginVerbs[prev]:
+			for start > 0 && s.out[start-1] != "login" && loginStems[s.out[start-1]] {
+				start--
+			}
+			s.out = append(s.out[:start], "login")
+			prev = lower
+			continue
+		case len(bare) > 1 && bare[0] == '#' && unicode.IsLetter(rune(bare[1])):
+			s.out = append(s.out, "channel")
+		case isIssueKey(bare):
+			s.out = append(s.out, stem("issue"))
+		case strings.Contains(bare, "@") && strings.Contains(bare[strings.Index(bare, "@"):], "."):
+			s.out = append(s.out, stem("email"))
+		}
+		s.split(chunk)
+		prev = lower
+	}
+	return s.out
+}
+
+// isQuestion is whether a request is asked as a question: it ends with a
+// question mark or begins with a question's word.
+func isQuestion(query string) bool {
+	query = strings.TrimSpace(query)
+	first, _, _ := strings.Cut(strings.ToLower(query), " ")
+	return strings.HasSuffix(query, "?") || questionWords[first]
+}
+
+var questionWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`what what's whats which who who's whose when where why how how's
+		is are was were did do does has have any can could`) {
+		questionWords[w] = true
+	}
+}
+
+// contraction is a word without its contraction's ending ("what's" is
+// "what", "we'll" "we"), or "" for a negated verb ("don't", "isn't"),
+// which says nothing of the tool; ok is false when the word has none.
+func contraction(w string) (string, bool) {
+	w = strings.ReplaceAll(w, "’", "'")
+	i := strings.IndexByte(w, '\'')
+	if i <= 0 {
+		return "", false
+	}
+	switch w[i:] {
+	case "'s", "'re", "'ll", "'d", "'ve", "'m":
+		return w[:i], true
+	case "'t":
+		if strings.HasSuffix(w[:i], "n") {
+			return "", true
+		}
+	}
+	return "", false
+}
+
+// sendNouns are the things sent that, first in a request, say to send
+// one: "email the report to finance", "message Dana".
+var sendNouns = map[string]bool{"email": true, "mail": true, "message": true, "dm": true}
+
+// notifyVerbs, before "me when" or "me if", ask for an alert to be set.
+var notifyVerbs = map[string]bool{"alert": true, "notify": true, "warn": true, "page": true, "tell": true}
+
+// loginVerbs are the words that, before "in" or "on", say a login; and
+// loginStems their stems, which the login takes the place of.
+var (
+	loginVerbs = map[string]bool{"log": true, "logged": true, "logging": true, "sign": true, "signed": true, "signing": true}
+	loginStems = map[string]bool{}
+)
+
+func init() {
+	for w := range loginVerbs {
+		loginStems[stem(w)] = true
+	}
+}
+
+// isIssueKey is whether a word is an issue tracker's key: capitals, a
+// hyphen and a number ("PROJ-123").
+func isIssueKey(w string) bool {
+	key, num, ok := strings.Cut(w, "-")
+	if !ok || len(key) < 2 || num == "" || !unicode.IsUpper(rune(key[0])) {
+		return false
+	}
+	for _, r := range key {
+		if !unicode.IsUpper(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	for _, r := range num {
+		if !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitter cuts texts without spaces into words, its buffers kept from
+// one text to the next.
+type splitter struct {
+	out          []string
+	word, joined []rune
+	// compound is whether the text so far is a compound written with a
+	// hyphen ("on-call", "to-dos"): it counts written as one word too
+	// ("oncall", "todos"), as others write it.
+	compound bool
+}
+
+// split appends the words of a text that has no spaces.
+func (s *splitter) split(text string) {
+	var prev rune
+	for _, r := range text {
+		switch {
+		case unicode.IsUpper(r) && unicode.IsLower(prev):
+			s.flush()
+			s.endCompound()
+			s.word = append(s.word, unicode.ToLower(r))
+			s.joined = append(s.joined, unicode.ToLower(r))
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			s.word = append(s.word, unicode.ToLower(r))
+			s.joined = append(s.joined, unicode.ToLower(r))
+		case r == '-' && len(s.word) > 0:
+			s.flush()
+			s.compound = true
+		default:
+			s.flush()
+			s.endCompound()
+		}
+		prev = r
+	}
+	s.flush()
+	s.endCompound()
+}
+
+func (s *splitter) flush() {
+	if len(s.word) > 0 {
+		w := string(s.word)
+		if !stopWords[w] {
+			s.out = append(s.out, stem(w))
+		}
+		s.word = s.word[:0]
+	}
+}
+
+func (s *splitter) endCompound() {
+	if s.compound {
+		s.out = append(s.out, stem(string(s.joined)))
+	}
+	s.joined, s.compound = s.joined[:0], false
+}
+
+// stem cuts the common English endings off a word, so that its forms
+// meet: plurals, -ing and -ed, and a final e ("create", "creating",
+// "created" are all "creat").
+func stem(w string) string {
+	if len(w) <= 3 {
+		return w
+	}
+	switch {
+	case strings.HasSuffix(w, "ies") && len(w) > 4:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
+	case strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us") && !strings.HasSuffix(w, "is"):
+		w = w[:len(w)-1]
+	}
+	switch {
+	case strings.HasSuffix(w, "ing") && len(w) > 5:
+		w = w[:len(w)-3]
+	case strings.HasSuffix(w, "ed") && len(w) > 4:
+		w = w[:len(w)-2]
+	}
+	if (strings.HasSuffix(w, "tion") || strings.HasSuffix(w, "sion")) && len(w) > 6 {
+		w = w[:len(w)-3] // "reaction" meets "react"
+	}
+	if strings.HasSuffix(w, "ly") && len(w) > 5 {
+		w = w[:len(w)-2] // "weekly" meets "week"
+	}
+	if strings.HasSuffix(w, "er") && len(w) > 6 {
+		w = w[:len(w)-2] // "watcher" meets "watch", "reviewers" "review"
+	}
+	if strings.HasSuffix(w, "e") && len(w) > 3 {
+		w = w[:len(w)-1]
+	}
+	if n := len(w); n > 3 && w[n-1] == w[n-2] && unicode.IsLetter(rune(w[n-1])) && !strings.ContainsRune("aeious", rune(w[n-1])) {
+		w = w[:n-1] // "stopped", "stopping" and "stop" meet
+	}
+	return w
+}
+
+// stopWords are words too common in requests and descriptions to say
+// which tool is meant.
+var stopWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the to of for in on at by with and or from into onto as is are be been was were
+		it its this that these those there their them they my me i we our us you your he she his her
+		can could would should will shall may might must do does did please want need like just some any
+		all what which how about via using use so than then also have has had am not cannot`) {
+		stopWords[w] = true
+	}
+}
+
+// related maps a word's stem to the stems of words of the same sense that
+// tools say instead, in either direction: the words of software work, of
+// no catalog in particular.
+var related = map[string][]string{}
+
+func init() {
+	for _, group := range []string{
+		"ticket issue bug",
+		"pr pull",
+		"repo repository",
+		"delete remove trash erase",
+		"find search look lookup query",
+		"show list enumerate display",
+		"fetch get read show",
+		"make create add open new schedule",
+		"change update edit modify",
+		"message post send",
+		"dm direct",
+		"meeting event",
+		"doc document page",
+		"file document",
+		"deploy release rollout",
+		"error exception",
+		"alert monitor",
+		"vm instance",
+		"db database",
+		"pod container",
+		"channel room",
+		"email mail",
+		"invite attendee",
+		"customer account",
+		"diff change",
+		"wiki page",
+		"latest recent newest",
+		"share access permission",
+		"mute silence snooze ignore",
+		"stop cancel abort",
+		"run execute invoke trigger",
+		"user member people person",
+		"cost spend",
+		"ack acknowledge",
+		"fix resolve",
+		"deal opportunity",
+		"reply answer",
+		"percent percentage",
+	} {
+		var words []string
+		for _, w := range strings.Fields(group) {
+			words = append(words, stem(w))
+		}
+		for _, w := range words {
+			for _, o := range words {
+				if o != w && !slices.Contains(related[w], o) {
+					related[w] = append(related[w], o)
+				}
+			}
+		}
+	}
+}

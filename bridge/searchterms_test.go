@@ -1,0 +1,61 @@
+package bridge
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestTerms checks how texts become the words the tool index counts.
+func TestTerms(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"list_pull_requests", []string{"list", "pul", "request"}},
+		{"getPullRequest", []string{"get", "pul", "request"}},
+		{"Creating the issues", []string{"creat", "issu"}},
+		{"created, creates", []string{"creat", "creat"}},
+		{"labelled labels", []string{"label", "label"}},
+		{"stopped stopping stop", []string{"stop", "stop", "stop"}},
+		{"add a watcher", []string{"add", "watch"}},
+		{"on-call rota", []string{"cal", "oncal", "rota"}},
+		{"post in #launch", []string{"post", "channel", "launch"}},
+		{"move PROJ-12 to done", []string{"mov", "issu", "proj", "12", "proj12", "don"}},
+		{"mail bob@example.com", []string{"send", "mail", "email", "bob", "exampl", "com"}},
+		{"users who cannot log in", []string{"user", "who", "login"}},
+		{"what's in Maria's inbox", []string{"maria", "inbox"}},
+		{"it didn't pass, we'll rerun", []string{"pass", "rerun"}},
+		{"weekly reports", []string{"week", "report"}},
+		{"email the report to finance", []string{"send", "email", "report", "financ"}},
+		{"reply to the email", []string{"reply", "email"}},
+		{"alert me when disk is full", []string{"creat", "alert", "when", "disk", "ful"}},
+		{"tell me if it fails", []string{"creat", "tel", "if", "fail"}},
+		{"signed in", []string{"login"}},
+		{"read the log of the job", []string{"read", "log", "job"}},
+		{"issue #412", []string{"issu", "412"}},
+	} {
+		if got := terms(tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("terms(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+// TestIsQuestion checks which requests are asked as questions.
+func TestIsQuestion(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{
+		{"which pods are crashing", true},
+		{"What's on my calendar", true},
+		{"is the build green?", true},
+		{"the build is green?", true},
+		{"restart the worker pods", false},
+		{"show the logs", false},
+		{"", false},
+	} {
+		if got := isQuestion(tc.query); got != tc.want {
+			t.Errorf("isQuestion(%q) = %v, want %v", tc.query, got, tc.want)
+		}
+	}
+}
