@@ -146,8 +146,9 @@ func TestConformanceClientScenariosThroughTheBridge(t *testing.T) {
 }
 
 // authExpectedFailures are the auth scenarios that fail through the bridge
-// today, each with the reason; the test fails when another scenario fails,
-// and when one of these passes, so the list stays honest.
+// today, each with the reason (none: the step-up scenarios pass since serve
+// asks the agent for the step-up login); the test fails when another
+// scenario fails, and when one of these passes, so the list stays honest.
 var authExpectedFailures = map[string]string{}
 
 // authSkipped are auth scenarios not run, with the reason.
