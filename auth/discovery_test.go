@@ -121,7 +121,7 @@ func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
 	}
 	for i, st := range steps {
 		if st.login != nil {
-			if err := m.Scopes.asking(ctx, "gh", st.login); err != nil {
+			if err := m.Scopes.granted(ctx, "gh", st.login); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -141,6 +141,12 @@ func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
 	// A new scope starts the count again.
 	if err := m.Forbidden(ctx, s, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="write"`}); !m.NeedsStepUp(err) || !strings.Contains(fmt.Sprint(err), "run \"bridge login gh\"") {
 		t.Errorf("a new scope: %v", err)
+	}
+	// A server with the portal's auth: the portal's login asks for no
+	// scope of the server's, so serve has no step-up of its own to offer.
+	plugin := server("actions", catalog.AuthPlugin, "mcp-actions")
+	if err := m.Forbidden(ctx, plugin, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="admin"`}); m.NeedsStepUp(err) || !strings.Contains(fmt.Sprint(err), `run "bridge login portal"`) {
+		t.Errorf("a server with the portal's auth: %v", err)
 	}
 	// A server that does not say which scope: no login helps.
 	if err := m.Forbidden(ctx, s, "https://x/mcp", []string{`Bearer error="insufficient_scope"`}); m.NeedsStepUp(err) || !errors.Is(err, ErrInsufficientScope) {

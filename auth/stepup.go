@@ -38,8 +38,8 @@ func NewScopes(stateDir string) *Scopes {
 	return &Scopes{Path: filepath.Join(stateDir, "scopes.json"), Locks: state.Locks{Dir: filepath.Join(stateDir, "locks")}}
 }
 
-// scopeEntry is what one server asked for, and how many logins have asked
-// for all of it since it last grew.
+// scopeEntry is what one server asked for, and how many logins that asked
+// for all of it have been made since it last grew.
 type scopeEntry struct {
 	Scopes  []string `json:"scopes"`
 	StepUps int      `json:"step_ups"`
@@ -54,8 +54,8 @@ func (s *Scopes) Required(serverID string) []string {
 	return m[serverID].Scopes
 }
 
-// add records scopes a server asked for and returns how many logins have
-// asked for all of them since the set last grew.
+// add records scopes a server asked for and returns how many logins that
+// asked for all of them have been made since the set last grew.
 func (s *Scopes) add(ctx context.Context, serverID string, scopes []string) (int, error) {
 	m := map[string]scopeEntry{}
 	var stepUps int
@@ -76,9 +76,9 @@ func (s *Scopes) add(ctx context.Context, serverID string, scopes []string) (int
 	return stepUps, nil
 }
 
-// asking counts a login of a server that asks for every scope it asked
-// for, if it asked for any.
-func (s *Scopes) asking(ctx context.Context, serverID string, asked []string) error {
+// granted counts a login of a server, its token stored, that asked for
+// every scope the server asked for, if it asked for any.
+func (s *Scopes) granted(ctx context.Context, serverID string, asked []string) error {
 	if s == nil || len(s.Required(serverID)) == 0 {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (s *Scopes) asking(ctx context.Context, serverID string, asked []string) er
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("counting the login that asks for the scopes %s asked for: %w", serverID, err)
+		return fmt.Errorf("counting the login that asked for the scopes %s asked for: %w", serverID, err)
 	}
 	return nil
 }
@@ -122,18 +122,26 @@ func (m *Manager) Forbidden(ctx context.Context, s *catalog.Server, remoteURL st
 	if err != nil {
 		return err
 	}
-	id := s.ID
-	if s.Auth.Method == catalog.AuthPlugin {
-		id = PortalID
-	}
 	if n >= maxStepUps {
 		return fmt.Errorf("%s: %w (%s) and still refuses after %d logins that asked for it: %w: ask the server's owners", s.ID, ErrInsufficientScope, ch.Scope, n, ErrNoStepUp)
 	}
-	return fmt.Errorf("%s: %w (%s): run \"bridge login %s\" to grant it", s.ID, ErrInsufficientScope, ch.Scope, id)
+	if s.Auth.Method == catalog.AuthPlugin {
+		// The portal's login is the portal's, and asks for no scope of
+		// the server's: no step-up of the server's own.
+		return fmt.Errorf("%s: %w (%s): run \"bridge login %s\" to grant it", s.ID, ErrInsufficientScope, ch.Scope, PortalID)
+	}
+	return stepUpError{fmt.Errorf("%s: %w (%s): run \"bridge login %s\" to grant it", s.ID, ErrInsufficientScope, ch.Scope, s.ID)}
 }
 
-// NeedsStepUp tells the errors that a new login, asking for the scopes the
-// server asked for, may cure.
+// stepUpError is a refusal that a login of the server, asking for the
+// scopes it asked for, may cure.
+type stepUpError struct{ error }
+
+func (e stepUpError) Unwrap() error { return e.error }
+
+// NeedsStepUp tells the errors of Forbidden that a new login of the server
+// may cure, asking for the scopes it asked for.
 func (m *Manager) NeedsStepUp(err error) bool {
-	return errors.Is(err, ErrInsufficientScope) && !errors.Is(err, ErrNoStepUp)
+	var su stepUpError
+	return errors.As(err, &su)
 }

@@ -24,7 +24,7 @@ func (s *stdioServer) stepUp(ctx context.Context, u *Upstream, refused error, to
 	}
 	msg := fmt.Sprintf("%s needs more permission for this request: log in to grant it, and the bridge sends the request again.", u.ID())
 	if err := s.runLogin(ctx, u, msg, token); err != nil {
-		return nil, fmt.Errorf("%w (the login asked for here did not complete: %v)", refused, err)
+		return nil, fmt.Errorf("%w, or call it again to log in here (the login asked for did not complete: %v)", refused, err)
 	}
 	s.log.Info("logged in with more permission; sending the request again", "server", u.ID())
 	return again()

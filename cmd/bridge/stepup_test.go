@@ -198,6 +198,16 @@ func TestStepUpInServe(t *testing.T) {
 			} else if msg := errorText(t, m); !strings.Contains(msg, tc.wantErr) || !strings.Contains(msg, "needs more permission (mcp:tools mcp:write)") {
 				t.Fatalf("the refused call: %s", m.raw)
 			}
+			if tc.action == "decline" {
+				// A declined login is no refusal of the server's: the
+				// next call asks again, and says how to be asked again.
+				if !strings.Contains(errorText(t, m), "or call it again to log in here (the login asked for did not complete: the user chose decline)") {
+					t.Errorf("the declined call: %s", m.raw)
+				}
+				if again, elicited := stepUpCall(t, a, tc.action); len(elicited) != 1 || !strings.Contains(errorText(t, again), tc.wantErr) {
+					t.Errorf("the next call, declined too: elicited %v, %s", elicited, again.raw)
+				}
+			}
 			if _, err := os.Stat(o.marker); err == nil {
 				t.Error("serve opened a browser")
 			}
