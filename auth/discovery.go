@@ -27,27 +27,6 @@ type Challenge struct {
 	Error            string
 }
 
-// Probe sends an unauthenticated initialize to an MCP server and returns
-// its 401 challenge, or ErrNoAuthNeeded.
-func Probe(ctx context.Context, client *http.Client, serverURL string) (*Challenge, error) {
-	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-bridge","version":"probe"}}}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, serverURL, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", serverURL, err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusUnauthorized {
-		return nil, ErrNoAuthNeeded
-	}
-	return ParseChallenge(res.Header.Values("WWW-Authenticate")), nil
-}
-
 // ParseChallenge reads the Bearer challenge's parameters.
 func ParseChallenge(headers []string) *Challenge {
 	c := &Challenge{}

@@ -98,27 +98,59 @@ func TestDiscoverLoginChecks(t *testing.T) {
 }
 
 func TestInsufficientScopeAsksForALoginABoundedNumberOfTimes(t *testing.T) {
+	ctx := context.Background()
 	m := &Manager{Scopes: NewScopes(t.TempDir())}
 	s := server("gh", catalog.AuthProvider, "")
-	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="invalid_token"`}); err != nil {
+	if err := m.Forbidden(ctx, s, "https://x/mcp", []string{`Bearer error="invalid_token"`}); err != nil {
 		t.Errorf("a 403 that is not about scope: %v", err)
 	}
 	challenge := []string{`Bearer error="insufficient_scope", scope="repo admin"`}
-	for i := 1; i <= maxStepUps; i++ {
-		err := m.Forbidden(context.Background(), s, "https://x/mcp", challenge)
-		if !errors.Is(err, ErrInsufficientScope) || !strings.Contains(err.Error(), `(repo admin): run "bridge login gh"`) {
-			t.Fatalf("step-up %d: %v", i, err)
+	// Each 403 without a login in between asks for one again; each login
+	// that asks for every scope counts, and one that does not is not.
+	steps := []struct {
+		login []string // the scopes a login asks for before the 403, if any
+		final bool
+	}{
+		{nil, false},
+		{nil, false},
+		{[]string{"repo"}, false},
+		{[]string{"repo", "admin", "read"}, false},
+		{nil, false},
+		{[]string{"admin", "repo"}, true},
+		{nil, true},
+	}
+	for i, st := range steps {
+		if st.login != nil {
+			if err := m.Scopes.granted(ctx, "gh", st.login); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := m.Forbidden(ctx, s, "https://x/mcp", challenge)
+		switch {
+		case !errors.Is(err, ErrInsufficientScope):
+			t.Fatalf("403 %d: %v", i, err)
+		case st.final && (m.NeedsStepUp(err) || !errors.Is(err, ErrNoStepUp) || !strings.Contains(err.Error(), "still refuses after 2 logins")):
+			t.Fatalf("403 %d, past the bound: %v", i, err)
+		case !st.final && (!m.NeedsStepUp(err) || !strings.Contains(err.Error(), `(repo admin): run "bridge login gh"`)):
+			t.Fatalf("403 %d: %v", i, err)
 		}
 	}
 	if got := m.Scopes.Required("gh"); strings.Join(got, " ") != "repo admin" {
 		t.Errorf("required scopes = %v", got)
 	}
-	if err := m.Forbidden(context.Background(), s, "https://x/mcp", challenge); err == nil || !strings.Contains(err.Error(), "still refuses after 2 logins") {
-		t.Errorf("past the bound: %v", err)
-	}
 	// A new scope starts the count again.
-	if err := m.Forbidden(context.Background(), s, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="write"`}); !strings.Contains(fmt.Sprint(err), "run \"bridge login gh\"") {
+	if err := m.Forbidden(ctx, s, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="write"`}); !m.NeedsStepUp(err) || !strings.Contains(fmt.Sprint(err), "run \"bridge login gh\"") {
 		t.Errorf("a new scope: %v", err)
+	}
+	// A server with the portal's auth: the portal's login asks for no
+	// scope of the server's, so serve has no step-up of its own to offer.
+	plugin := server("actions", catalog.AuthPlugin, "mcp-actions")
+	if err := m.Forbidden(ctx, plugin, "https://x/mcp", []string{`Bearer error="insufficient_scope", scope="admin"`}); m.NeedsStepUp(err) || !strings.Contains(fmt.Sprint(err), `run "bridge login portal"`) {
+		t.Errorf("a server with the portal's auth: %v", err)
+	}
+	// A server that does not say which scope: no login helps.
+	if err := m.Forbidden(ctx, s, "https://x/mcp", []string{`Bearer error="insufficient_scope"`}); m.NeedsStepUp(err) || !errors.Is(err, ErrInsufficientScope) {
+		t.Errorf("no scope named: %v", err)
 	}
 }
 

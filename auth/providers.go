@@ -273,8 +273,9 @@ func ServerLoginFor(ctx context.Context, client *http.Client, cfg *config.Config
 	case s.Auth.Method != catalog.AuthProvider:
 		// No annotation: the server's own authorization, if it asks.
 		// A server may answer initialize without a token and refuse only
-		// later requests: what it said then (serve keeps it) is the
-		// challenge.
+		// later requests: the probe goes on to the next request, and what
+		// such a server said to serve (which keeps it) is the challenge
+		// too.
 		ch, err := Probe(ctx, client, remote.URL)
 		last, asked := NewChallenges(stateDir).Last(s.ID)
 		switch {

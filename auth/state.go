@@ -80,7 +80,8 @@ func (m *Manager) RefusedByPortal(st LoginState) LoginState {
 // browser opens or a URL is printed. A token that still cannot be stored is
 // revoked where the authorization server offers revocation (RFC 7009), so
 // that no live token is left that nobody holds; the error says how that
-// went.
+// went. A login that asked for the scopes the server asked for with a 403
+// is counted, to bound the step-ups (stepup.go).
 func (m *Manager) Login(ctx context.Context, id string, o LoginOptions) (*Token, error) {
 	if err := m.Tokens.Check(ctx); err != nil {
 		return nil, fmt.Errorf("the login was not started: %w", err)
@@ -91,6 +92,9 @@ func (m *Manager) Login(ctx context.Context, id string, o LoginOptions) (*Token,
 	}
 	if err := m.Save(ctx, id, t); err != nil {
 		return nil, fmt.Errorf("the login worked, but %w; %s", err, discard(ctx, o, t))
+	}
+	if err := m.Scopes.granted(ctx, id, o.Scopes); err != nil {
+		return t, fmt.Errorf("the login worked and its token is stored, but %w", err)
 	}
 	return t, nil
 }

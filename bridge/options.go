@@ -84,6 +84,9 @@ type Authorizer interface {
 	Rejected(ctx context.Context, s *catalog.Server, remoteURL, header string, challenge []string) (string, error)
 	// NeedsLogin tells the errors that a login would cure.
 	NeedsLogin(err error) bool
+	// NeedsStepUp tells the errors, of Forbidden, that a new login asking
+	// for more scope may cure; past its bound, none is.
+	NeedsStepUp(err error) bool
 	// Forbidden is told of a 403 and its WWW-Authenticate; it returns the
 	// error to report, which says what to do when the challenge asks for
 	// more scope, or nil when the 403 is not about the token.

@@ -179,16 +179,42 @@ func (s *stdioServer) forwardNamed(ctx context.Context, serverID, method string,
 	return s.forwardExchanging(ctx, can, serverID, method, params)
 }
 
-// login runs a server's login for its <prefix>__login tool: one at a time
-// per server. The URL to visit goes to the agent as progress, when it asked
-// for progress, and into the result.
+// login runs a server's login for its <prefix>__login tool (runLogin).
 func (s *stdioServer) login(ctx context.Context, server string, token json.RawMessage) (json.RawMessage, error) {
 	u, ok := s.b.Upstream(server)
 	if !ok || s.b.opts.Login == nil {
 		return nil, &routeError{codeInternal, server + ": no login here"}
 	}
+	err := s.runLogin(ctx, u, "Log in to "+server+" so that the bridge can use its tools.", token)
+	if errors.Is(err, errLoginRunning) {
+		return nil, &routeError{codeInvalidRequest, err.Error()}
+	}
+	if err != nil {
+		return toolText(fmt.Sprintf("Login to %s failed: %v", server, err), true), nil
+	}
+	u.Wake()
+	// Give the server a moment to come up, so the answer can say so.
+	deadline := time.Now().Add(s.b.opts.ConnectTimeout)
+	for u.Err() != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := u.Err(); err != nil {
+		return toolText(fmt.Sprintf("Logged in to %s, but it is not connected yet: %v", server, err), true), nil
+	}
+	return toolText(fmt.Sprintf("Logged in to %s; its tools are now available.", server), false), nil
+}
+
+// errLoginRunning refuses a second login to a server while one runs.
+var errLoginRunning = errors.New("a login is already in progress: finish it in the browser")
+
+// runLogin runs a server's login, one at a time per server, and returns
+// once the token is stored. The URL to visit goes to the agent as progress,
+// when it asked for progress, and as a URL-mode elicitation with message
+// when it can show one; a user who declines it ends the login.
+func (s *stdioServer) runLogin(ctx context.Context, u *Upstream, message string, token json.RawMessage) error {
+	server := u.ID()
 	if !s.startLogin(server) {
-		return nil, &routeError{codeInvalidRequest, fmt.Sprintf("a login to %s is already in progress: finish it in the browser", server)}
+		return fmt.Errorf("%s: %w", server, errLoginRunning)
 	}
 	defer s.endLogin(server)
 	loginCtx, cancelLogin := context.WithCancelCause(ctx)
@@ -203,12 +229,11 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 		if !s.agentCan().elicitURL {
 			return false
 		}
-		// The agent shows the URL (URL-mode elicitation); a user who
-		// declines ends the login. The request ends with the login.
+		// The request ends with the login.
 		s.handlers.Go(func() {
 			res, err := s.request(loginCtx, "elicitation/create", map[string]any{
 				"mode": "url", "url": url, "elicitationId": fmt.Sprintf("login-%s-%d", server, time.Now().UnixNano()),
-				"message": "Log in to " + server + " so that the bridge can use its tools.",
+				"message": message,
 			})
 			var answer struct {
 				Action string `json:"action"`
@@ -224,19 +249,10 @@ func (s *stdioServer) login(ctx context.Context, server string, token json.RawMe
 		err = cause
 	}
 	if err != nil {
-		return toolText(fmt.Sprintf("Login to %s failed: %v", server, err), true), nil
+		return err
 	}
 	s.b.loginChanged(u)
-	u.Wake()
-	// Give the server a moment to come up, so the answer can say so.
-	deadline := time.Now().Add(s.b.opts.ConnectTimeout)
-	for u.Err() != nil && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := u.Err(); err != nil {
-		return toolText(fmt.Sprintf("Logged in to %s, but it is not connected yet: %v", server, err), true), nil
-	}
-	return toolText(fmt.Sprintf("Logged in to %s; its tools are now available.", server), false), nil
+	return nil
 }
 
 // startLogin marks a login to server as running, unless one already is.
@@ -370,6 +386,26 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 	if err := u.awaitFirstAttempt(ctx, s.b.opts.StartupWait); err != nil {
 		return nil, err
 	}
+	res, err := s.callUpstream(ctx, u, method, params)
+	if err != nil {
+		// A refusal for want of scope may become a step-up (stepup.go).
+		res, err = s.stepUp(ctx, u, err, progressToken(params), func() (json.RawMessage, error) {
+			return s.callUpstream(ctx, u, method, params)
+		})
+	}
+	if err != nil {
+		var rpc *client.RPCError
+		if errors.As(err, &rpc) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", serverID, err)
+	}
+	return res, nil
+}
+
+// callUpstream sends one request to a server, cancelled after CallTimeout
+// without an answer or progress.
+func (s *stdioServer) callUpstream(ctx context.Context, u *Upstream, method string, params json.RawMessage) (json.RawMessage, error) {
 	agentToken := progressToken(params)
 	timeout := s.b.opts.CallTimeout
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -387,15 +423,7 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 			s.writeNotification("notifications/progress", p)
 		}
 	}
-	res, err := u.Call(ctx, method, params, onProgress)
-	if err != nil {
-		var rpc *client.RPCError
-		if errors.As(err, &rpc) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", serverID, err)
-	}
-	return res, nil
+	return u.Call(ctx, method, params, onProgress)
 }
 
 // progressToken is params._meta.progressToken as raw JSON, or nil.

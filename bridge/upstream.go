@@ -235,7 +235,9 @@ func (u *Upstream) run() {
 			u.events.upstreamReady(u, lists)
 		} else {
 			u.log.Warn("cannot connect", "err", err)
-			if u.opts.Auth != nil && u.opts.Auth.NeedsLogin(err) {
+			// A server that refuses to list for want of scope is offered
+			// as its login tool too: that login asks for the scope.
+			if u.opts.Auth != nil && (u.opts.Auth.NeedsLogin(err) || u.opts.Auth.NeedsStepUp(err)) {
 				u.events.upstreamNeedsLogin(u)
 			}
 		}

@@ -16,8 +16,9 @@ import (
 // run: "bridge serve" over one server, the scenario's (its URL is the last
 // argument), driven by a plain agent that initializes, lists the tools and
 // calls each with arguments made from its schema, answering what the
-// server asks on the way as an agent would (an elicitation with the
-// schema's defaults). What the scenarios check is what the bridge does
+// server asks on the way as an agent would (a form elicitation with the
+// schema's defaults; a URL elicitation by visiting the URL as the fake
+// browser does, then accepting). What the scenarios check is what the bridge does
 // toward the server.
 //
 // With "auth" as its first argument it is a user first, for the auth
@@ -125,7 +126,7 @@ func driveServe(cfgPath, stateDir string) error {
 		_ = cmd.Wait()
 	}()
 	if _, err := s.call("initialize", map[string]any{"protocolVersion": "2025-11-25",
-		"capabilities": map[string]any{"elicitation": map[string]any{"form": map[string]any{}}, "sampling": map[string]any{}, "roots": map[string]any{}},
+		"capabilities": map[string]any{"elicitation": map[string]any{"form": map[string]any{}, "url": map[string]any{}}, "sampling": map[string]any{}, "roots": map[string]any{}},
 		"clientInfo":   map[string]any{"name": "conformance-agent", "version": "1"}}); err != nil {
 		return err
 	}
@@ -192,9 +193,19 @@ func answerFor(method string, params json.RawMessage) any {
 	switch method {
 	case "elicitation/create":
 		var p struct {
+			Mode            string          `json:"mode"`
+			URL             string          `json:"url"`
 			RequestedSchema json.RawMessage `json:"requestedSchema"`
 		}
 		_ = json.Unmarshal(params, &p)
+		if p.Mode == "url" {
+			// A user with a browser: the page visited, then the accept.
+			if err := browse(p.URL); err != nil {
+				fmt.Fprintf(os.Stderr, "conformance-agent: visiting %s: %v\n", p.URL, err)
+				return map[string]any{"action": "cancel"}
+			}
+			return map[string]any{"action": "accept"}
+		}
 		return map[string]any{"action": "accept", "content": valuesFor(p.RequestedSchema, true)}
 	case "sampling/createMessage":
 		return map[string]any{"role": "assistant", "content": map[string]any{"type": "text", "text": "ok"}, "model": "conformance-agent"}

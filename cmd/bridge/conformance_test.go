@@ -146,16 +146,10 @@ func TestConformanceClientScenariosThroughTheBridge(t *testing.T) {
 }
 
 // authExpectedFailures are the auth scenarios that fail through the bridge
-// today, each with the reason; the test fails when another scenario fails,
-// and when one of these passes, so the list stays honest.
-var authExpectedFailures = map[string]string{
-	// A 403 insufficient_scope after initialize is answered by a call
-	// error that asks for a new login (the step-up is remembered for it),
-	// not by a re-authorization inside the session: that part is the
-	// session's token handling, owned with serve's tokens per request.
-	"auth/scope-step-up":     "re-authorization after a mid-session 403 is serve's token handling, not done here",
-	"auth/scope-retry-limit": "re-authorization after a mid-session 403 is serve's token handling, not done here",
-}
+// today, each with the reason (none: the step-up scenarios pass since serve
+// asks the agent for the step-up login); the test fails when another
+// scenario fails, and when one of these passes, so the list stays honest.
+var authExpectedFailures = map[string]string{}
 
 // authSkipped are auth scenarios not run, with the reason.
 var authSkipped = map[string]string{

@@ -25,13 +25,20 @@ func TestMain(m *testing.M) {
 // URL's redirects, cookies kept, until the bridge's loopback callback.
 // Tests set BROWSER=fake-browser.
 func fakeBrowser() {
-	jar, _ := cookiejar.New(nil)
-	res, err := (&http.Client{Jar: jar, Timeout: 30 * time.Second}).Get(os.Args[1])
-	if err != nil {
+	if err := browse(os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, "fake-browser:", err)
 		os.Exit(1)
 	}
-	res.Body.Close()
+}
+
+// browse is what fakeBrowser does with a URL.
+func browse(url string) error {
+	jar, _ := cookiejar.New(nil)
+	res, err := (&http.Client{Jar: jar, Timeout: 30 * time.Second}).Get(url)
+	if err != nil {
+		return err
+	}
+	return res.Body.Close()
 }
 
 // TestScripts runs the CLI scenarios in testdata/script: one file each,

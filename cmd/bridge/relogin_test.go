@@ -82,10 +82,11 @@ func TestATokenRefusedMidSessionBecomesTheLoginTool(t *testing.T) {
 }
 
 // TestLoginToAServerThatAsksForATokenAfterInitialize: a server that
-// answers initialize without a token and 401 to tools/list is offered as
-// its login tool; the challenge serve saw is kept in the state folder, and
-// "bridge login" starts from it, though the server's initialize asks for
-// nothing; serve then picks the login up.
+// answers initialize without a token and 401 to tools/list is logged in
+// to at once by "bridge login", whose probe goes on past initialize; when
+// serve meets such a refusal first, the server is offered as its login
+// tool and the challenge serve saw is kept in the state folder, which a
+// later "bridge login" starts from too. Serve picks the login up.
 func TestLoginToAServerThatAsksForATokenAfterInitialize(t *testing.T) {
 	as := oauthtest.Start(t, oauthtest.Options{})
 	up := upstreamtest.Start(t, upstreamtest.Options{Name: "lazy", Transport: upstreamtest.StreamableHTTP})
@@ -98,9 +99,6 @@ func TestLoginToAServerThatAsksForATokenAfterInitialize(t *testing.T) {
 	cfg := filepath.Join(dir, "config.yaml")
 	must(t, os.WriteFile(cfg, []byte("catalog:\n  files: [catalog.yaml]\nenabled: [lazy]\ntoken_store: file\n"), 0o644))
 
-	if code, _, errOut := runBridge(t, "login", "--config", cfg, "lazy"); code == 0 || !strings.Contains(errOut, "has not asked for one") {
-		t.Fatalf("login before the server asked for a token: %d %s", code, errOut)
-	}
 	a := spawnAgent(t, cfg, state, "--startup-wait", "5s")
 	a.initialize("2025-11-25")
 	if tools := keys(listTools(a)); len(tools) != 1 || tools[0] != "lazy__login" {
@@ -118,5 +116,11 @@ func TestLoginToAServerThatAsksForATokenAfterInitialize(t *testing.T) {
 	}
 	if n, _ := lazy.Accepted(); n == 0 {
 		t.Error("the protected server accepted no request with a token")
+	}
+
+	// A login before serve ever met the server needs nothing serve kept.
+	t.Setenv("MCP_BRIDGE_STATE_DIR", filepath.Join(dir, "fresh-state"))
+	if code, out, errOut := runBridge(t, "login", "--config", cfg, "lazy"); code != 0 {
+		t.Fatalf("login with no challenge kept: %d %s %s", code, out, errOut)
 	}
 }
