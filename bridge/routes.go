@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcp-bridge/bridge/bridge/client"
@@ -159,7 +160,7 @@ func (s *stdioServer) afterFirstAttempt(ctx context.Context, e Exposed, what str
 	again, ok := lookup(e.Name)
 	if !ok {
 		if err := u.Err(); err != nil {
-			return e, fmt.Errorf("%s: %w", e.Server, err)
+			return e, withServer(e.Server, err)
 		}
 		return e, &routeError{codeInvalidParams, fmt.Sprintf("unknown %s %q: %s no longer offers it", what, e.Name, e.Server)}
 	}
@@ -398,9 +399,19 @@ func (s *stdioServer) forward(ctx context.Context, serverID, method string, para
 		if errors.As(err, &rpc) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%s: %w", serverID, err)
+		return nil, withServer(serverID, err)
 	}
 	return res, nil
+}
+
+// withServer puts the server's ID before an error that does not already
+// begin with it, as the login's errors do: "wide: wide: …" says nothing
+// more.
+func withServer(serverID string, err error) error {
+	if strings.HasPrefix(err.Error(), serverID+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", serverID, err)
 }
 
 // callUpstream sends one request to a server, cancelled after CallTimeout

@@ -247,6 +247,9 @@ func TestStepUpInServeIsBounded(t *testing.T) {
 	if !strings.Contains(last, "wide: needs more permission (mcp:admin) and still refuses after 2 logins") || !strings.Contains(last, "ask the server's owners") {
 		t.Errorf("the last refusal: %s", last)
 	}
+	if strings.Count(last, "wide: ") != 1 {
+		t.Errorf("the server's name is given more than once: %s", last)
+	}
 	assertNoToken(t, o, a.stderr.String())
 }
 
