@@ -49,7 +49,9 @@ func (u *Upstream) checkLogin(sess *client.Session, err error) {
 	}
 	u.log.Warn("the server needs a login", "err", err)
 	sess.Close()
-	u.events.upstreamNeedsLogin(u)
+	if u.events.upstreamNeedsLogin(u) {
+		u.Wake()
+	}
 }
 
 func (u *Upstream) current() (*client.Session, error) {

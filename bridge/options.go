@@ -67,6 +67,11 @@ type Options struct {
 	// Login runs a login for a server that needs one, when the agent calls
 	// its <prefix>__login tool; nil offers no such tool.
 	Login LoginFunc
+	// Unattended says which servers' logins need no person (the
+	// client-credentials grant): for those the bridge runs Login itself
+	// when the server needs a login, and offers the login tool only when
+	// that fails.
+	Unattended func(serverID string) bool
 	// Logger receives the bridge's logs; never stdout.
 	Logger *slog.Logger
 }

@@ -45,8 +45,8 @@ type upstreamEvents interface {
 	// (resources/updated).
 	upstreamNotification(u *Upstream, method string, params json.RawMessage)
 	// upstreamNeedsLogin reports a server that cannot connect until the
-	// user logs in.
-	upstreamNeedsLogin(u *Upstream)
+	// user logs in; true when the login needed no user and is done.
+	upstreamNeedsLogin(u *Upstream) (loggedIn bool)
 	// upstreamRequest passes on a request from the server for the agent
 	// (sampling, elicitation, roots) and returns the agent's answer.
 	upstreamRequest(ctx context.Context, u *Upstream, method string, params json.RawMessage) (json.RawMessage, error)
@@ -81,6 +81,9 @@ type Upstream struct {
 	// cached: its lists in the registry are the kept ones, not yet
 	// replaced by the live ones.
 	cached atomic.Bool
+	// unattended counts the logins the bridge ran itself since the last
+	// connection (Options.Unattended).
+	unattended atomic.Int32
 	// keptServed, when set, is told that the kept lists are served (or
 	// that there are none), and the upstream connects once connectAfter
 	// is closed: those that start together serve their kept lists first.
@@ -223,6 +226,7 @@ func (u *Upstream) run() {
 		if err == nil {
 			u.session, u.lastErr, u.lists = sess, nil, lists
 			attempt = 0
+			u.unattended.Store(0)
 		} else {
 			u.lastErr = err
 		}
@@ -237,8 +241,8 @@ func (u *Upstream) run() {
 			u.log.Warn("cannot connect", "err", err)
 			// A server that refuses to list for want of scope is offered
 			// as its login tool too: that login asks for the scope.
-			if u.opts.Auth != nil && (u.opts.Auth.NeedsLogin(err) || u.opts.Auth.NeedsStepUp(err)) {
-				u.events.upstreamNeedsLogin(u)
+			if u.opts.Auth != nil && (u.opts.Auth.NeedsLogin(err) || u.opts.Auth.NeedsStepUp(err)) && u.events.upstreamNeedsLogin(u) {
+				continue // logged in without a person: at once again
 			}
 		}
 		u.readyOnce.Do(func() { close(u.ready) })

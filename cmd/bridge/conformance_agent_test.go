@@ -52,7 +52,7 @@ func runConformanceAgent(url string) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	return driveServe(cfgPath, filepath.Join(dir, "state"))
+	return driveServe(cfgPath, append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+filepath.Join(dir, "state")))
 }
 
 // conformanceClientMetadataURL is the Client ID Metadata Document the
@@ -91,28 +91,33 @@ func runConformanceAuthAgent(url string) error {
 	if sc.PrivateKey != "" {
 		cfg += "    client_key_env: CONFORMANCE_CLIENT_KEY\n"
 	}
+	steps := [][]string{{"enable", "scenario"}, {"login", "scenario", "--timeout", "20s"}}
 	if strings.HasPrefix(os.Getenv("MCP_CONFORMANCE_SCENARIO"), "auth/client-credentials") {
+		// Used without a person: serve gets the token itself.
 		cfg += "    grant: client_credentials\n"
+		steps = steps[:1]
 	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
 	env := append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir, "BROWSER=fake-browser", "CONFORMANCE_CLIENT_SECRET="+sc.ClientSecret, "CONFORMANCE_CLIENT_KEY="+sc.PrivateKey)
-	for _, args := range [][]string{{"enable", "scenario"}, {"login", "scenario", "--timeout", "20s"}} {
+	for _, args := range steps {
 		cmd := exec.Command("bridge", append(args, "--config", cfgPath)...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("bridge %s: %w", args[0], err)
 		}
 	}
-	return driveServe(cfgPath, stateDir)
+	// The client's secret and key reach serve as they reached login: a
+	// client-credentials server is logged in to by serve itself.
+	return driveServe(cfgPath, env)
 }
 
 // driveServe runs "bridge serve" with a config and plays the agent: it
 // initializes, lists the tools and calls each.
-func driveServe(cfgPath, stateDir string) error {
+func driveServe(cfgPath string, env []string) error {
 	cmd := exec.Command("bridge", "serve", "--config", cfgPath, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "MCP_BRIDGE_STATE_DIR="+stateDir)
+	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

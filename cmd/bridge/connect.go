@@ -68,7 +68,8 @@ func (a *app) bridgeOptions(servers []*catalog.Server) (bridge.Options, error) {
 	opts.Auth = tokens
 	client := a.httpClient()
 	// The agent's call of a <prefix>__login tool is the user asking to log
-	// in; serve never starts one by itself.
+	// in; serve never starts one by itself, but for a server that needs no
+	// person.
 	opts.Login = func(ctx context.Context, s *catalog.Server, show func(string) bool) error {
 		id, lo, err := auth.ServerLoginFor(ctx, client, cfg, s, stateDir, tokens.Tokens.Secrets)
 		if err != nil {
@@ -84,6 +85,9 @@ func (a *app) bridgeOptions(servers []*catalog.Server) (bridge.Options, error) {
 		_, err = tokens.Login(ctx, id, lo.LoginOptions)
 		return err
 	}
+	// A server used without a person (grant: client_credentials) is
+	// logged in to by serve itself.
+	opts.Unattended = func(id string) bool { return cfg.Servers[id].Grant == auth.GrantClientCredentials }
 	return opts, nil
 }
 
