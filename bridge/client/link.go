@@ -360,27 +360,68 @@ func isRPCError(err error) bool {
 	return errors.As(err, &rpc)
 }
 
-// readBody reads a whole body, of at most limit bytes, into one buffer of
-// its size. A body that says it is larger is refused before anything is
-// allocated, and one that runs on past the limit is cut and refused. A
-// buffer that doubles as it fills would briefly hold three times the body
-// (old, new, and the garbage before); pieces joined once at the end hold
-// two. The size a body says it has is trusted only up to trustedLength:
-// past that, memory is taken as the bytes arrive, so that a server
-// claiming megabytes it never sends costs nothing.
+// readBody reads a whole body, of at most limit bytes. A body that says
+// it is larger is refused before anything is allocated, and one that runs
+// on past the limit is cut and refused. A body that says its size
+// (Content-Length) is read into one buffer: allocated at that size up to
+// trustedLength, and past it grown as the bytes arrive, to the size said
+// once its first trustedLength bytes have come, so that a server claiming
+// megabytes it never sends costs little, and a large body costs its size
+// and one copy of a MiB. A body of unknown size is read in pieces joined
+// once at the end, the least a single buffer can cost without knowing
+// the size: a buffer that doubles as it fills would briefly hold three
+// times the body (old, new, and the garbage before); pieces hold two.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, resp.ContentLength, limit)
-	}
-	if n := resp.ContentLength; n > 0 && n <= trustedLength {
+	n := resp.ContentLength
+	switch {
+	case n > limit:
+		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, n, limit)
+	case n < 0:
+		return readUnsized(resp.Body, limit)
+	case n <= trustedLength:
 		buf := make([]byte, n)
 		_, err := io.ReadFull(resp.Body, buf)
 		return buf, err
 	}
-	body := io.LimitReader(resp.Body, limit+1)
+	buf := make([]byte, firstGrowth)
+	read := 0
+	for {
+		m, err := io.ReadFull(resp.Body, buf[read:])
+		read += m
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", read, n, io.ErrUnexpectedEOF)
+			}
+			return nil, err
+		}
+		if int64(read) == n {
+			return buf, nil
+		}
+		next := int64(4 * len(buf))
+		if read >= trustedLength {
+			next = n
+		}
+		buf = append(make([]byte, 0, min(next, n)), buf...)
+		buf = buf[:cap(buf)]
+	}
+}
+
+// trustedLength is the largest Content-Length allocated up front, and
+// firstGrowth the buffer a larger one starts with: it grows fourfold up to
+// trustedLength, then at once to the length said.
+const (
+	trustedLength = 1 << 20
+	firstGrowth   = 64 << 10
+)
+
+// readUnsized reads a body of unknown size, of at most limit bytes, in
+// pieces that double up to 256 KiB (what the last one leaves unused is
+// the waste), joined once at the end.
+func readUnsized(r io.Reader, limit int64) ([]byte, error) {
+	body := io.LimitReader(r, limit+1)
 	var pieces [][]byte
 	var size int64
-	for piece := 16 << 10; ; piece = min(2*piece, 1<<20) {
+	for piece := 16 << 10; ; piece = min(2*piece, 256<<10) {
 		buf := make([]byte, piece)
 		n, err := io.ReadFull(body, buf)
 		pieces = append(pieces, buf[:n])
@@ -388,9 +429,6 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			if resp.ContentLength >= 0 && size != resp.ContentLength {
-				return nil, fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", size, resp.ContentLength, io.ErrUnexpectedEOF)
-			}
 			return joinPieces(pieces), nil
 		}
 		if err != nil {
@@ -398,9 +436,6 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		}
 	}
 }
-
-// trustedLength is the largest Content-Length allocated up front.
-const trustedLength = 1 << 20
 
 // joinPieces puts pieces together in one buffer of their size; one piece
 // is returned as it is.
