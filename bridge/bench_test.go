@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -127,6 +128,19 @@ func BenchmarkCallLargeResult(b *testing.B) {
 	}
 }
 
+// BenchmarkCallForwarded is one tools/call of a small result, 100 bytes
+// or 10 KB, through the bridge in-process, from the same server of fixed
+// answers as BenchmarkCallLargeResult: allocs/op and B/op are the
+// bridge's own per call (and a few of the test server's), with no MCP
+// server's decoding and encoding among them. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench Forwarded -benchmem
+func BenchmarkCallForwarded(b *testing.B) {
+	for _, size := range []int{100, 10 << 10} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) { benchLargeResult(b, size, "json") })
+	}
+}
+
 func benchLargeResult(b *testing.B, size int, body string) {
 	result := `{"content":[{"type":"text","text":"` + strings.Repeat("x", size) + `"}]}`
 	sse := body == "sse"
@@ -204,6 +218,67 @@ func benchLargeResult(b *testing.B, size int, body string) {
 	for b.Loop() {
 		if r := roundTrip(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"big__large","arguments":{}}}`); len(r) < size {
 			b.Fatalf("call: %.200s", r)
+		}
+	}
+}
+
+// BenchmarkStartup is the agent's initialize and first tools/list through
+// a bridge starting over real servers (mcp-go, streamable HTTP,
+// loopback): cold, where the list waits for every server to connect and
+// list, and warm, where it is answered from the lists kept from the last
+// run while the servers connect behind it; and fresh, cold on a state
+// folder never used, as the bench's cold start is: every server's pins
+// and lists are new, to be written. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench Startup -benchmem
+func BenchmarkStartup(b *testing.B) {
+	for _, n := range []int{1, 10, 50} {
+		var servers []*catalog.Server
+		for i := range n {
+			id := fmt.Sprintf("s%02d", i)
+			up := upstreamtest.Start(b, upstreamtest.Options{Name: id, Transport: upstreamtest.StreamableHTTP})
+			servers = append(servers, testServer(id, catalog.RemoteStreamableHTTP, up.StreamableURL))
+		}
+		dir := b.TempDir()
+		// One run keeps the lists and trusts the tools, for both.
+		keep := New(servers, Options{Lists: NewListCache(dir, 0, nil), Pins: NewPins(dir)})
+		keep.Start()
+		if !keep.WaitConnected(context.Background()) {
+			b.Fatal("the servers did not connect")
+		}
+		keep.Close(context.Background())
+		last := fmt.Sprintf(`"s%02d__echo"`, n-1)
+		for _, start := range []string{"cold", "warm", "fresh"} {
+			b.Run(fmt.Sprintf("%s/servers=%d", start, n), func(b *testing.B) {
+				for range b.N {
+					opts := Options{Pins: NewPins(dir), StartupWait: time.Minute}
+					switch start {
+					case "warm":
+						opts.Lists = NewListCache(dir, 0, nil)
+					case "fresh":
+						b.StopTimer()
+						fresh := b.TempDir()
+						b.StartTimer()
+						opts.Pins, opts.Lists, opts.Eras = NewPins(fresh), NewListCache(fresh, 0, nil), NewEras(fresh)
+					}
+					br := New(servers, opts)
+					roundTrip, stop := serveInProcess(b, br)
+					roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
+					if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !strings.Contains(r, last) {
+						b.Fatalf("tools/list: %.200s", r)
+					}
+					b.StopTimer()
+					// The servers connected behind a warm start are part of
+					// the next round's work no more.
+					br.WaitConnected(context.Background())
+					stop()
+					// Nor are the files it was writing when it stopped.
+					opts.Pins.Wait()
+					opts.Lists.Wait()
+					opts.Eras.Wait()
+					b.StartTimer()
+				}
+			})
 		}
 	}
 }

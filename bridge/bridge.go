@@ -67,6 +67,9 @@ type Bridge struct {
 	// fit is what the agent's client gets, once known (clients.go).
 	fit     atomic.Pointer[Fit]
 	fitOnce sync.Once
+	// writes holds the state folder's writes during start-up
+	// (writehold.go); b.mu guards it.
+	writes *writeHold
 }
 
 // New makes a bridge over these servers; Start connects them.
@@ -107,6 +110,7 @@ func (b *Bridge) Start() {
 		b.run(u)
 	}
 	go func() { kept.Wait(); close(served) }()
+	b.writesAfterStartup()
 }
 
 // run starts an upstream's run loop; b.mu is held, and b.running.
@@ -327,6 +331,7 @@ func (b *Bridge) Close(ctx context.Context) {
 	// will start now.
 	b.mu.Lock()
 	b.closed = true
+	b.writes.release() // what is held is written before the end
 	var running []*Upstream
 	if b.running {
 		for _, id := range b.order {

@@ -40,6 +40,7 @@ type Pins struct {
 	writing   map[string]bool          // server ID → a writer is at work
 	errs      map[string]error         // server ID → how its last write failed
 	writes    sync.WaitGroup
+	held      heldWrites // the bridge's start-up holds the writes (writehold.go)
 }
 
 // pinFile is one server's file in the pins folder.
@@ -317,6 +318,7 @@ func (p *Pins) saveSoon(serverID string, f *pinFile) {
 // writeOut writes a server's file until nothing newer is waiting.
 func (p *Pins) writeOut(serverID string) {
 	defer p.writes.Done()
+	p.held.wait()
 	for {
 		p.mu.Lock()
 		f, ok := p.unsaved[serverID]
