@@ -118,12 +118,13 @@ type message struct {
 // parseMessage reads a message without copying its params or result.
 func parseMessage(line []byte) (message, error) {
 	var m message
+	var buf [8]rawjson.Member
 	var ms []rawjson.Member
 	var err error
 	if rawjson.Valid(line) {
-		ms, err = rawjson.Members(line)
+		ms, err = rawjson.AppendMembers(buf[:0], line)
 	}
-	if ms == nil || err != nil {
+	if len(ms) == 0 || err != nil {
 		// Not an object: encoding/json says what is wrong, or takes it
 		// for an empty message as it always has.
 		err := json.Unmarshal(line, &m)
@@ -369,13 +370,16 @@ func (s *stdioServer) shutdown() {
 	}
 }
 
-// write sends one message, given in parts, as one line.
-func (s *stdioServer) write(parts ...[]byte) {
+// write sends one message as one line.
+func (s *stdioServer) write(msg []byte) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	for _, p := range parts {
-		s.w.Write(p)
-	}
+	s.w.Write(msg)
+	s.endLine()
+}
+
+// endLine ends the message being written and sends it; s.wmu is held.
+func (s *stdioServer) endLine() {
 	s.w.WriteByte('\n')
 	if err := s.w.Flush(); err != nil {
 		s.log.Debug("writing to the agent", "err", err)
@@ -394,7 +398,16 @@ func (s *stdioServer) writeResult(id, result json.RawMessage) {
 		s.writeError(id, codeInternal, "the server's result is not valid JSON", nil)
 		return
 	}
-	s.write([]byte(`{"jsonrpc":"2.0","id":`), id, []byte(`,"result":`), result, []byte("}"))
+	// The parts go straight to the buffer, or past it to stdout for a
+	// result larger than the buffer: no copy of the message is made.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.w.WriteString(`{"jsonrpc":"2.0","id":`)
+	s.w.Write(id)
+	s.w.WriteString(`,"result":`)
+	s.w.Write(result)
+	s.w.WriteByte('}')
+	s.endLine()
 }
 
 func (s *stdioServer) writeError(id json.RawMessage, code int, msg string, data json.RawMessage) {

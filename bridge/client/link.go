@@ -46,6 +46,13 @@ type wire interface {
 
 const acceptBoth = "application/json, text/event-stream"
 
+// The values of the headers every POST has, made once: net/http reads a
+// request's header values and never changes them in place.
+var (
+	contentTypeJSON = []string{"application/json"}
+	acceptBothValue = []string{acceptBoth}
+)
+
 // Errors of a wire.
 var (
 	// errSessionExpired: the server answered 404 to a request of a
@@ -123,12 +130,16 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, a a
 		req.Header.Set(k, v)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = contentTypeJSON
 	}
 	for k, v := range a.headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Accept", a.accept)
+	if a.accept == acceptBoth {
+		req.Header["Accept"] = acceptBothValue
+	} else {
+		req.Header.Set("Accept", a.accept)
+	}
 	if a.lastEventID != "" {
 		req.Header.Set("Last-Event-ID", a.lastEventID)
 	}
@@ -195,8 +206,8 @@ func requestBody(id int64, method string, params json.RawMessage) []byte {
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
 	b.WriteString(`,"method":`)
-	m, _ := json.Marshal(method)
-	b.Write(m)
+	var m [64]byte
+	b.Write(rawjson.AppendString(m[:0], method))
 	if len(params) > 0 {
 		b.WriteString(`,"params":`)
 		b.Write(params)
@@ -233,7 +244,8 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 // readServerMessage reads the members of a message known to be JSON.
 func readServerMessage(data []byte) (serverMessage, error) {
 	var m serverMessage
-	ms, err := rawjson.Members(data)
+	var buf [8]rawjson.Member
+	ms, err := rawjson.AppendMembers(buf[:0], data)
 	if err != nil {
 		return m, err
 	}

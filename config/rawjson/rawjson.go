@@ -59,12 +59,17 @@ func (m Member) Is(name string) bool {
 
 // Members lists the top-level members of obj. It checks the structure it
 // walks, but not every value: obj should already be known to be JSON.
-func Members(obj []byte) ([]Member, error) {
+func Members(obj []byte) ([]Member, error) { return AppendMembers(nil, obj) }
+
+// AppendMembers is Members, appending to out: with out on the caller's
+// stack (var buf [n]Member; AppendMembers(buf[:0], obj)), reading an
+// object of up to n members allocates nothing, where the slice Members
+// grows costs several allocations on every message.
+func AppendMembers(out []Member, obj []byte) ([]Member, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, ErrNotObject
 	}
-	var out []Member
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
 		return out, trailing(obj, i+1)
@@ -129,9 +134,14 @@ func Elements(arr []byte) ([]json.RawMessage, error) {
 	}
 }
 
+// stackMembers is how many members the readers here make room for on the
+// stack: more than an MCP message or its params have.
+const stackMembers = 16
+
 // Lookup returns the raw value of obj's member name, if it has one.
 func Lookup(obj []byte, name string) (json.RawMessage, bool, error) {
-	ms, err := Members(obj)
+	var buf [stackMembers]Member
+	ms, err := AppendMembers(buf[:0], obj)
 	if err != nil {
 		return nil, false, err
 	}
@@ -156,6 +166,9 @@ func LookupString(obj []byte, name string) (string, error) {
 	if err != nil || !ok {
 		return "", err
 	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fmt.Errorf("%q is not a string", name)
@@ -167,7 +180,8 @@ func LookupString(obj []byte, name string) (string, error) {
 // place of the first member of that name, which every other one of that
 // name gives way to, or first when there is none. Every other byte stays.
 func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
-	ms, err := Members(obj)
+	var buf [stackMembers]Member
+	ms, err := AppendMembers(buf[:0], obj)
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +207,7 @@ func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
 	}
 	open := bytes.IndexByte(obj, '{') + 1
 	out = append(out, obj[:open]...)
-	key, _ := json.Marshal(name)
-	out = append(out, key...)
+	out = AppendString(out, name)
 	out = append(out, ':')
 	out = append(out, value...)
 	if len(ms) > 0 {
@@ -243,11 +256,39 @@ func DeleteMember(obj []byte, name string) (json.RawMessage, error) {
 
 // SetString is SetMember with a string value.
 func SetString(obj []byte, name, value string) (json.RawMessage, error) {
-	enc, err := json.Marshal(value)
-	if err != nil {
-		return nil, err
+	var buf [64]byte
+	return SetMember(obj, name, AppendString(buf[:0], value))
+}
+
+// appendQuoted appends s as a JSON string, as encoding/json writes it: as
+// it is between quotes when nothing in it needs escaping, the usual case
+// of names and IDs.
+func AppendString(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s)
+			return append(out, enc...)
+		}
 	}
-	return SetMember(obj, name, enc)
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
+}
+
+// plainString is the value of a JSON string without escapes, control
+// bytes or anything but printable ASCII, read without encoding/json; ok is
+// false for any other, which encoding/json is to read.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 // OneLine returns JSON text without the line breaks it may have between
