@@ -58,6 +58,9 @@ type stdioServer struct {
 
 	wmu sync.Mutex
 	w   *bufio.Writer
+	// queued counts the messages waiting for wmu: the last of a burst
+	// sends them all to stdout in one write (see lockWriter).
+	queued atomic.Int32
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -372,15 +375,30 @@ func (s *stdioServer) shutdown() {
 
 // write sends one message as one line.
 func (s *stdioServer) write(msg []byte) {
-	s.wmu.Lock()
+	s.lockWriter()
 	defer s.wmu.Unlock()
 	s.w.Write(msg)
 	s.endLine()
 }
 
-// endLine ends the message being written and sends it; s.wmu is held.
+// lockWriter takes the writer for one message, counted as queued while
+// it waits.
+func (s *stdioServer) lockWriter() {
+	s.queued.Add(1)
+	s.wmu.Lock()
+	s.queued.Add(-1)
+}
+
+// endLine ends the message being written and sends what the buffer holds,
+// unless another message is queued: the writer of the last one sends
+// them all, so that with many calls in flight the answers that finish
+// together cost one write to stdout, and none waits for more than the
+// messages written before it. s.wmu is held.
 func (s *stdioServer) endLine() {
 	s.w.WriteByte('\n')
+	if s.queued.Load() > 0 {
+		return
+	}
 	if err := s.w.Flush(); err != nil {
 		s.log.Debug("writing to the agent", "err", err)
 		s.outLostOnce.Do(func() { close(s.outLost) })
@@ -400,7 +418,7 @@ func (s *stdioServer) writeResult(id, result json.RawMessage) {
 	}
 	// The parts go straight to the buffer, or past it to stdout for a
 	// result larger than the buffer: no copy of the message is made.
-	s.wmu.Lock()
+	s.lockWriter()
 	defer s.wmu.Unlock()
 	s.w.WriteString(`{"jsonrpc":"2.0","id":`)
 	s.w.Write(id)
