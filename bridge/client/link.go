@@ -375,14 +375,13 @@ func isRPCError(err error) bool {
 // readBody reads a whole body, of at most limit bytes. A body that says
 // it is larger is refused before anything is allocated, and one that runs
 // on past the limit is cut and refused. A body that says its size
-// (Content-Length) is read into one buffer: allocated at that size up to
-// trustedLength, and past it grown as the bytes arrive, to the size said
-// once its first trustedLength bytes have come, so that a server claiming
+// (Content-Length) is read into one buffer of that size: at once up to
+// trustedLength, and past it once its first trustedLength bytes have come
+// (held meanwhile in pieces, scratch.go), so that a server claiming
 // megabytes it never sends costs little, and a large body costs its size
 // and one copy of a MiB. A body of unknown size is read in pieces joined
-// once at the end, the least a single buffer can cost without knowing
-// the size: a buffer that doubles as it fills would briefly hold three
-// times the body (old, new, and the garbage before); pieces hold two.
+// once at the end (readUnsized): a buffer that doubles as it fills would
+// briefly hold three times the body (old, new, and the garbage before).
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	n := resp.ContentLength
 	switch {
@@ -395,75 +394,70 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		_, err := io.ReadFull(resp.Body, buf)
 		return buf, err
 	}
-	buf := make([]byte, firstGrowth)
-	read := 0
-	for {
-		m, err := io.ReadFull(resp.Body, buf[read:])
-		read += m
+	// The first trustedLength bytes go to pieces, which a body that
+	// stops short gives back; then the rest, into one buffer of the size
+	// said.
+	var head pieces
+	defer head.free()
+	for head.size < trustedLength {
+		m, err := io.ReadFull(resp.Body, head.room())
+		head.wrote(m)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				err = fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", read, n, io.ErrUnexpectedEOF)
-			}
-			return nil, err
+			return nil, shortBody(err, head.size, n)
 		}
-		if int64(read) == n {
-			return buf, nil
-		}
-		next := int64(4 * len(buf))
-		if read >= trustedLength {
-			next = n
-		}
-		buf = append(make([]byte, 0, min(next, n)), buf...)
-		buf = buf[:cap(buf)]
 	}
+	buf := make([]byte, n)
+	read := head.moveTo(buf)
+	m, err := io.ReadFull(resp.Body, buf[read:])
+	if err != nil {
+		return nil, shortBody(err, int64(read+m), n)
+	}
+	return buf, nil
 }
 
-// trustedLength is the largest Content-Length allocated up front, and
-// firstGrowth the buffer a larger one starts with: it grows fourfold up to
-// trustedLength, then at once to the length said.
-const (
-	trustedLength = 1 << 20
-	firstGrowth   = 64 << 10
-)
+// shortBody is the error of a body that ended after read of the n bytes
+// it said it has.
+func shortBody(err error, read, n int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", read, n, io.ErrUnexpectedEOF)
+	}
+	return err
+}
 
-// readUnsized reads a body of unknown size, of at most limit bytes, in
-// pieces that double up to 256 KiB (what the last one leaves unused is
-// the waste), joined once at the end.
+// trustedLength is the largest Content-Length allocated up front.
+const trustedLength = 1 << 20
+
+// readUnsized reads a body of unknown size, of at most limit bytes: one
+// of up to 16 KiB into a buffer of its own, a larger one in pieces joined
+// once at the end (scratch.go).
 func readUnsized(r io.Reader, limit int64) ([]byte, error) {
 	body := io.LimitReader(r, limit+1)
-	var pieces [][]byte
-	var size int64
-	for piece := 16 << 10; ; piece = min(2*piece, 256<<10) {
-		buf := make([]byte, piece)
-		n, err := io.ReadFull(body, buf)
-		pieces = append(pieces, buf[:n])
-		if size += int64(n); size > limit {
+	first := make([]byte, min(16<<10, limit+1))
+	n, err := io.ReadFull(body, first)
+	if int64(n) > limit {
+		return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return first[:n], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rest pieces
+	defer rest.free()
+	for {
+		m, err := io.ReadFull(body, rest.room())
+		rest.wrote(m)
+		if int64(n)+rest.size > limit {
 			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return joinPieces(pieces), nil
+			return rest.join(first), nil
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-}
-
-// joinPieces puts pieces together in one buffer of their size; one piece
-// is returned as it is.
-func joinPieces(pieces [][]byte) []byte {
-	if len(pieces) == 1 {
-		return pieces[0]
-	}
-	n := 0
-	for _, p := range pieces {
-		n += len(p)
-	}
-	out := make([]byte, 0, n)
-	for _, p := range pieces {
-		out = append(out, p...)
-	}
-	return out
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
