@@ -282,3 +282,14 @@ func BenchmarkStartup(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFingerprint is the pinning of one tool seen for the first
+// time, as every tool of a server is on a new state folder. Run:
+//
+//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench Fingerprint -benchmem
+func BenchmarkFingerprint(b *testing.B) {
+	tool := json.RawMessage(`{"name":"tool_01","description":"Tool 1: looks something up by its identifier and returns what is known about it, in a few lines of text.","inputSchema":{"type":"object","properties":{"id":{"type":"string","description":"the identifier to look up"},"limit":{"type":"number","description":"at most this many lines"},"verbose":{"type":"boolean","description":"include every field"}},"required":["id"]},"annotations":{"readOnlyHint":true}}`)
+	for b.Loop() {
+		fingerprint(tool)
+	}
+}

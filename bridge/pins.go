@@ -373,11 +373,14 @@ func (p *Pins) save(serverID string, f *pinFile) error {
 // that key order and spacing do not count as changes.
 func fingerprint(raw json.RawMessage) Pin {
 	parts := map[string]json.RawMessage{}
-	ms, _ := rawjson.Members(raw)
+	var buf [16]rawjson.Member
+	ms, _ := rawjson.AppendMembers(buf[:0], raw)
 	for _, m := range ms {
-		var key string
-		if json.Unmarshal(m.Key, &key) == nil && slices.Contains(pinnedParts, key) {
-			parts[key] = raw[m.Start:m.End]
+		// Is compares the key as decoded, without decoding it.
+		for _, name := range pinnedParts {
+			if m.Is(name) {
+				parts[name] = raw[m.Start:m.End]
+			}
 		}
 	}
 	pin := Pin{}
