@@ -384,12 +384,18 @@ func fingerprint(raw json.RawMessage) Pin {
 		}
 	}
 	pin := Pin{}
+	var scratch []byte // each part's canonical form in turn
 	for _, name := range pinnedParts {
-		var v any
-		if part, ok := parts[name]; ok {
-			_ = json.Unmarshal(part, &v)
+		canon, ok := []byte("null"), true
+		if part, given := parts[name]; given {
+			scratch, ok = appendCanonical(scratch[:0], part)
+			canon = scratch
 		}
-		canon, _ := json.Marshal(v)
+		if !ok {
+			var v any
+			_ = json.Unmarshal(parts[name], &v)
+			canon, _ = json.Marshal(v)
+		}
 		sum := sha256.Sum256(canon)
 		pin[name] = hex.EncodeToString(sum[:16])
 	}
