@@ -70,6 +70,9 @@ type Bridge struct {
 	// asked is closed by Asked.
 	asked     chan struct{}
 	askedOnce sync.Once
+	// writes holds the state folder's writes during start-up
+	// (writehold.go); b.mu guards it.
+	writes *writeHold
 }
 
 // New makes a bridge over these servers; Start connects them.
@@ -122,6 +125,7 @@ func (b *Bridge) Start() {
 		}
 		close(served)
 	}()
+	b.writesAfterStartup()
 }
 
 // anyCached reports whether some upstream is serving kept lists.
@@ -390,6 +394,7 @@ func (b *Bridge) Close(ctx context.Context) {
 	// will start now.
 	b.mu.Lock()
 	b.closed = true
+	b.writes.release() // what is held is written before the end
 	var running []*Upstream
 	if b.running {
 		for _, id := range b.order {

@@ -29,6 +29,7 @@ type Eras struct {
 	dirty   bool              // known has news the file lacks
 	writing bool              // a writer is at work
 	writes  sync.WaitGroup
+	held    heldWrites // the bridge's start-up holds the writes (writehold.go)
 }
 
 // NewEras keeps eras in stateDir; "" keeps none.
@@ -90,6 +91,7 @@ func (e *Eras) Wait() {
 
 // writeOut writes the file until nothing newer is waiting.
 func (e *Eras) writeOut() {
+	e.held.wait()
 	for {
 		e.mu.Lock()
 		if !e.dirty || e.err != nil {

@@ -47,6 +47,7 @@ type ListCache struct {
 	mu     sync.Mutex
 	slots  map[string]*listSlot // file path → its writes
 	writes sync.WaitGroup
+	held   heldWrites // the bridge's start-up holds the writes (writehold.go)
 }
 
 // listSlot is what is to be done to one file, by its one writer.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -609,55 +608,6 @@ func (a *agentPipe) await(id string) string {
 			}
 		case <-deadline:
 			a.t.Fatalf("no reply %s within 30s", id)
-		}
-	}
-}
-
-// BenchmarkStartup is the agent's initialize and first tools/list through
-// a bridge starting over real servers (mcp-go, streamable HTTP,
-// loopback): cold, where the list waits for every server to connect and
-// list, and warm, where it is answered from the lists kept from the last
-// run while the servers connect behind it. Run:
-//
-//	GOTOOLCHAIN=local go test ./bridge -run '^$' -bench Startup -benchmem
-func BenchmarkStartup(b *testing.B) {
-	for _, n := range []int{1, 10, 50} {
-		var servers []*catalog.Server
-		for i := range n {
-			id := fmt.Sprintf("s%02d", i)
-			up := upstreamtest.Start(b, upstreamtest.Options{Name: id, Transport: upstreamtest.StreamableHTTP})
-			servers = append(servers, testServer(id, catalog.RemoteStreamableHTTP, up.StreamableURL))
-		}
-		dir := b.TempDir()
-		// One run keeps the lists and trusts the tools, for both.
-		keep := New(servers, Options{Lists: NewListCache(dir, 0, nil), Pins: NewPins(dir)})
-		keep.Start()
-		if !keep.WaitConnected(context.Background()) {
-			b.Fatal("the servers did not connect")
-		}
-		keep.Close(context.Background())
-		last := fmt.Sprintf(`"s%02d__echo"`, n-1)
-		for _, warm := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%s/servers=%d", map[bool]string{false: "cold", true: "warm"}[warm], n), func(b *testing.B) {
-				for range b.N {
-					opts := Options{Pins: NewPins(dir), StartupWait: time.Minute}
-					if warm {
-						opts.Lists = NewListCache(dir, 0, nil)
-					}
-					br := New(servers, opts)
-					roundTrip, stop := serveInProcess(b, br)
-					roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
-					if r := roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !strings.Contains(r, last) {
-						b.Fatalf("tools/list: %.200s", r)
-					}
-					b.StopTimer()
-					// The servers connected behind a warm start are part of
-					// the next round's work no more.
-					br.WaitConnected(context.Background())
-					stop()
-					b.StartTimer()
-				}
-			})
 		}
 	}
 }

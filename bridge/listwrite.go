@@ -106,6 +106,7 @@ func (c *ListCache) startWriter(path string, slot *listSlot) {
 
 // writeOut does what a file's slot holds until nothing more is waiting.
 func (c *ListCache) writeOut(path string, slot *listSlot) {
+	c.held.wait()
 	for {
 		c.mu.Lock()
 		k, forget := slot.pending, slot.forget

@@ -40,6 +40,7 @@ type Pins struct {
 	writing   map[string]bool          // server ID → a writer is at work
 	errs      map[string]error         // server ID → how its last write failed
 	writes    sync.WaitGroup
+	held      heldWrites // the bridge's start-up holds the writes (writehold.go)
 }
 
 // pinFile is one server's file in the pins folder.
@@ -317,6 +318,7 @@ func (p *Pins) saveSoon(serverID string, f *pinFile) {
 // writeOut writes a server's file until nothing newer is waiting.
 func (p *Pins) writeOut(serverID string) {
 	defer p.writes.Done()
+	p.held.wait()
 	for {
 		p.mu.Lock()
 		f, ok := p.unsaved[serverID]
@@ -371,20 +373,29 @@ func (p *Pins) save(serverID string, f *pinFile) error {
 // that key order and spacing do not count as changes.
 func fingerprint(raw json.RawMessage) Pin {
 	parts := map[string]json.RawMessage{}
-	ms, _ := rawjson.Members(raw)
+	var buf [16]rawjson.Member
+	ms, _ := rawjson.AppendMembers(buf[:0], raw)
 	for _, m := range ms {
-		var key string
-		if json.Unmarshal(m.Key, &key) == nil && slices.Contains(pinnedParts, key) {
-			parts[key] = raw[m.Start:m.End]
+		// Is compares the key as decoded, without decoding it.
+		for _, name := range pinnedParts {
+			if m.Is(name) {
+				parts[name] = raw[m.Start:m.End]
+			}
 		}
 	}
 	pin := Pin{}
+	var scratch []byte // each part's canonical form in turn
 	for _, name := range pinnedParts {
-		var v any
-		if part, ok := parts[name]; ok {
-			_ = json.Unmarshal(part, &v)
+		canon, ok := []byte("null"), true
+		if part, given := parts[name]; given {
+			scratch, ok = appendCanonical(scratch[:0], part)
+			canon = scratch
 		}
-		canon, _ := json.Marshal(v)
+		if !ok {
+			var v any
+			_ = json.Unmarshal(parts[name], &v)
+			canon, _ = json.Marshal(v)
+		}
 		sum := sha256.Sum256(canon)
 		pin[name] = hex.EncodeToString(sum[:16])
 	}

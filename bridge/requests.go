@@ -159,7 +159,7 @@ func (s *stdioServer) request(ctx context.Context, method string, params any) (j
 		return nil, err
 	}
 	m, _ := json.Marshal(method)
-	s.write([]byte(`{"jsonrpc":"2.0","id":`+id+`,"method":`), m, []byte(`,"params":`+string(p)+`}`))
+	s.write([]byte(`{"jsonrpc":"2.0","id":` + id + `,"method":` + string(m) + `,"params":` + string(p) + `}`))
 	select {
 	case m := <-ch:
 		if m.Error != nil {

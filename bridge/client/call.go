@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -30,7 +31,7 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 		}
 	}
 	if onProgress != nil {
-		token := fmt.Sprintf("bridge-%d", s.nextID.Add(1))
+		token := "bridge-" + strconv.FormatInt(s.nextID.Add(1), 10)
 		var err error
 		if params, err = withProgressToken(params, token); err != nil {
 			return nil, err
@@ -377,7 +378,8 @@ func withProgressToken(params json.RawMessage, token string) (json.RawMessage, e
 	if len(bytes.TrimSpace(params)) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
 	}
-	tok, _ := json.Marshal(token)
+	var buf [32]byte
+	tok := rawjson.AppendString(buf[:0], token)
 	meta, ok, err := rawjson.Lookup(params, "_meta")
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)

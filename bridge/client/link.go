@@ -46,6 +46,13 @@ type wire interface {
 
 const acceptBoth = "application/json, text/event-stream"
 
+// The values of the headers every POST has, made once: net/http reads a
+// request's header values and never changes them in place.
+var (
+	contentTypeJSON = []string{"application/json"}
+	acceptBothValue = []string{acceptBoth}
+)
+
 // Errors of a wire.
 var (
 	// errSessionExpired: the server answered 404 to a request of a
@@ -123,12 +130,16 @@ func (l *link) request(ctx context.Context, method, url string, body []byte, a a
 		req.Header.Set(k, v)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = contentTypeJSON
 	}
 	for k, v := range a.headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Accept", a.accept)
+	if a.accept == acceptBoth {
+		req.Header["Accept"] = acceptBothValue
+	} else {
+		req.Header.Set("Accept", a.accept)
+	}
 	if a.lastEventID != "" {
 		req.Header.Set("Last-Event-ID", a.lastEventID)
 	}
@@ -195,8 +206,8 @@ func requestBody(id int64, method string, params json.RawMessage) []byte {
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
 	b.WriteString(`,"method":`)
-	m, _ := json.Marshal(method)
-	b.Write(m)
+	var m [64]byte
+	b.Write(rawjson.AppendString(m[:0], method))
 	if len(params) > 0 {
 		b.WriteString(`,"params":`)
 		b.Write(params)
@@ -233,7 +244,8 @@ func parseServerMessage(data []byte) (serverMessage, error) {
 // readServerMessage reads the members of a message known to be JSON.
 func readServerMessage(data []byte) (serverMessage, error) {
 	var m serverMessage
-	ms, err := rawjson.Members(data)
+	var buf [8]rawjson.Member
+	ms, err := rawjson.AppendMembers(buf[:0], data)
 	if err != nil {
 		return m, err
 	}
@@ -360,63 +372,92 @@ func isRPCError(err error) bool {
 	return errors.As(err, &rpc)
 }
 
-// readBody reads a whole body, of at most limit bytes, into one buffer of
-// its size. A body that says it is larger is refused before anything is
-// allocated, and one that runs on past the limit is cut and refused. A
-// buffer that doubles as it fills would briefly hold three times the body
-// (old, new, and the garbage before); pieces joined once at the end hold
-// two. The size a body says it has is trusted only up to trustedLength:
-// past that, memory is taken as the bytes arrive, so that a server
-// claiming megabytes it never sends costs nothing.
+// readBody reads a whole body, of at most limit bytes. A body that says
+// it is larger is refused before anything is allocated, and one that runs
+// on past the limit is cut and refused. A body that says its size
+// (Content-Length) is read into one buffer of that size: at once up to
+// trustedLength, and past it once its first trustedLength bytes have come
+// (held meanwhile in pieces, scratch.go), so that a server claiming
+// megabytes it never sends costs little, and a large body costs its size
+// and one copy of a MiB. A body of unknown size is read in pieces joined
+// once at the end (readUnsized): a buffer that doubles as it fills would
+// briefly hold three times the body (old, new, and the garbage before).
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, resp.ContentLength, limit)
-	}
-	if n := resp.ContentLength; n > 0 && n <= trustedLength {
+	n := resp.ContentLength
+	switch {
+	case n > limit:
+		return nil, fmt.Errorf("%w: the answer says it has %d bytes, more than %d", ErrTooLarge, n, limit)
+	case n < 0:
+		return readUnsized(resp.Body, limit)
+	case n <= trustedLength:
 		buf := make([]byte, n)
 		_, err := io.ReadFull(resp.Body, buf)
 		return buf, err
 	}
-	body := io.LimitReader(resp.Body, limit+1)
-	var pieces [][]byte
-	var size int64
-	for piece := 16 << 10; ; piece = min(2*piece, 1<<20) {
-		buf := make([]byte, piece)
-		n, err := io.ReadFull(body, buf)
-		pieces = append(pieces, buf[:n])
-		if size += int64(n); size > limit {
-			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			if resp.ContentLength >= 0 && size != resp.ContentLength {
-				return nil, fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", size, resp.ContentLength, io.ErrUnexpectedEOF)
-			}
-			return joinPieces(pieces), nil
-		}
+	// The first trustedLength bytes go to pieces, which a body that
+	// stops short gives back; then the rest, into one buffer of the size
+	// said.
+	var head pieces
+	defer head.free()
+	for head.size < trustedLength {
+		m, err := io.ReadFull(resp.Body, head.room())
+		head.wrote(m)
 		if err != nil {
-			return nil, err
+			return nil, shortBody(err, head.size, n)
 		}
 	}
+	buf := make([]byte, n)
+	read := head.moveTo(buf)
+	m, err := io.ReadFull(resp.Body, buf[read:])
+	if err != nil {
+		return nil, shortBody(err, int64(read+m), n)
+	}
+	return buf, nil
+}
+
+// shortBody is the error of a body that ended after read of the n bytes
+// it said it has.
+func shortBody(err error, read, n int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the answer ended after %d of the %d bytes it said it has: %w", read, n, io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // trustedLength is the largest Content-Length allocated up front.
 const trustedLength = 1 << 20
 
-// joinPieces puts pieces together in one buffer of their size; one piece
-// is returned as it is.
-func joinPieces(pieces [][]byte) []byte {
-	if len(pieces) == 1 {
-		return pieces[0]
+// readUnsized reads a body of unknown size, of at most limit bytes: one
+// of up to 16 KiB into a buffer of its own, a larger one in pieces joined
+// once at the end (scratch.go).
+func readUnsized(r io.Reader, limit int64) ([]byte, error) {
+	body := io.LimitReader(r, limit+1)
+	first := make([]byte, min(16<<10, limit+1))
+	n, err := io.ReadFull(body, first)
+	if int64(n) > limit {
+		return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
 	}
-	n := 0
-	for _, p := range pieces {
-		n += len(p)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return first[:n], nil
 	}
-	out := make([]byte, 0, n)
-	for _, p := range pieces {
-		out = append(out, p...)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	var rest pieces
+	defer rest.free()
+	for {
+		m, err := io.ReadFull(body, rest.room())
+		rest.wrote(m)
+		if int64(n)+rest.size > limit {
+			return nil, fmt.Errorf("%w: the answer runs past %d bytes", ErrTooLarge, limit)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return rest.join(first), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -80,26 +80,35 @@ func field(ev sseEvent, data [][]byte, line []byte) (sseEvent, [][]byte) {
 	return ev, data
 }
 
-// readSSELine reads up to the next \n, of at most limit bytes, without it or the \r before it,
-// into memory of its own; what it returns may hold more lines, ended by
-// a lone \r. A line cut off by the end of the stream still counts.
+// readSSELine reads up to the next \n, of at most limit bytes, without it
+// or the \r before it, into memory of its own; what it returns may hold
+// more lines, ended by a lone \r. A line cut off by the end of the stream
+// still counts. A line longer than the reader's buffer is gathered in
+// pieces and joined once (scratch.go), so that a large event costs its
+// size, not twice.
 func readSSELine(br *bufio.Reader, limit int64) ([]byte, error) {
-	var pieces [][]byte
-	var size int64
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if size += int64(len(chunk)); size > limit {
-			return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
-		}
-		pieces = append(pieces, bytes.Clone(chunk))
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		chunk = joinPieces(pieces)
-		if err != nil && (len(chunk) == 0 || !errors.Is(err, io.EOF)) {
-			return nil, err
-		}
-		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
-		return bytes.TrimSuffix(chunk, []byte("\r")), nil
+	chunk, err := br.ReadSlice('\n')
+	if int64(len(chunk)) > limit {
+		return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
 	}
+	if errors.Is(err, bufio.ErrBufferFull) {
+		var rest pieces
+		defer rest.free()
+		for errors.Is(err, bufio.ErrBufferFull) {
+			rest.add(chunk)
+			chunk, err = br.ReadSlice('\n')
+			if rest.size+int64(len(chunk)) > limit {
+				return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
+			}
+		}
+		rest.add(chunk)
+		chunk = rest.join(nil)
+	} else {
+		chunk = bytes.Clone(chunk)
+	}
+	if err != nil && (len(chunk) == 0 || !errors.Is(err, io.EOF)) {
+		return nil, err
+	}
+	chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+	return bytes.TrimSuffix(chunk, []byte("\r")), nil
 }

@@ -59,53 +59,48 @@ func (m Member) Is(name string) bool {
 
 // Members lists the top-level members of obj. It checks the structure it
 // walks, but not every value: obj should already be known to be JSON.
-func Members(obj []byte) ([]Member, error) {
-	out := make([]Member, 0, 8)
-	err := Walk(obj, func(m Member) { out = append(out, m) })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
+func Members(obj []byte) ([]Member, error) { return AppendMembers(nil, obj) }
 
-// Walk gives each top-level member of obj to fn, in order, checking what
-// Members checks; it allocates nothing of its own.
-func Walk(obj []byte, fn func(Member)) error {
+// AppendMembers is Members, appending to out: with out on the caller's
+// stack (var buf [n]Member; AppendMembers(buf[:0], obj)), reading an
+// object of up to n members allocates nothing, where the slice Members
+// grows costs several allocations on every message.
+func AppendMembers(out []Member, obj []byte) ([]Member, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return ErrNotObject
+		return nil, ErrNotObject
 	}
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return trailing(obj, i+1)
+		return out, trailing(obj, i+1)
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return ErrNotObject
+			return nil, ErrNotObject
 		}
 		keyEnd, err := skipString(obj, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		key := obj[i:keyEnd]
 		i = skipSpace(obj, keyEnd)
 		if i >= len(obj) || obj[i] != ':' {
-			return ErrNotObject
+			return nil, ErrNotObject
 		}
 		start := skipSpace(obj, i+1)
 		end, err := skipValue(obj, start)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fn(Member{Key: key, Start: start, End: end})
+		out = append(out, Member{Key: key, Start: start, End: end})
 		i = skipSpace(obj, end)
 		switch {
 		case i < len(obj) && obj[i] == ',':
 			i = skipSpace(obj, i+1)
 		case i < len(obj) && obj[i] == '}':
-			return trailing(obj, i+1)
+			return out, trailing(obj, i+1)
 		default:
-			return ErrNotObject
+			return nil, ErrNotObject
 		}
 	}
 }
@@ -139,25 +134,45 @@ func Elements(arr []byte) ([]json.RawMessage, error) {
 	}
 }
 
+// stackMembers is how many members the readers here make room for on the
+// stack: more than an MCP message or its params have.
+const stackMembers = 16
+
+// Walk gives each top-level member of obj to fn, in order, checking what
+// Members checks; an object of up to stackMembers members costs no
+// allocation.
+func Walk(obj []byte, fn func(Member)) error {
+	var buf [stackMembers]Member
+	ms, err := AppendMembers(buf[:0], obj)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		fn(m)
+	}
+	return nil
+}
+
 // Lookup returns the raw value of obj's member name, if it has one.
 func Lookup(obj []byte, name string) (json.RawMessage, bool, error) {
-	var hit Member
-	hits := 0
-	err := Walk(obj, func(m Member) {
-		if m.Matches(name) {
-			hit = m
-			hits++
-		}
-	})
-	switch {
-	case err != nil:
+	var buf [stackMembers]Member
+	ms, err := AppendMembers(buf[:0], obj)
+	if err != nil {
 		return nil, false, err
-	case hits > 1:
-		return nil, false, fmt.Errorf("%q: %w", name, ErrAmbiguous)
-	case hits == 0:
+	}
+	found := -1
+	for k, m := range ms {
+		if m.Matches(name) {
+			if found >= 0 {
+				return nil, false, fmt.Errorf("%q: %w", name, ErrAmbiguous)
+			}
+			found = k
+		}
+	}
+	if found < 0 {
 		return nil, false, nil
 	}
-	return json.RawMessage(obj[hit.Start:hit.End]), true, nil
+	return json.RawMessage(obj[ms[found].Start:ms[found].End]), true, nil
 }
 
 // LookupString returns the string value of obj's member name, or "".
@@ -173,8 +188,8 @@ func LookupString(obj []byte, name string) (string, error) {
 	return s, nil
 }
 
-// String decodes a JSON string value as encoding/json does, without
-// its cost for a string with nothing to decode.
+// String decodes a JSON string value as encoding/json does, without its
+// cost for a string with nothing to decode.
 func String(raw []byte) (string, error) {
 	if s, ok := plainString(raw); ok {
 		return s, nil
@@ -184,30 +199,12 @@ func String(raw []byte) (string, error) {
 	return s, err
 }
 
-// plainString is the text of a JSON string with nothing to decode: no
-// escape, no control character, valid UTF-8, which is what encoding/json
-// would make of it.
-func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	body := raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c < 0x20 || c == '\\' || c == '"' {
-			return "", false
-		}
-	}
-	if !utf8.Valid(body) {
-		return "", false
-	}
-	return string(body), true
-}
-
 // SetMember returns obj with member name set to the raw JSON value: in
 // place of the first member of that name, which every other one of that
 // name gives way to, or first when there is none. Every other byte stays.
 func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
-	ms, err := Members(obj)
+	var buf [stackMembers]Member
+	ms, err := AppendMembers(buf[:0], obj)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +230,7 @@ func SetMember(obj []byte, name string, value []byte) (json.RawMessage, error) {
 	}
 	open := bytes.IndexByte(obj, '{') + 1
 	out = append(out, obj[:open]...)
-	key, _ := json.Marshal(name)
-	out = append(out, key...)
+	out = AppendString(out, name)
 	out = append(out, ':')
 	out = append(out, value...)
 	if len(ms) > 0 {
@@ -283,11 +279,39 @@ func DeleteMember(obj []byte, name string) (json.RawMessage, error) {
 
 // SetString is SetMember with a string value.
 func SetString(obj []byte, name, value string) (json.RawMessage, error) {
-	enc, err := json.Marshal(value)
-	if err != nil {
-		return nil, err
+	var buf [64]byte
+	return SetMember(obj, name, AppendString(buf[:0], value))
+}
+
+// appendQuoted appends s as a JSON string, as encoding/json writes it: as
+// it is between quotes when nothing in it needs escaping, the usual case
+// of names and IDs.
+func AppendString(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s)
+			return append(out, enc...)
+		}
 	}
-	return SetMember(obj, name, enc)
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
+}
+
+// plainString is the value of a JSON string without escapes, control
+// bytes or anything but printable ASCII, read without encoding/json; ok is
+// false for any other, which encoding/json is to read.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 // OneLine returns JSON text without the line breaks it may have between

@@ -210,3 +210,20 @@ func TestDeleteMember(t *testing.T) {
 		}
 	}
 }
+
+// AppendString writes what encoding/json writes, and LookupString reads
+// what it reads, on the fast path of plain strings and off it.
+func TestStringsAgreeWithEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "echo", "s00__blob", "a b", `quo"te`, `back\slash`, "<tag>&", "tab\there", "é", "\u2028", "\x7f", "\xff"} {
+		want, _ := json.Marshal(s)
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+		var decoded string
+		_ = json.Unmarshal(want, &decoded)
+		obj := append(append([]byte(`{"k":`), want...), '}')
+		if got, err := LookupString(obj, "k"); err != nil || got != decoded {
+			t.Errorf("LookupString of %s = %q, %v; want %q", want, got, err, decoded)
+		}
+	}
+}

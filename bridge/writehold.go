@@ -1,0 +1,89 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// At start-up every server that arrives has files to write in the state
+// folder: its pins, its kept lists, and the eras. Each write is synced to
+// disk, and fifty of them at once take the CPU and the disk that the
+// connections need, which doubled the time to the agent's first list. A
+// writeHold keeps those writers waiting until the first answer with lists
+// has gone to the agent (or the start-up is over without one, or the
+// bridge closes); meanwhile the process reads what it is to write from
+// memory, as it does while any write is under way.
+
+// writeHold is a gate that background writers of the state folder wait
+// at. The nil writeHold holds nothing.
+type writeHold struct {
+	once sync.Once
+	open chan struct{}
+}
+
+func newWriteHold() *writeHold { return &writeHold{open: make(chan struct{})} }
+
+// wait returns once the hold is released.
+func (h *writeHold) wait() {
+	if h != nil {
+		<-h.open
+	}
+}
+
+// release lets the writers go; again, it does nothing.
+func (h *writeHold) release() {
+	if h != nil {
+		h.once.Do(func() { close(h.open) })
+	}
+}
+
+// heldWrites is what a writer of the state folder keeps of the hold it
+// is under, set before the writes it holds are asked for.
+type heldWrites struct{ p atomic.Pointer[writeHold] }
+
+func (w *heldWrites) hold(h *writeHold) { w.p.Store(h) }
+func (w *heldWrites) wait()             { w.p.Load().wait() }
+
+// writesAfterStartup holds the writes of the bridge's state folder until
+// the first answer with lists (see listAnswered), and lets them go at the
+// latest a little after the start-up wait is over, for an agent that
+// never lists. It is called by Start, b.mu held.
+func (b *Bridge) writesAfterStartup() {
+	h := newWriteHold()
+	b.writes = h
+	if p := b.Registry.pins; p != nil {
+		p.held.hold(h)
+	}
+	if b.opts.Lists != nil {
+		b.opts.Lists.held.hold(h)
+	}
+	if b.opts.Eras != nil {
+		b.opts.Eras.held.hold(h)
+	}
+	grace := startupWritesGrace
+	go func() {
+		b.waitStartup(context.Background(), (*Upstream).Listed)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-h.open:
+		}
+		h.release()
+	}()
+}
+
+// startupWritesGrace is how long after the start-up wait the writes wait
+// for the agent's first list (a variable for the tests).
+var startupWritesGrace = time.Second
+
+// listAnswered is told that an answer with lists went to the agent: the
+// writes held at start-up may go.
+func (b *Bridge) listAnswered() {
+	b.mu.RLock()
+	h := b.writes
+	b.mu.RUnlock()
+	h.release()
+}

@@ -1,0 +1,49 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mcp-bridge/bridge/bridge/upstreamtest"
+	"github.com/mcp-bridge/bridge/config/catalog"
+)
+
+// The pins of servers that arrive at start-up are written once the first
+// answer with lists has gone, or when the bridge closes; not before.
+func TestStartupWritesWaitForTheFirstList(t *testing.T) {
+	defer func(g time.Duration) { startupWritesGrace = g }(startupWritesGrace)
+	startupWritesGrace = time.Hour
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
+	for _, tc := range []struct {
+		name    string
+		release func(b *Bridge)
+	}{
+		{"the first list answered", func(b *Bridge) { b.listAnswered() }},
+		{"closed", func(b *Bridge) { b.Close(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pins := NewPins(t.TempDir())
+			b := New([]*catalog.Server{testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{Pins: pins})
+			defer b.Close(context.Background())
+			b.Start()
+			if !b.WaitConnected(context.Background()) {
+				t.Fatal("the server did not connect")
+			}
+			if _, err := os.Stat(pins.Path("one")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the pin file before the first list: %v", err)
+			}
+			if seen, err := pins.Seen("one"); err != nil || seen == nil {
+				t.Fatalf("the pins held back are not read from memory: %v, %v", seen, err)
+			}
+			tc.release(b)
+			pins.Wait()
+			if _, err := os.Stat(pins.Path("one")); err != nil {
+				t.Fatalf("the pin file after: %v", err)
+			}
+		})
+	}
+}
