@@ -17,6 +17,7 @@ import (
 	"github.com/mcp-bridge/bridge/bridge/client"
 	"github.com/mcp-bridge/bridge/config"
 	"github.com/mcp-bridge/bridge/config/catalog"
+	"github.com/mcp-bridge/bridge/config/rawjson"
 	"github.com/mcp-bridge/bridge/config/state"
 )
 
@@ -213,8 +214,7 @@ func (c *ListCache) Load(s *catalog.Server) (Lists, time.Time, error) {
 // parseKept reads a file of kept lists. The items are kept as the bytes
 // they are in the file, which are those the server sent.
 func parseKept(path string, data []byte) (*keptLists, error) {
-	var k keptLists
-	err := json.Unmarshal(data, &k)
+	k, err := decodeKept(data)
 	switch {
 	case err != nil:
 	case k.Version != keptListsVersion:
@@ -230,7 +230,100 @@ func parseKept(path string, data []byte) (*keptLists, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is corrupt (%w)", path, err)
 	}
-	return &k, nil
+	return k, nil
+}
+
+// decodeKept reads the file's members as encoding/json would read them
+// into keptLists (keys without regard to case, the last of a key given
+// twice), walking the lists in place: their items are spans of data, not
+// copies, and the file is scanned twice where decoding it took several
+// slow passes.
+func decodeKept(data []byte) (*keptLists, error) {
+	k := &keptLists{}
+	if !rawjson.Valid(data) {
+		return k, errors.New("not JSON")
+	}
+	var errs []error
+	field := func(v []byte, into any) {
+		if err := json.Unmarshal(v, into); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := rawjson.Walk(data, func(m rawjson.Member) {
+		v := data[m.Start:m.End]
+		switch {
+		case m.Matches("version"):
+			field(v, &k.Version)
+		case m.Matches("server"):
+			field(v, &k.Server)
+		case m.Matches("definition"):
+			field(v, &k.Definition)
+		case m.Matches("at"):
+			field(v, &k.At)
+		case m.Matches("login_of"):
+			field(v, &k.LoginOf)
+		case m.Matches("login"):
+			field(v, &k.Login)
+		case m.Matches("lists"):
+			lists, err := decodeLists(v)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			k.Lists = lists
+		}
+	})
+	if err != nil {
+		return k, err
+	}
+	return k, errors.Join(errs...)
+}
+
+// decodeLists reads the lists member: a list's items stay spans of v.
+func decodeLists(v []byte) (map[string]keptList, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	lists := map[string]keptList{}
+	var errs []error
+	err := rawjson.Walk(v, func(m rawjson.Member) {
+		method, err := rawjson.String(m.Key)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		var l keptList
+		lv := v[m.Start:m.End]
+		if err := rawjson.Walk(lv, func(f rawjson.Member) {
+			fv := lv[f.Start:f.End]
+			var err error
+			switch {
+			case f.Matches("ttlMs"):
+				err = json.Unmarshal(fv, &l.TTLMs)
+			case f.Matches("cacheScope"):
+				err = json.Unmarshal(fv, &l.CacheScope)
+			case f.Matches("items"):
+				if string(fv) == "null" {
+					l.Items = nil
+					break
+				}
+				var items []json.RawMessage
+				if items, err = rawjson.Elements(fv); items == nil {
+					items = []json.RawMessage{} // [], as encoding/json reads it
+				}
+				l.Items = items
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}); err != nil {
+			errs = append(errs, err)
+		}
+		lists[method] = l
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lists, errors.Join(errs...)
 }
 
 func (k *keptLists) encode() []byte {

@@ -163,23 +163,36 @@ func toolFacts(raw json.RawMessage) (ToolFacts, error) {
 			return ToolFacts{}, fmt.Errorf("\"name\" is not a string")
 		}
 	}
-	var a struct {
-		ReadOnlyHint    *bool `json:"readOnlyHint"`
-		DestructiveHint *bool `json:"destructiveHint"`
-	}
-	if ann != nil {
-		_ = json.Unmarshal(ann, &a)
-	}
-	f.ReadOnly = a.ReadOnlyHint != nil && *a.ReadOnlyHint
-	f.Destructive = !f.ReadOnly && (a.DestructiveHint == nil || *a.DestructiveHint)
-	var x struct {
-		TaskSupport string `json:"taskSupport"`
-	}
+	// The hints are read in place; one not a boolean, or given twice,
+	// counts as not given.
+	readOnly, destructive := hint(ann, "readOnlyHint"), hint(ann, "destructiveHint")
+	f.ReadOnly = readOnly != nil && *readOnly
+	f.Destructive = !f.ReadOnly && (destructive == nil || *destructive)
 	if exec != nil {
-		_ = json.Unmarshal(exec, &x)
+		support, _ := rawjson.LookupString(exec, "taskSupport")
+		f.NeedsTasks = support == "required"
 	}
-	f.NeedsTasks = x.TaskSupport == "required"
 	return f, nil
+}
+
+// hint is the boolean member key of the annotations ann, or nil.
+func hint(ann json.RawMessage, key string) *bool {
+	if ann == nil {
+		return nil
+	}
+	raw, ok, err := rawjson.Lookup(ann, key)
+	if err != nil || !ok {
+		return nil
+	}
+	var v bool
+	switch string(raw) {
+	case "true":
+		v = true
+	case "false":
+	default:
+		return nil
+	}
+	return &v
 }
 
 // clean reports whether cleanText would leave s as it is: most

@@ -70,6 +70,10 @@ func TestToolFactsDefaults(t *testing.T) {
 		`{"name":"a","annotations":{"readOnlyHint":true},"Annotations":{"readOnlyHint":true}}`:    {Name: "a", Destructive: true},
 		`{"NAME":"a","execution":{"taskSupport":"required"},"annotations":{"readOnlyHint":true}}`: {Name: "a", ReadOnly: true, NeedsTasks: true},
 		`{"name":"caf\u00e9"}`: {Name: "café", Destructive: true},
+		`{"name":"a","annotations":{"readOnlyHint":false,"readOnlyHint":true}}`:    {Name: "a", Destructive: true},
+		`{"name":"a","annotations":{"readOnlyHint":"yes","ReadOnlyHint":1}}`:       {Name: "a", Destructive: true},
+		`{"name":"a","annotations":{"ReadOnlyHint":true}}`:                         {Name: "a", ReadOnly: true},
+		`{"name":"a","annotations":[true],"execution":{"taskSupport":"optional"}}`: {Name: "a", Destructive: true},
 	} {
 		if got, err := toolFacts(json.RawMessage(raw)); err != nil || got != want {
 			t.Errorf("toolFacts(%s) = %+v, %v; want %+v", raw, got, err, want)
