@@ -187,7 +187,7 @@ func (idx *ToolIndex) Search(query string, limit int) []SearchHit {
 		return nil
 	}
 	var words []string
-	for _, t := range terms(query) {
+	for _, t := range queryTerms(query) {
 		if !slices.Contains(words, t) {
 			words = append(words, t)
 		}
