@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -22,11 +23,18 @@ func wordsOf(text string, query bool) []string {
 	var s splitter
 	prev := ""
 	chunks := strings.Fields(text)
+	var skip []int // the particles of a phrasal verb read already
 	for i := 0; i < len(chunks); i++ {
 		chunk := chunks[i]
 		if query {
-			if n, to := everyday(chunks[i:]); n > 0 {
+			if slices.Contains(skip, i) {
+				continue
+			}
+			if n, to, later := everyday(chunks[i:]); n > 0 {
 				s.out = append(s.out, to...)
+				for _, j := range later {
+					skip = append(skip, i+j)
+				}
 				prev = strings.ToLower(chunks[i+n-1])
 				i += n - 1
 				continue

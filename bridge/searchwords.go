@@ -26,6 +26,24 @@ var (
 	maxPhrase     = 1
 )
 
+// phrasalVerbs are the phrases of everydayWords that are a verb and its
+// particles ("turn back on", "hand over"), by the verb's stem: English
+// puts the verb's object between them too ("turn the alert back on").
+var phrasalVerbs = map[string][]phrasal{}
+
+type phrasal struct {
+	particles []string // their stems, in order
+	to        []string
+}
+
+// particles are the words that make a verb a phrasal verb.
+var particles = map[string]bool{"on": true, "off": true, "up": true, "down": true, "back": true,
+	"over": true, "out": true, "away": true, "in": true}
+
+// maxGap is the most words a phrasal verb's object has between the verb
+// and its particles.
+const maxGap = 4
+
 func init() {
 	for n, line := range strings.Split(searchWordsText, "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
@@ -51,8 +69,15 @@ func init() {
 			if key == "" {
 				continue
 			}
-			everydayWords[key] = append(everydayWords[key], stems...)
+			for _, st := range stems {
+				if !slices.Contains(everydayWords[key], st) {
+					everydayWords[key] = append(everydayWords[key], st)
+				}
+			}
 			maxPhrase = max(maxPhrase, strings.Count(key, " ")+1)
+			if f := strings.Fields(key); len(f) > 1 && !slices.ContainsFunc(f[1:], func(w string) bool { return !particles[w] }) {
+				phrasalVerbs[f[0]] = append(phrasalVerbs[f[0]], phrasal{f[1:], stems})
+			}
 		}
 	}
 }
@@ -91,17 +116,51 @@ func phraseKey(words []string) string {
 
 // everyday is how many of the first words of a request make an everyday
 // word or phrase of the table, the longest that does, and the stems of
-// the tools' words for it; n is 0 when none does.
-func everyday(words []string) (n int, to []string) {
+// the tools' words for it; n is 0 when none does. A phrasal verb whose
+// object parts it ("turn the alert back on") is the verb alone, n 1, and
+// later the indices of its particles, which the request then leaves out.
+func everyday(words []string) (n int, to []string, later []int) {
 	for n = min(maxPhrase, len(words)); n > 0; n-- {
 		if breaks(words[:n-1]) {
 			continue // a phrase does not run across a sentence's or a list's break
 		}
 		if to, ok := everydayWords[phraseKey(words[:n])]; ok {
-			return n, to
+			return n, to, nil
 		}
 	}
-	return 0, nil
+	verbs := phrasalVerbs[phraseKey(words[:1])]
+	if len(verbs) == 0 {
+		return 0, nil, nil
+	}
+	var best *phrasal
+	for i := range verbs {
+		v := &verbs[i]
+		if (best == nil || len(v.particles) > len(best.particles)) && particlesAfter(words, v.particles) != nil {
+			best = v
+		}
+	}
+	if best == nil {
+		return 0, nil, nil
+	}
+	return 1, best.to, particlesAfter(words, best.particles)
+}
+
+// particlesAfter is where a phrasal verb's particles are, one after the
+// other, after its object of one to maxGap words; nil if they are not.
+func particlesAfter(words []string, ps []string) []int {
+	for gap := 1; gap <= maxGap && 1+gap+len(ps) <= len(words); gap++ {
+		if breaks(words[:gap+len(ps)]) {
+			return nil
+		}
+		if phraseKey(words[1+gap:1+gap+len(ps)]) == strings.Join(ps, " ") {
+			var at []int
+			for i := range ps {
+				at = append(at, 1+gap+i)
+			}
+			return at
+		}
+	}
+	return nil
 }
 
 // breaks is whether a word ends with a sentence's or a list's mark.
