@@ -69,7 +69,7 @@ func TestQueryTerms(t *testing.T) {
 	}{
 		{"get rid of the page", []string{"delet", "remov", "pag"}},
 		{"we shipped 2.0", []string{"releas", "deploy", "rollout", "2", "0"}},
-		{"turn the disk alert back on", []string{"on", "enabl", "unmut", "toggl", "disk", "alert"}},
+		{"turn the disk alert back on", []string{"on", "enabl", "unmut", "toggl", "disk", "metric", "alert"}},
 		{"set it up", []string{"creat", "add"}},
 		{"change the name of the doc", []string{"renam", "fil", "document"}},
 		{"get the list. rid of it", []string{"get", "list", "rid"}},
