@@ -7,11 +7,14 @@ import (
 	"strings"
 )
 
-// searchWordsText is the tool search's table of words: see the head of
-// searchwords.txt.
-//
-//go:embed searchwords.txt
-var searchWordsText string
+// searchWordsText and searchToolsText are the tool search's table of
+// words: see the head of searchwords.txt.
+var (
+	//go:embed searchwords.txt
+	searchWordsText string
+	//go:embed searchtools.txt
+	searchToolsText string
+)
 
 // related maps a word's stem to the stems of words of the same sense that
 // tools say instead, in either direction: the words of software and
@@ -45,7 +48,15 @@ var particles = map[string]bool{"on": true, "off": true, "up": true, "down": tru
 const maxGap = 4
 
 func init() {
-	for n, line := range strings.Split(searchWordsText, "\n") {
+	readSearchWords("searchwords.txt", searchWordsText)
+	readSearchWords("searchtools.txt", searchToolsText)
+}
+
+// readSearchWords reads a file of the table into related and
+// everydayWords. A line it cannot read is a panic: the file is the
+// bridge's own.
+func readSearchWords(file, text string) {
+	for n, line := range strings.Split(text, "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
@@ -62,7 +73,7 @@ func init() {
 			stems = append(stems, stem(w))
 		}
 		if len(stems) == 0 {
-			panic("bridge: searchwords.txt:" + strconv.Itoa(n+1) + ": nothing after =")
+			panic("bridge: " + file + ":" + strconv.Itoa(n+1) + ": nothing after =")
 		}
 		for _, phrase := range strings.Split(from, ",") {
 			key := phraseKey(strings.Fields(phrase))
