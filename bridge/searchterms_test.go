@@ -73,6 +73,8 @@ func TestQueryTerms(t *testing.T) {
 		{"set it up", []string{"creat", "add"}},
 		{"change the name of the doc", []string{"renam", "fil", "document"}},
 		{"get the list. rid of it", []string{"get", "list", "rid"}},
+		{"log two hours on PROJ-5", []string{"log", "two", "hour", "issu", "proj", "5", "proj5"}},
+		{"turn the alert on", []string{"on", "enabl", "unmut", "toggl", "alert"}},
 	} {
 		if got := queryTerms(tc.text); !slices.Equal(got, tc.want) {
 			t.Errorf("queryTerms(%q) = %q, want %q", tc.text, got, tc.want)

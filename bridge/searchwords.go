@@ -43,6 +43,11 @@ type phrasal struct {
 var particles = map[string]bool{"on": true, "off": true, "up": true, "down": true, "back": true,
 	"over": true, "out": true, "away": true, "in": true}
 
+// prepositions are the particles that are prepositions too: alone after
+// a verb's object, they are its particle only where the clause ends
+// ("turn the alert on", not "log two hours on PROJ-5").
+var prepositions = map[string]bool{"on": true, "in": true}
+
 // maxGap is the most words a phrasal verb's object has between the verb
 // and its particles.
 const maxGap = 4
@@ -163,7 +168,11 @@ func particlesAfter(words []string, ps []string) []int {
 		if breaks(words[:gap+len(ps)]) {
 			return nil
 		}
-		if phraseKey(words[1+gap:1+gap+len(ps)]) == strings.Join(ps, " ") {
+		end := 1 + gap + len(ps)
+		if phraseKey(words[1+gap:end]) == strings.Join(ps, " ") {
+			if len(ps) == 1 && prepositions[ps[0]] && end < len(words) && !breaks(words[end-1:end]) {
+				return nil // "log two hours on PROJ-5": a preposition, not a particle
+			}
 			var at []int
 			for i := range ps {
 				at = append(at, 1+gap+i)
