@@ -14,7 +14,9 @@ import (
 // arguments, the name and title weighing more. Words are cut to a crude
 // stem ("issues", "issue" → "issu"), so that the forms of a word meet,
 // and a request's words also look for a few words of the same sense that
-// tools use instead (a ticket is an issue; see related). A tool's server
+// tools use instead (a ticket is an issue; see related), its everyday
+// words and phrases read as the tools' ("get rid of" as "delete"; see
+// queryTerms). A tool's server
 // is a field too: the words of all its tools, so that a request in a
 // server's words ("pod", "cluster") favours that server's tools even
 // where the tool meant does not say them. Ties go by name, so that a
@@ -187,7 +189,7 @@ func (idx *ToolIndex) Search(query string, limit int) []SearchHit {
 		return nil
 	}
 	var words []string
-	for _, t := range terms(query) {
+	for _, t := range queryTerms(query) {
 		if !slices.Contains(words, t) {
 			words = append(words, t)
 		}

@@ -12,11 +12,34 @@ import (
 // say what it is, as well: "#launch" is a channel, "PROJ-7" an issue's
 // key, "a@b.com" an email address; and "log in" (or "sign in") is
 // "login", not a log.
-func terms(text string) []string {
+func terms(text string) []string { return wordsOf(text, false) }
+
+// queryTerms are the terms of a request: as terms, but an everyday word or
+// phrase that tools say otherwise is read as the tools' words ("get rid
+// of" as "delete"; see everydayWords), the longest phrase first.
+func queryTerms(query string) []string { return wordsOf(query, true) }
+
+func wordsOf(text string, query bool) []string {
 	var s splitter
 	prev := ""
 	chunks := strings.Fields(text)
-	for i, chunk := range chunks {
+	var skip []int // the particles of a phrasal verb read already
+	for i := 0; i < len(chunks); i++ {
+		chunk := chunks[i]
+		if query {
+			if slices.Contains(skip, i) {
+				continue
+			}
+			if n, to, later := everyday(chunks[i:]); n > 0 {
+				s.out = append(s.out, to...)
+				for _, j := range later {
+					skip = append(skip, i+j)
+				}
+				prev = strings.ToLower(chunks[i+n-1])
+				i += n - 1
+				continue
+			}
+		}
 		if i == 0 && sendNouns[strings.ToLower(chunk)] {
 			s.out = append(s.out, "send") // "email the report to…"
 		}
@@ -235,65 +258,5 @@ func init() {
 		can could would should will shall may might must do does did please want need like just some any
 		all what which how about via using use so than then also have has had am not cannot`) {
 		stopWords[w] = true
-	}
-}
-
-// related maps a word's stem to the stems of words of the same sense that
-// tools say instead, in either direction: the words of software work, of
-// no catalog in particular.
-var related = map[string][]string{}
-
-func init() {
-	for _, group := range []string{
-		"ticket issue bug",
-		"pr pull",
-		"repo repository",
-		"delete remove trash erase",
-		"find search look lookup query",
-		"show list enumerate display",
-		"fetch get read show",
-		"make create add open new schedule",
-		"change update edit modify",
-		"message post send",
-		"dm direct",
-		"meeting event",
-		"doc document page",
-		"file document",
-		"deploy release rollout",
-		"error exception",
-		"alert monitor",
-		"vm instance",
-		"db database",
-		"pod container",
-		"channel room",
-		"email mail",
-		"invite attendee",
-		"customer account",
-		"diff change",
-		"wiki page",
-		"latest recent newest",
-		"share access permission",
-		"mute silence snooze ignore",
-		"stop cancel abort",
-		"run execute invoke trigger",
-		"user member people person",
-		"cost spend",
-		"ack acknowledge",
-		"fix resolve",
-		"deal opportunity",
-		"reply answer",
-		"percent percentage",
-	} {
-		var words []string
-		for _, w := range strings.Fields(group) {
-			words = append(words, stem(w))
-		}
-		for _, w := range words {
-			for _, o := range words {
-				if o != w && !slices.Contains(related[w], o) {
-					related[w] = append(related[w], o)
-				}
-			}
-		}
 	}
 }

@@ -59,3 +59,28 @@ func TestIsQuestion(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryTerms checks how a request's everyday words and phrases become
+// the words tools say, and that a tool's own text keeps them.
+func TestQueryTerms(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"get rid of the page", []string{"delet", "remov", "pag"}},
+		{"we shipped 2.0", []string{"releas", "deploy", "rollout", "2", "0"}},
+		{"turn the disk alert back on", []string{"on", "enabl", "unmut", "toggl", "disk", "metric", "alert"}},
+		{"set it up", []string{"creat", "add"}},
+		{"change the name of the doc", []string{"renam", "fil", "document"}},
+		{"get the list. rid of it", []string{"get", "list", "rid"}},
+		{"log two hours on PROJ-5", []string{"log", "two", "hour", "issu", "proj", "5", "proj5"}},
+		{"turn the alert on", []string{"on", "enabl", "unmut", "toggl", "alert"}},
+	} {
+		if got := queryTerms(tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("queryTerms(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+	if got := terms("get rid of"); !slices.Equal(got, []string{"get", "rid"}) {
+		t.Errorf("terms(%q) = %q: a tool's text is read as it is", "get rid of", got)
+	}
+}

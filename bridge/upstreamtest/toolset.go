@@ -29,6 +29,9 @@ var heldOutText string
 //go:embed testdata/toolset/fresh.txt
 var freshText string
 
+//go:embed testdata/toolset/unseen.txt
+var unseenText string
+
 // Toolset is a catalog of tools by server.
 type Toolset struct {
 	// Servers are the server IDs in the order of the file.
@@ -141,6 +144,11 @@ func ToolsetHeldOut() []Request { return readRequests("heldout.txt", heldOutText
 // changed for them or for the held-out ones, and never tuned on: see the
 // head of fresh.txt.
 func ToolsetFresh() []Request { return readRequests("fresh.txt", freshText) }
+
+// ToolsetUnseen are labelled requests written from the tools alone, not
+// from the other sets, before the ranking was broadened, and never tuned
+// on: see the head of unseen.txt.
+func ToolsetUnseen() []Request { return readRequests("unseen.txt", unseenText) }
 
 // readRequests reads lines of "server tool | request", the label perhaps
 // "server tool or server tool" when either tool does the job.
