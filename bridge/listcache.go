@@ -249,27 +249,24 @@ func decodeKept(data []byte) (*keptLists, error) {
 			errs = append(errs, err)
 		}
 	}
+	head := []struct {
+		key  string
+		into any
+	}{{"version", &k.Version}, {"server", &k.Server}, {"definition", &k.Definition}, {"at", &k.At}, {"login_of", &k.LoginOf}, {"login", &k.Login}}
 	err := rawjson.Walk(data, func(m rawjson.Member) {
 		v := data[m.Start:m.End]
-		switch {
-		case m.Matches("version"):
-			field(v, &k.Version)
-		case m.Matches("server"):
-			field(v, &k.Server)
-		case m.Matches("definition"):
-			field(v, &k.Definition)
-		case m.Matches("at"):
-			field(v, &k.At)
-		case m.Matches("login_of"):
-			field(v, &k.LoginOf)
-		case m.Matches("login"):
-			field(v, &k.Login)
-		case m.Matches("lists"):
+		if m.Matches("lists") {
 			lists, err := decodeLists(v)
 			if err != nil {
 				errs = append(errs, err)
 			}
 			k.Lists = lists
+			return
+		}
+		for _, h := range head {
+			if m.Matches(h.key) {
+				field(v, h.into)
+			}
 		}
 	})
 	if err != nil {
