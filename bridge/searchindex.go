@@ -147,6 +147,7 @@ func (f *field) finish() {
 // seldom use but whose sense they often say ("find" for "search") is no
 // rarer than its sense.
 func (f *field) scores(words []string) []float64 {
+	loadSearchWords()
 	scores := make([]float64, len(f.lengths))
 	best := make([]float64, len(f.lengths))
 	n := float64(len(f.lengths))

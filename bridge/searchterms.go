@@ -20,6 +20,7 @@ func terms(text string) []string { return wordsOf(text, false) }
 func queryTerms(query string) []string { return wordsOf(query, true) }
 
 func wordsOf(text string, query bool) []string {
+	loadSearchWords()
 	var s splitter
 	prev := ""
 	chunks := strings.Fields(text)

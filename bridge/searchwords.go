@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // searchWordsText and searchToolsText are the tool search's table of
@@ -52,10 +53,17 @@ var prepositions = map[string]bool{"on": true, "in": true}
 // and its particles.
 const maxGap = 4
 
-func init() {
-	readSearchWords("searchwords.txt", searchWordsText)
-	readSearchWords("searchtools.txt", searchToolsText)
+// loadSearchWords reads the table once, when the tool search first needs
+// it: reading it costs a millisecond that a start without tool search,
+// or "bridge version", has no need to pay.
+func loadSearchWords() {
+	searchWordsOnce.Do(func() {
+		readSearchWords("searchwords.txt", searchWordsText)
+		readSearchWords("searchtools.txt", searchToolsText)
+	})
 }
+
+var searchWordsOnce sync.Once
 
 // readSearchWords reads a file of the table into related and
 // everydayWords. A line it cannot read is a panic: the file is the
