@@ -67,7 +67,9 @@ type Bridge struct {
 	// fit is what the agent's client gets, once known (clients.go).
 	fit     atomic.Pointer[Fit]
 	fitOnce sync.Once
-	// asked is closed by Asked.
+	// asked is closed by Asked: the agent has had its first answer, and
+	// what start-up held back (connections to servers with kept lists,
+	// the state folder's writes) may go.
 	asked     chan struct{}
 	askedOnce sync.Once
 	// writes holds the state folder's writes during start-up

@@ -335,9 +335,6 @@ func (s *stdioServer) handle(line []byte) {
 			s.writeCallError(m.ID, err)
 		default:
 			s.writeResult(m.ID, result)
-			if _, list := listKinds[m.Method]; list {
-				s.b.listAnswered()
-			}
 		}
 		s.b.Asked()
 	})

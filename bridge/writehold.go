@@ -11,10 +11,10 @@ import (
 // folder: its pins, its kept lists, and the eras. Each write is synced to
 // disk, and fifty of them at once take the CPU and the disk that the
 // connections need, which doubled the time to the agent's first list. A
-// writeHold keeps those writers waiting until the first answer with lists
-// has gone to the agent (or the start-up is over without one, or the
-// bridge closes); meanwhile the process reads what it is to write from
-// memory, as it does while any write is under way.
+// writeHold keeps those writers waiting until the agent has had its first
+// answer (Bridge.Asked), the start-up is over without one, or the bridge
+// closes; meanwhile the process reads what it is to write from memory, as
+// it does while any write is under way.
 
 // writeHold is a gate that background writers of the state folder wait
 // at. The nil writeHold holds nothing.
@@ -47,9 +47,9 @@ func (w *heldWrites) hold(h *writeHold) { w.p.Store(h) }
 func (w *heldWrites) wait()             { w.p.Load().wait() }
 
 // writesAfterStartup holds the writes of the bridge's state folder until
-// the first answer with lists (see listAnswered), and lets them go at the
+// the agent has had its first answer (Asked), and lets them go at the
 // latest a little after the start-up wait is over, for an agent that
-// never lists. It is called by Start, b.mu held.
+// never asks. It is called by Start, b.mu held.
 func (b *Bridge) writesAfterStartup() {
 	h := newWriteHold()
 	b.writes = h
@@ -62,28 +62,24 @@ func (b *Bridge) writesAfterStartup() {
 	if b.opts.Eras != nil {
 		b.opts.Eras.held.hold(h)
 	}
-	grace := startupWritesGrace
+	graceFor := startupWritesGrace // read now: the tests change it
 	go func() {
-		b.waitStartup(context.Background(), (*Upstream).Listed)
-		t := time.NewTimer(grace)
-		defer t.Stop()
+		listed := make(chan struct{})
+		go func() { b.waitStartup(context.Background(), (*Upstream).Listed); close(listed) }()
 		select {
-		case <-t.C:
-		case <-h.open:
+		case <-b.asked:
+		case <-listed:
+			grace := time.NewTimer(graceFor)
+			defer grace.Stop()
+			select {
+			case <-b.asked:
+			case <-grace.C:
+			}
 		}
 		h.release()
 	}()
 }
 
 // startupWritesGrace is how long after the start-up wait the writes wait
-// for the agent's first list (a variable for the tests).
+// for the agent's first answer (a variable for the tests).
 var startupWritesGrace = time.Second
-
-// listAnswered is told that an answer with lists went to the agent: the
-// writes held at start-up may go.
-func (b *Bridge) listAnswered() {
-	b.mu.RLock()
-	h := b.writes
-	b.mu.RUnlock()
-	h.release()
-}

@@ -22,7 +22,7 @@ func TestStartupWritesWaitForTheFirstList(t *testing.T) {
 		name    string
 		release func(b *Bridge)
 	}{
-		{"the first list answered", func(b *Bridge) { b.listAnswered() }},
+		{"the agent answered", func(b *Bridge) { b.Asked() }},
 		{"closed", func(b *Bridge) { b.Close(context.Background()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
