@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/mcp-bridge/bridge/config/rawjson"
 )
 
 // Options say what to measure and for how long.
@@ -182,6 +184,12 @@ func startFleet(ctx context.Context, o Options, dir, state string, ups []*upstre
 	if state == "" {
 		state = filepath.Join(sub, "state")
 	}
+	return serveFleet(ctx, o, cfg, state, len(ups))
+}
+
+// serveFleet starts a bridge on the config of a fleet of servers and
+// waits for its merged list.
+func serveFleet(ctx context.Context, o Options, cfg, state string, servers int) (*agent, error) {
 	a, err := startBridge(o.Bridge, cfg, state)
 	if err != nil {
 		return nil, err
@@ -190,27 +198,33 @@ func startFleet(ctx context.Context, o Options, dir, state string, ups []*upstre
 		a.stop()
 		return nil, err
 	}
-	if err := listAll(ctx, a, len(ups)*o.Tools); err != nil {
+	if err := listAll(ctx, a, servers*o.Tools); err != nil {
 		a.stop()
 		return nil, err
 	}
 	return a, nil
 }
 
-// listAll lists tools and checks that want came back.
+// listAll lists tools and checks that want came back. The answer was
+// decoded once as it was read, as a client's own reader would; the tools
+// are counted on the result as it stands, not decoded again, so that the
+// count costs every client measured almost nothing, whatever its list's
+// size.
 func listAll(ctx context.Context, c caller, want int) error {
 	res, err := c.call(ctx, "tools/list", nil)
 	if err != nil {
 		return err
 	}
-	var list struct {
-		Tools []json.RawMessage `json:"tools"`
+	tools, _, err := rawjson.Lookup(res, "tools")
+	var list []json.RawMessage
+	if err == nil {
+		list, err = rawjson.Elements(tools)
 	}
-	if err := json.Unmarshal(res, &list); err != nil {
+	if err != nil {
 		return fmt.Errorf("tools/list: %w", err)
 	}
-	if len(list.Tools) != want {
-		return fmt.Errorf("tools/list gave %d tools, want %d", len(list.Tools), want)
+	if len(list) != want {
+		return fmt.Errorf("tools/list gave %d tools, want %d", len(list), want)
 	}
 	return nil
 }

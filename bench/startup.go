@@ -85,10 +85,16 @@ func coldAndWarm(ctx context.Context, o Options, dir string, ups []*upstream) (c
 	return cold, warm, nil
 }
 
-// timedStart starts the bridge, times it to its merged list, and stops it.
+// timedStart starts the bridge, times it from its spawn to its merged
+// list, and stops it. Its config is written before the clock starts, as
+// an agent finds it written.
 func timedStart(ctx context.Context, o Options, dir, state string, ups []*upstream) (time.Duration, error) {
+	cfg, _, err := fleetConfigFor(dir, ups)
+	if err != nil {
+		return 0, err
+	}
 	start := time.Now()
-	a, err := startFleet(ctx, o, dir, state, ups)
+	a, err := serveFleet(ctx, o, cfg, state, len(ups))
 	took := time.Since(start)
 	if err != nil {
 		return 0, err

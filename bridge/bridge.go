@@ -72,6 +72,9 @@ type Bridge struct {
 	// the state folder's writes) may go.
 	asked     chan struct{}
 	askedOnce sync.Once
+	// startedUp is closed when the start-up is over: the agent has had its
+	// first answer, or the start-up wait has passed without one.
+	startedUp chan struct{}
 	// writes holds the state folder's writes during start-up
 	// (writehold.go); b.mu guards it.
 	writes *writeHold
@@ -80,7 +83,7 @@ type Bridge struct {
 // New makes a bridge over these servers; Start connects them.
 func New(servers []*catalog.Server, opts Options) *Bridge {
 	opts = opts.withDefaults()
-	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}, asked: make(chan struct{})}
+	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}, asked: make(chan struct{}), startedUp: make(chan struct{})}
 	for _, s := range servers {
 		b.upstreams[s.ID] = newUpstream(s, opts, b, opts.Logger)
 		b.order = append(b.order, s.ID)
@@ -146,6 +149,11 @@ func (b *Bridge) anyCached() bool {
 // or wants more than its lists: servers held back while the kept lists
 // were answered connect now.
 func (b *Bridge) Asked() { b.askedOnce.Do(func() { close(b.asked) }) }
+
+// StartedUp is closed when the start-up is over, as the state folder's
+// writes are let go (writehold.go): once the agent has had its first
+// answer, or a little after the start-up wait without one.
+func (b *Bridge) StartedUp() <-chan struct{} { return b.startedUp }
 
 // run starts an upstream's run loop; b.mu is held, and b.running.
 func (b *Bridge) run(u *Upstream) {

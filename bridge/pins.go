@@ -150,7 +150,7 @@ func (p *Pins) review(serverID string, tools []json.RawMessage, record bool) ([]
 	}
 	unlock := p.lockServer(serverID)
 	defer unlock()
-	file, err := p.load(serverID)
+	file, err := p.load(serverID, record)
 	if err != nil {
 		for i := range facts {
 			facts[i].Change = "changed: pin file unreadable"
@@ -221,7 +221,7 @@ func (p *Pins) Trust(serverID string, tools []json.RawMessage) (changed int, err
 	}
 	unlock := p.lockServer(serverID)
 	defer unlock()
-	file, err := p.load(serverID)
+	file, err := p.load(serverID, false)
 	if err != nil {
 		file = &pinFile{} // the user asked to trust what is there now
 	}
@@ -257,7 +257,7 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 	if p.dir == "" {
 		return nil, nil
 	}
-	file, err := p.load(serverID)
+	file, err := p.load(serverID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func (p *Pins) Seen(serverID string) (*Seen, error) {
 }
 
 // load reads a server's pin file, or what is about to be written to it.
-func (p *Pins) load(serverID string) (*pinFile, error) {
+func (p *Pins) load(serverID string, withSeen bool) (*pinFile, error) {
 	p.mu.Lock()
 	f, ok := p.unsaved[serverID]
 	p.mu.Unlock()
@@ -274,7 +274,11 @@ func (p *Pins) load(serverID string) (*pinFile, error) {
 	}
 	f = &pinFile{}
 	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
-	if err := state.ReadJSON(p.Path(serverID), f, remedy); err != nil {
+	err := state.ReadWith(p.Path(serverID), func(data []byte) (err error) {
+		f, err = decodePinFile(data, withSeen)
+		return err
+	}, remedy)
+	if err != nil {
 		return nil, fmt.Errorf("pin file %w", err)
 	}
 	return f, nil
@@ -353,8 +357,8 @@ func (p *Pins) save(serverID string, f *pinFile) error {
 	err := p.locks.Update(ctx, path, 0o600, func(old []byte) ([]byte, error) {
 		out := pinFile{Trusted: f.Trusted, Seen: f.Seen, Prints: f.Prints}
 		if !f.trust && old != nil {
-			var onDisk pinFile
-			if err := json.Unmarshal(old, &onDisk); err != nil {
+			onDisk, err := decodePinFile(old, false)
+			if err != nil {
 				return nil, fmt.Errorf("pin file %s is corrupt (%w): fix or delete it, then run \"bridge trust %s\"", path, err, serverID)
 			}
 			if onDisk.Trusted != nil {

@@ -77,6 +77,7 @@ func (b *Bridge) writesAfterStartup() {
 			}
 		}
 		h.release()
+		close(b.startedUp)
 	}()
 }
 

@@ -47,3 +47,28 @@ func TestStartupWritesWaitForTheFirstList(t *testing.T) {
 		})
 	}
 }
+
+// The start-up is over once the agent has had its first answer, and not
+// before.
+func TestStartedUpOnTheFirstAnswer(t *testing.T) {
+	defer func(g time.Duration) { startupWritesGrace = g }(startupWritesGrace)
+	startupWritesGrace = time.Hour
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
+	b := New([]*catalog.Server{testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{Pins: NewPins(t.TempDir())})
+	defer b.Close(context.Background())
+	b.Start()
+	if !b.WaitConnected(context.Background()) {
+		t.Fatal("the server did not connect")
+	}
+	select {
+	case <-b.StartedUp():
+		t.Fatal("the start-up was over before the agent had an answer")
+	default:
+	}
+	b.Asked()
+	select {
+	case <-b.StartedUp():
+	case <-time.After(time.Minute):
+		t.Fatal("the start-up was not over a minute after the agent's first answer")
+	}
+}

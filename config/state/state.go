@@ -71,6 +71,13 @@ func MkdirAll(dir string) error {
 // one that cannot be read or parsed is an error that names it and says
 // what to do (remedy), and is never reset.
 func ReadJSON(path string, v any, remedy string) error {
+	return ReadWith(path, func(data []byte) error { return json.Unmarshal(data, v) }, remedy)
+}
+
+// ReadWith is ReadJSON with a reader of the file's own: decode is given
+// the content of a file that exists and does not hold null, and its error
+// makes the file corrupt.
+func ReadWith(path string, decode func(data []byte) error, remedy string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -78,7 +85,7 @@ func ReadJSON(path string, v any, remedy string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return decodeJSON(path, data, v, remedy)
+	return decodeWith(path, data, decode, remedy)
 }
 
 // ReadLimited reads the file at path, of at most limit bytes: a larger
@@ -105,13 +112,18 @@ func ReadLimited(path string, limit int64) ([]byte, error) {
 
 // decodeJSON parses the content of the file at path into v.
 func decodeJSON(path string, data []byte, v any, remedy string) error {
+	return decodeWith(path, data, func(data []byte) error { return json.Unmarshal(data, v) }, remedy)
+}
+
+// decodeWith parses the content of the file at path with decode.
+func decodeWith(path string, data []byte, decode func([]byte) error, remedy string) error {
 	// null decodes into anything, leaving a map nil for the first write
 	// to panic on: it is as wrong as any other content that is not the
 	// file's.
 	if string(bytes.TrimSpace(data)) == "null" {
 		return fmt.Errorf("%s is corrupt (it holds null): %s", path, remedy)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decode(data); err != nil {
 		return fmt.Errorf("%s is corrupt (%w): %s", path, err, remedy)
 	}
 	return nil
