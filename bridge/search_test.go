@@ -30,7 +30,7 @@ func exposedName(r *Registry, server, original string) string {
 
 // recall is the share of requests whose tool (or one of its alternates)
 // is among the first n that the index finds, and the share where it is
-// first. A miss is logged only when logMisses: the unseen set's misses
+// first. A miss is logged only when logMisses: the sealed set's misses
 // stay unread, so that nothing is tuned on them.
 func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.Request, n int, logMisses bool) (atN, first float64) {
 	t.Helper()
@@ -63,9 +63,10 @@ func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.R
 }
 
 // recallSets are the toolset's sets of labelled requests: the ones the
-// ranking was tuned on, the held-out and fresh ones (since looked at in
-// detail, as development sets), and the unseen ones, never looked at but
-// in aggregate.
+// ranking was tuned on, the held-out, fresh and unseen ones (each
+// measured before it was looked at, since looked at in detail, as
+// development sets), and the sealed ones, never looked at but in
+// aggregate.
 var recallSets = []struct {
 	name      string
 	requests  func() []upstreamtest.Request
@@ -74,7 +75,8 @@ var recallSets = []struct {
 	{"tuned", upstreamtest.ToolsetRequests, true},
 	{"held-out", upstreamtest.ToolsetHeldOut, true},
 	{"fresh", upstreamtest.ToolsetFresh, true},
-	{"unseen", upstreamtest.ToolsetUnseen, false},
+	{"unseen", upstreamtest.ToolsetUnseen, true},
+	{"sealed", upstreamtest.ToolsetSealed, false},
 }
 
 // TestToolSearchRecall measures how often the tool a request means is
@@ -110,7 +112,7 @@ func TestToolSearchRecall(t *testing.T) {
 
 // recallFloor is a little under the recall@5 over all sets that the
 // ranking reaches, so that a change which loses some is caught.
-const recallFloor = 0.91
+const recallFloor = 0.94
 
 // BenchmarkToolSearch measures tool search over the toolset (310 tools
 // of 19 servers): the bytes of the tools/list answer an agent is sent at

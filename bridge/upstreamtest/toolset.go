@@ -32,6 +32,9 @@ var freshText string
 //go:embed testdata/toolset/unseen.txt
 var unseenText string
 
+//go:embed testdata/toolset/sealed.txt
+var sealedText string
+
 // Toolset is a catalog of tools by server.
 type Toolset struct {
 	// Servers are the server IDs in the order of the file.
@@ -146,9 +149,15 @@ func ToolsetHeldOut() []Request { return readRequests("heldout.txt", heldOutText
 func ToolsetFresh() []Request { return readRequests("fresh.txt", freshText) }
 
 // ToolsetUnseen are labelled requests written from the tools alone, not
-// from the other sets, before the ranking was broadened, and never tuned
-// on: see the head of unseen.txt.
+// from the other sets, before the ranking was broadened; measured unseen
+// once, then a development set: see the head of unseen.txt.
 func ToolsetUnseen() []Request { return readRequests("unseen.txt", unseenText) }
+
+// ToolsetSealed are labelled requests written from the tools alone by a
+// writer who saw neither the other sets nor the search's code, and never
+// tuned on: only their aggregate recall is read (see the head of
+// sealed.txt).
+func ToolsetSealed() []Request { return readRequests("sealed.txt", sealedText) }
 
 // readRequests reads lines of "server tool | request", the label perhaps
 // "server tool or server tool" when either tool does the job.
