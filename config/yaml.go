@@ -29,7 +29,11 @@ var parserProblems = []string{
 
 // YAMLMessage turns yaml's error text into "line N: message" with N the
 // one-based line of the text that was parsed.
-func YAMLMessage(err error) string {
+func YAMLMessage(err error) string { return YAMLMessageFrom(err, 1) }
+
+// YAMLMessageFrom is YAMLMessage for text whose first line is line first
+// of a larger file: N is the file's line.
+func YAMLMessageFrom(err error, first int) string {
 	msg := err.Error()
 	m := yamlLine.FindStringSubmatch(msg)
 	if m == nil {
@@ -40,6 +44,7 @@ func YAMLMessage(err error) string {
 	if slices.Contains(parserProblems, problem) {
 		n++
 	}
+	n += first - 1
 	return fmt.Sprintf("line %d: %s", n, problem)
 }
 

@@ -62,21 +62,38 @@ func isDocumentMarker(line string) bool {
 }
 
 // parseDocument parses one document whose first line is line start of the
-// file. Blank lines are prepended so that every line number yaml reports, in
-// nodes and in errors, is the line of the file.
+// file. One blank line goes before it, for yaml reports an error on the
+// first line of its text at another line than the one it means; every
+// line number yaml reports, in nodes and in errors, is then moved to be
+// the line of the file. (Blank lines for every line before the document
+// would do the same, at the cost of parsing them: a cost that grows with
+// the document's place in the file, which made a file of many entities
+// quadratic to read.)
 func parseDocument(name string, start int, text []byte) document {
 	loc := fmt.Sprintf("%s:%d", name, start)
-	padded := append(bytes.Repeat([]byte("\n"), start-1), text...)
+	padded := append([]byte{'\n'}, text...)
 	var root yaml.Node
 	if err := yaml.Unmarshal(padded, &root); err != nil {
-		return document{location: loc, err: fmt.Errorf("invalid YAML: %s", config.YAMLMessage(err))}
+		return document{location: loc, err: fmt.Errorf("invalid YAML: %s", config.YAMLMessageFrom(err, start-1))}
 	}
 	if len(root.Content) == 0 {
 		return document{location: loc}
 	}
+	moveLines(&root, start-2)
 	node := root.Content[0]
 	loc = fmt.Sprintf("%s:%d", name, node.Line)
 	return document{location: loc, node: node}
+}
+
+// moveLines adds by to the line of n and of every node under it.
+func moveLines(n *yaml.Node, by int) {
+	if by == 0 {
+		return
+	}
+	n.Line += by
+	for _, c := range n.Content {
+		moveLines(c, by)
+	}
 }
 
 // scalar returns the text of a scalar node and whether n is one.
