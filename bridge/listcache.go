@@ -48,7 +48,8 @@ type ListCache struct {
 	mu     sync.Mutex
 	slots  map[string]*listSlot // file path → its writes
 	writes sync.WaitGroup
-	held   heldWrites // the bridge's start-up holds the writes (writehold.go)
+	held   heldWrites            // the bridge's start-up holds the writes (writehold.go)
+	ahead  readAhead[*keptLists] // files read during start-up (readahead.go)
 }
 
 // listSlot is what is to be done to one file, by its one writer.
@@ -161,15 +162,15 @@ func (c *ListCache) Load(s *catalog.Server) (Lists, time.Time, error) {
 		return Lists{}, time.Time{}, nil
 	}
 	path := c.Path(s.ID)
-	data, err := state.ReadLimited(path, maxListsFile)
+	k, err, ahead := c.ahead.take(path)
+	if !ahead {
+		k, err = c.read(path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return Lists{}, time.Time{}, nil
 	}
-	var k *keptLists
-	if err == nil {
-		if k, err = parseKept(path, data); err == nil && k.Server != s.ID {
-			err = fmt.Errorf("%s holds the lists of %q", path, k.Server)
-		}
+	if err == nil && k.Server != s.ID {
+		err = fmt.Errorf("%s holds the lists of %q", path, k.Server)
 	}
 	if err != nil {
 		c.mu.Lock()
@@ -209,6 +210,16 @@ func (c *ListCache) Load(s *catalog.Server) (Lists, time.Time, error) {
 		return Lists{}, k.At, &errNotKept{"its only kept lists are private to another login"}
 	}
 	return l, k.At, nil
+}
+
+// read reads and parses the file at path; a missing file is an error that
+// wraps fs.ErrNotExist.
+func (c *ListCache) read(path string) (*keptLists, error) {
+	data, err := state.ReadLimited(path, maxListsFile)
+	if err != nil {
+		return nil, err
+	}
+	return parseKept(path, data)
 }
 
 // parseKept reads a file of kept lists. The items are kept as the bytes

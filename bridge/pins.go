@@ -40,7 +40,8 @@ type Pins struct {
 	writing   map[string]bool          // server ID → a writer is at work
 	errs      map[string]error         // server ID → how its last write failed
 	writes    sync.WaitGroup
-	held      heldWrites // the bridge's start-up holds the writes (writehold.go)
+	held      heldWrites          // the bridge's start-up holds the writes (writehold.go)
+	ahead     readAhead[*pinFile] // files read during start-up (readahead.go)
 }
 
 // pinFile is one server's file in the pins folder.
@@ -272,7 +273,16 @@ func (p *Pins) load(serverID string, withSeen bool) (*pinFile, error) {
 	if ok {
 		return f, nil
 	}
-	f = &pinFile{}
+	// A file read ahead (readahead.go) is read without what was seen.
+	if f, err, ahead := p.ahead.take(p.Path(serverID)); ahead && !withSeen {
+		return f, err
+	}
+	return p.read(serverID, withSeen)
+}
+
+// read reads a server's pin file; a missing one is an empty file.
+func (p *Pins) read(serverID string, withSeen bool) (*pinFile, error) {
+	f := &pinFile{}
 	remedy := fmt.Sprintf("fix or delete it, then run \"bridge trust %s\"", serverID)
 	err := state.ReadWith(p.Path(serverID), func(data []byte) (err error) {
 		f, err = decodePinFile(data, withSeen)

@@ -77,6 +77,12 @@ func (b *Bridge) writesAfterStartup() {
 			}
 		}
 		h.release()
+		if p := b.Registry.pins; p != nil {
+			p.ahead.drop()
+		}
+		if b.opts.Lists != nil {
+			b.opts.Lists.ahead.drop()
+		}
 		close(b.startedUp)
 	}()
 }

@@ -54,7 +54,12 @@ func TestStartedUpOnTheFirstAnswer(t *testing.T) {
 	defer func(g time.Duration) { startupWritesGrace = g }(startupWritesGrace)
 	startupWritesGrace = time.Hour
 	up := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
-	b := New([]*catalog.Server{testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)}, Options{Pins: NewPins(t.TempDir())})
+	dir := t.TempDir()
+	opts := Options{Pins: NewPins(dir), Lists: NewListCache(dir, 0, nil)}
+	// A server enabled but not in the catalog: its files, read ahead, are
+	// never taken.
+	ReadAhead(opts.Lists, opts.Pins, []string{"one", "gone"})
+	b := New([]*catalog.Server{testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)}, opts)
 	defer b.Close(context.Background())
 	b.Start()
 	if !b.WaitConnected(context.Background()) {
@@ -70,5 +75,11 @@ func TestStartedUpOnTheFirstAnswer(t *testing.T) {
 	case <-b.StartedUp():
 	case <-time.After(time.Minute):
 		t.Fatal("the start-up was not over a minute after the agent's first answer")
+	}
+	if _, _, ok := opts.Lists.ahead.take(opts.Lists.Path("gone")); ok {
+		t.Error("kept lists read ahead and not taken were still held after the start-up")
+	}
+	if _, _, ok := opts.Pins.ahead.take(opts.Pins.Path("gone")); ok {
+		t.Error("pins read ahead and not taken were still held after the start-up")
 	}
 }

@@ -53,6 +53,8 @@ func serveVerb() *verb {
 			// Each server's lists as last verified answer the agent at once,
 			// while the servers connect.
 			opts.Lists = bridge.ListCacheFor(cfg, stateDir, cmd.log)
+			// Their files are read while the catalog is.
+			bridge.ReadAhead(opts.Lists, opts.Pins, cfg.Enabled)
 			if opts.Audit, err = bridge.OpenAudit(cfg.Audit); err != nil {
 				return err
 			}
