@@ -77,8 +77,13 @@ func serveVerb() *verb {
 				return err
 			}
 			defer func() { stopFollowing(); <-done }()
+			served := make(chan struct{})
+			defer close(served)
 			go func() {
-				<-b.StartedUp()
+				select {
+				case <-b.StartedUp():
+				case <-served:
+				}
 				restoreGC()
 			}()
 			cmd.log.Info("serving", "servers", len(b.Upstreams()))
