@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"slices"
@@ -41,6 +42,14 @@ func applyChange(data []byte, plan func(doc *yaml.Node) (change, error)) ([]byte
 	want, err := t.viaTree(c.tree)
 	if err != nil {
 		return nil, err
+	}
+	// The documents after the first are kept as they are, and one that
+	// read only in the light of the first as it was ("--- l:" after a
+	// mapping of an empty key) may not read after the edited one: the
+	// file is left as it is rather than written so that it never reads.
+	var after any
+	if err := yaml.Unmarshal(want, &after); err != nil {
+		return nil, fmt.Errorf("edited, it would no longer read as YAML (%s): edit it by hand", YAMLMessage(err))
 	}
 	if plainLines(data) && c.text(t) {
 		if out := t.bytes(); sameFirstDocument(out, want) {

@@ -188,3 +188,18 @@ func FuzzEditConfig(f *testing.F) {
 		}
 	})
 }
+
+// A later document that reads only after the first as it was is never
+// left unreadable by an edit of the first: the edit fails and says so.
+func TestEditNeverWritesYAMLThatDoesNotRead(t *testing.T) {
+	data := []byte(" e:\n:\n--- l:")
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		t.Fatalf("the file does not read to start with: %v", err)
+	}
+	var enabled []string
+	out, err := applyChange(data, enabledChange([]string{"c"}, nil, &enabled))
+	if err == nil || !strings.Contains(err.Error(), "edit it by hand") {
+		t.Fatalf("applyChange = %q, %v: want an error that says to edit it by hand", out, err)
+	}
+}
