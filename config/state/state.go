@@ -78,15 +78,20 @@ func ReadJSON(path string, v any, remedy string) error {
 // the content of a file that exists and does not hold null, and its error
 // makes the file corrupt.
 func ReadWith(path string, decode func(data []byte) error, remedy string) error {
-	data, err := os.ReadFile(path)
+	data, err := ReadLimited(path, MaxFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%w: %s", err, remedy)
 	}
 	return decodeWith(path, data, decode, remedy)
 }
+
+// MaxFile bounds a file of the state folder, or the config, read whole:
+// far more than any the bridge writes, and less than a file grown by
+// mistake or by another program could cost in memory.
+const MaxFile = 64 << 20
 
 // ReadLimited reads the file at path, of at most limit bytes: a larger
 // one is an error that names it, and no more than limit+1 bytes of it are

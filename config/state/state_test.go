@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -102,5 +103,35 @@ func TestReadLimitedRefusesAFileLargerThanItsBound(t *testing.T) {
 	}
 	if _, err := ReadLimited(path, 3); err == nil || !strings.Contains(err.Error(), path+" is larger than 3 bytes") {
 		t.Errorf("a file past the bound: %v", err)
+	}
+}
+
+// A file larger than MaxFile is not read whole, by a read or an update:
+// the error names it, and the file is left as it is.
+func TestAFileTooLargeIsNamedAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.json")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: its size is past the bound, without writing it.
+	if err := f.Truncate(MaxFile + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var v any
+	if err := ReadJSON(path, &v, "delete it"); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("ReadJSON of a file too large: %v", err)
+	}
+	edited := false
+	err = Locks{Dir: t.TempDir()}.Update(context.Background(), path, 0o600, func(old []byte) ([]byte, error) {
+		edited = true
+		return []byte("{}"), nil
+	})
+	if err == nil || edited || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Update of a file too large: %v (edited: %v)", err, edited)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != MaxFile+1 {
+		t.Errorf("the file too large was changed: %v, %v", fi.Size(), err)
 	}
 }

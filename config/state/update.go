@@ -36,11 +36,11 @@ func (l Locks) Update(ctx context.Context, path string, perm fs.FileMode, edit f
 		return err
 	}
 	defer unlock()
-	old, err := os.ReadFile(target)
+	old, err := ReadLimited(target, MaxFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		old = nil
 	} else if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
+		return fmt.Errorf("reading %w", err)
 	}
 	data, err := edit(old)
 	if err != nil {
