@@ -12,7 +12,8 @@ import "sync"
 // ReadAhead starts reading the kept lists and pins of the servers with
 // these IDs, one file after another on one goroutine: the core that is
 // free while the catalog is read, without a thread for each file's read.
-// Either of lists and pins may be nil.
+// A file the start-up asks for before that goroutine has come to it is
+// read by the start-up itself. Either of lists and pins may be nil.
 func ReadAhead(lists *ListCache, pins *Pins, ids []string) {
 	var reads []func()
 	for _, id := range ids {
@@ -37,11 +38,18 @@ type readAhead[T any] struct {
 	files map[string]*aheadFile[T] // by path
 }
 
+// aheadFile is one file read ahead: whichever comes first, the reader in
+// the background or the one who takes it, reads it, and the other waits
+// for that read (sync.Once), so that a start-up faster than the reader
+// in the background reads its files itself, in parallel, as without it.
 type aheadFile[T any] struct {
-	done chan struct{} // closed when v and err are set
+	once sync.Once
+	read func() (T, error)
 	v    T
 	err  error
 }
+
+func (f *aheadFile[T]) run() { f.once.Do(func() { f.v, f.err = f.read() }) }
 
 // start notes that the file at path is read ahead, and returns what reads
 // it with read; a file noted already is read once.
@@ -54,16 +62,14 @@ func (r *readAhead[T]) start(path string, read func(path string) (T, error)) fun
 	if _, ok := r.files[path]; ok {
 		return func() {}
 	}
-	f := &aheadFile[T]{done: make(chan struct{})}
+	f := &aheadFile[T]{read: func() (T, error) { return read(path) }}
 	r.files[path] = f
-	return func() {
-		defer close(f.done)
-		f.v, f.err = read(path)
-	}
+	return f.run
 }
 
-// take returns what was read of the file at path, waiting for the read to
-// end, and forgets it; ok is false when it was not read ahead.
+// take returns what was read of the file at path, reading it now if the
+// reader in the background has not come to it, or waiting for its read,
+// and forgets it; ok is false when it was not read ahead.
 func (r *readAhead[T]) take(path string) (v T, err error, ok bool) {
 	r.mu.Lock()
 	f, ok := r.files[path]
@@ -72,7 +78,7 @@ func (r *readAhead[T]) take(path string) (v T, err error, ok bool) {
 	if !ok {
 		return v, nil, false
 	}
-	<-f.done
+	f.run()
 	return f.v, f.err, true
 }
 

@@ -126,3 +126,19 @@ func TestReadAheadPinsWithWhatWasSeen(t *testing.T) {
 		t.Fatal("the read ahead was left to be taken again")
 	}
 }
+
+// A file the start-up takes before the reader in the background has come
+// to it is read by the taker, once: the reader's turn then reads nothing.
+func TestReadAheadTakenBeforeItsTurnIsReadOnce(t *testing.T) {
+	var r readAhead[int]
+	reads := 0
+	background := r.start("f", func(string) (int, error) { reads++; return 7, nil })
+	v, err, ok := r.take("f")
+	if !ok || err != nil || v != 7 || reads != 1 {
+		t.Fatalf("take = %v, %v, %v after %d reads; want 7 read once", v, err, ok, reads)
+	}
+	background()
+	if reads != 1 {
+		t.Fatalf("the reader in the background read the taken file again: %d reads", reads)
+	}
+}
