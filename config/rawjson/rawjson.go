@@ -191,7 +191,7 @@ func LookupString(obj []byte, name string) (string, error) {
 // String decodes a JSON string value as encoding/json does, without its
 // cost for a string with nothing to decode.
 func String(raw []byte) (string, error) {
-	if s, ok := plainString(raw); ok {
+	if s, ok := PlainString(raw); ok {
 		return s, nil
 	}
 	var s string
@@ -298,10 +298,10 @@ func AppendString(out []byte, s string) []byte {
 	return append(out, '"')
 }
 
-// plainString is the value of a JSON string without escapes, control
+// PlainString is the value of a JSON string without escapes, control
 // bytes or anything but printable ASCII, read without encoding/json; ok is
 // false for any other, which encoding/json is to read.
-func plainString(raw []byte) (string, bool) {
+func PlainString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
