@@ -63,10 +63,10 @@ func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.R
 }
 
 // recallSets are the toolset's sets of labelled requests: the ones the
-// ranking was tuned on, the held-out, fresh and unseen ones (each
-// measured before it was looked at, since looked at in detail, as
-// development sets), and the sealed ones, never looked at but in
-// aggregate.
+// ranking was tuned on, the held-out, fresh, unseen, dev3 and dev4 ones
+// (each measured before it was looked at, since looked at in detail, as
+// development sets), and the two sealed ones, each by a writer who saw
+// nothing else, never looked at but in aggregate.
 var recallSets = []struct {
 	name      string
 	requests  func() []upstreamtest.Request
@@ -76,7 +76,10 @@ var recallSets = []struct {
 	{"held-out", upstreamtest.ToolsetHeldOut, true},
 	{"fresh", upstreamtest.ToolsetFresh, true},
 	{"unseen", upstreamtest.ToolsetUnseen, true},
+	{"dev3", upstreamtest.ToolsetDev3, true},
+	{"dev4", upstreamtest.ToolsetDev4, true},
 	{"sealed", upstreamtest.ToolsetSealed, false},
+	{"sealed2", upstreamtest.ToolsetSealed2, false},
 }
 
 // TestToolSearchRecall measures how often the tool a request means is
@@ -112,7 +115,7 @@ func TestToolSearchRecall(t *testing.T) {
 
 // recallFloor is a little under the recall@5 over all sets that the
 // ranking reaches, so that a change which loses some is caught.
-const recallFloor = 0.94
+const recallFloor = 0.95
 
 // BenchmarkToolSearch measures tool search over the toolset (310 tools
 // of 19 servers): the bytes of the tools/list answer an agent is sent at

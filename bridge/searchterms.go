@@ -25,10 +25,19 @@ func wordsOf(text string, query bool) []string {
 	prev := ""
 	chunks := strings.Fields(text)
 	var skip []int // the particles of a phrasal verb read already
+	quoteEnd := -1 // the last chunk of the quotation being passed over
 	for i := 0; i < len(chunks); i++ {
 		chunk := chunks[i]
 		if query {
-			if slices.Contains(skip, i) {
+			if i <= quoteEnd || slices.Contains(skip, i) {
+				continue
+			}
+			if i+1 < len(chunks) && isKeyOf(chunks[i], chunks[i+1]) {
+				continue
+			}
+			if end := quotation(chunks, i); end >= 0 {
+				quoteEnd = end
+				s.out = append(s.out, "text") // what is quoted is a text to give
 				continue
 			}
 			if n, to, later := everyday(chunks[i:]); n > 0 {
@@ -66,12 +75,19 @@ func wordsOf(text string, query bool) []string {
 			s.out = append(s.out[:start], "login")
 			prev = lower
 			continue
-		case len(bare) > 1 && bare[0] == '#' && unicode.IsLetter(rune(bare[1])):
-			s.out = append(s.out, "channel")
 		case isIssueKey(bare):
-			s.out = append(s.out, stem("issue"))
-		case strings.Contains(bare, "@") && strings.Contains(bare[strings.Index(bare, "@"):], "."):
-			s.out = append(s.out, stem("email"))
+			s.out = append(s.out, stem("issue")) // its letters are a project's key, not a word
+			prev = lower
+			continue
+		default:
+			// A value written as such (a channel, an address, a path) says
+			// what kind of thing it is; its own words are a name, not
+			// what the tool does ("#sales-team" is no sale).
+			if kind := valueKind(strings.TrimRight(chunk, ".,;!?'\"")); kind != nil {
+				s.out = append(s.out, kind...)
+				prev = lower
+				continue
+			}
 		}
 		s.split(chunk)
 		prev = lower

@@ -42,12 +42,25 @@ type phrasal struct {
 
 // particles are the words that make a verb a phrasal verb.
 var particles = map[string]bool{"on": true, "off": true, "up": true, "down": true, "back": true,
-	"over": true, "out": true, "away": true, "in": true}
+	"over": true, "out": true, "away": true, "in": true, "along": true, "through": true, "together": true, "against": true}
 
 // prepositions are the particles that are prepositions too: alone after
 // a verb's object, they are its particle only where the clause ends
 // ("turn the alert on", not "log two hours on PROJ-5").
-var prepositions = map[string]bool{"on": true, "in": true}
+var prepositions = map[string]bool{"on": true, "in": true, "through": true}
+
+// particleStems and prepositionStems are particles and prepositions as
+// their stems ("together" is "togeth"), as the table's phrases are
+// keyed; loadSearchWords makes them.
+var particleStems, prepositionStems map[string]bool
+
+func stemSet(words map[string]bool) map[string]bool {
+	stems := map[string]bool{}
+	for w := range words {
+		stems[stem(w)] = true
+	}
+	return stems
+}
 
 // maxGap is the most words a phrasal verb's object has between the verb
 // and its particles.
@@ -58,6 +71,7 @@ const maxGap = 4
 // or "bridge version", has no need to pay.
 func loadSearchWords() {
 	searchWordsOnce.Do(func() {
+		particleStems, prepositionStems = stemSet(particles), stemSet(prepositions)
 		readSearchWords("searchwords.txt", searchWordsText)
 		readSearchWords("searchtools.txt", searchToolsText)
 	})
@@ -99,7 +113,7 @@ func readSearchWords(file, text string) {
 				}
 			}
 			maxPhrase = max(maxPhrase, strings.Count(key, " ")+1)
-			if f := strings.Fields(key); len(f) > 1 && !slices.ContainsFunc(f[1:], func(w string) bool { return !particles[w] }) {
+			if f := strings.Fields(key); len(f) > 1 && !slices.ContainsFunc(f[1:], func(w string) bool { return !particleStems[w] }) {
 				phrasalVerbs[f[0]] = append(phrasalVerbs[f[0]], phrasal{f[1:], stems})
 			}
 		}
@@ -127,6 +141,9 @@ func phraseKey(words []string) string {
 	var b strings.Builder
 	for i, w := range words {
 		w = strings.ToLower(strings.Trim(w, ".,;:!?()'\"“”"))
+		if c, ok := contraction(w); ok && c != "" {
+			w = c // "whoever's" is "whoever"; "haven't" stays as it is
+		}
 		if w == "" {
 			return ""
 		}
@@ -144,7 +161,7 @@ func phraseKey(words []string) string {
 // object parts it ("turn the alert back on") is the verb alone, n 1, and
 // later the indices of its particles, which the request then leaves out.
 func everyday(words []string) (n int, to []string, later []int) {
-	for n = min(maxPhrase, len(words)); n > 0; n-- {
+	for n = min(maxPhrase, len(words)); n > 1; n-- {
 		if breaks(words[:n-1]) {
 			continue // a phrase does not run across a sentence's or a list's break
 		}
@@ -152,9 +169,11 @@ func everyday(words []string) (n int, to []string, later []int) {
 			return n, to, nil
 		}
 	}
+	// A phrasal verb parted by its object goes before the verb alone:
+	// "pass the mail along" is a forward, whatever "pass" alone is.
 	verbs := phrasalVerbs[phraseKey(words[:1])]
 	if len(verbs) == 0 {
-		return 0, nil, nil
+		return everydayWord(words)
 	}
 	var best *phrasal
 	for i := range verbs {
@@ -164,9 +183,19 @@ func everyday(words []string) (n int, to []string, later []int) {
 		}
 	}
 	if best == nil {
-		return 0, nil, nil
+		return everydayWord(words)
 	}
 	return 1, best.to, particlesAfter(words, best.particles)
+}
+
+// everydayWord is everyday for the first word alone.
+func everydayWord(words []string) (n int, to []string, later []int) {
+	if len(words) > 0 {
+		if to, ok := everydayWords[phraseKey(words[:1])]; ok {
+			return 1, to, nil
+		}
+	}
+	return 0, nil, nil
 }
 
 // particlesAfter is where a phrasal verb's particles are, one after the
@@ -178,7 +207,7 @@ func particlesAfter(words []string, ps []string) []int {
 		}
 		end := 1 + gap + len(ps)
 		if phraseKey(words[1+gap:end]) == strings.Join(ps, " ") {
-			if len(ps) == 1 && prepositions[ps[0]] && end < len(words) && !breaks(words[end-1:end]) {
+			if len(ps) == 1 && prepositionStems[ps[0]] && end < len(words) && !breaks(words[end-1:end]) {
 				return nil // "log two hours on PROJ-5": a preposition, not a particle
 			}
 			var at []int

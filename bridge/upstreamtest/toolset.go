@@ -35,6 +35,15 @@ var unseenText string
 //go:embed testdata/toolset/sealed.txt
 var sealedText string
 
+//go:embed testdata/toolset/sealed2.txt
+var sealed2Text string
+
+//go:embed testdata/toolset/dev3.txt
+var dev3Text string
+
+//go:embed testdata/toolset/dev4.txt
+var dev4Text string
+
 // Toolset is a catalog of tools by server.
 type Toolset struct {
 	// Servers are the server IDs in the order of the file.
@@ -158,6 +167,21 @@ func ToolsetUnseen() []Request { return readRequests("unseen.txt", unseenText) }
 // tuned on: only their aggregate recall is read (see the head of
 // sealed.txt).
 func ToolsetSealed() []Request { return readRequests("sealed.txt", sealedText) }
+
+// ToolsetDev3 are labelled requests written from the tools alone, by a
+// writer who saw no other set nor the search's code: measured once
+// unseen, then a development set (see the head of dev3.txt).
+func ToolsetDev3() []Request { return readRequests("dev3.txt", dev3Text) }
+
+// ToolsetDev4 are labelled requests written as dev3.txt's were, by
+// another writer, after the ranking had been tuned on dev3.txt: see the
+// head of dev4.txt.
+func ToolsetDev4() []Request { return readRequests("dev4.txt", dev4Text) }
+
+// ToolsetSealed2 are a second sealed set, written as the first was by
+// another writer, after the ranking had been tuned on everything else:
+// see the head of sealed2.txt.
+func ToolsetSealed2() []Request { return readRequests("sealed2.txt", sealed2Text) }
 
 // readRequests reads lines of "server tool | request", the label perhaps
 // "server tool or server tool" when either tool does the job.
