@@ -65,8 +65,8 @@ func recall(t *testing.T, r *Registry, idx *ToolIndex, requests []upstreamtest.R
 // recallSets are the toolset's sets of labelled requests: the ones the
 // ranking was tuned on, the held-out, fresh, unseen, dev3 and dev4 ones
 // (each measured before it was looked at, since looked at in detail, as
-// development sets), and the two sealed ones, each by a writer who saw
-// nothing else, never looked at but in aggregate.
+// development sets), and the three sealed ones, each by a writer who
+// saw nothing else, never looked at but in aggregate.
 var recallSets = []struct {
 	name      string
 	requests  func() []upstreamtest.Request
@@ -80,6 +80,7 @@ var recallSets = []struct {
 	{"dev4", upstreamtest.ToolsetDev4, true},
 	{"sealed", upstreamtest.ToolsetSealed, false},
 	{"sealed2", upstreamtest.ToolsetSealed2, false},
+	{"sealed3", upstreamtest.ToolsetSealed3, false},
 }
 
 // TestToolSearchRecall measures how often the tool a request means is

@@ -44,6 +44,9 @@ var dev3Text string
 //go:embed testdata/toolset/dev4.txt
 var dev4Text string
 
+//go:embed testdata/toolset/sealed3.txt
+var sealed3Text string
+
 // Toolset is a catalog of tools by server.
 type Toolset struct {
 	// Servers are the server IDs in the order of the file.
@@ -177,6 +180,11 @@ func ToolsetDev3() []Request { return readRequests("dev3.txt", dev3Text) }
 // another writer, after the ranking had been tuned on dev3.txt: see the
 // head of dev4.txt.
 func ToolsetDev4() []Request { return readRequests("dev4.txt", dev4Text) }
+
+// ToolsetSealed3 are a third sealed set, written as the others were
+// after the ranking had been tuned on dev4.txt: see the head of
+// sealed3.txt.
+func ToolsetSealed3() []Request { return readRequests("sealed3.txt", sealed3Text) }
 
 // ToolsetSealed2 are a second sealed set, written as the first was by
 // another writer, after the ranking had been tuned on everything else:
