@@ -1,9 +1,7 @@
 package bridge
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -141,15 +139,21 @@ func (r *Registry) distinct(e Exposed, taken map[string]Exposed) Exposed {
 
 // listResult writes {"<key>":[items…]} with each item's bytes as they are
 // (each on one line already).
+// Its size is known before it is written: a list of a thousand tools is
+// half a megabyte, which a buffer grown by doubling allocated twice over,
+// and at start-up every page of memory new to the process costs a fault.
 func listResult(key string, items []json.RawMessage) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"%s":[`, key)
+	size := len(`{"":[]}`) + len(key) + len(items)
+	for _, it := range items {
+		size += len(it)
+	}
+	b := make([]byte, 0, size)
+	b = append(append(append(b, `{"`...), key...), `":[`...)
 	for i, it := range items {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.Write(it)
+		b = append(b, it...)
 	}
-	b.WriteString("]}")
-	return b.Bytes()
+	return append(b, "]}"...)
 }

@@ -76,14 +76,17 @@ func (sp SeenPrint) MarshalText() ([]byte, error) {
 	return []byte(strings.Join(parts, " ")), nil
 }
 
-func (sp *SeenPrint) UnmarshalText(text []byte) error {
-	parts := strings.Split(string(text), " ")
-	if len(parts) != 1+len(pinnedParts) {
-		return fmt.Errorf("a print of %d parts, not %d", len(parts), 1+len(pinnedParts))
+func (sp *SeenPrint) UnmarshalText(text []byte) error { return sp.parse(string(text)) }
+
+// parse reads a print's text, its hashes sharing the text's memory.
+func (sp *SeenPrint) parse(text string) error {
+	if n := strings.Count(text, " ") + 1; n != 1+len(pinnedParts) {
+		return fmt.Errorf("a print of %d parts, not %d", n, 1+len(pinnedParts))
 	}
-	sp.Raw, sp.Pin = parts[0], Pin{}
-	for i, name := range pinnedParts {
-		sp.Pin[name] = parts[1+i]
+	sp.Raw, text, _ = strings.Cut(text, " ")
+	sp.Pin = make(Pin, len(pinnedParts))
+	for _, name := range pinnedParts {
+		sp.Pin[name], text, _ = strings.Cut(text, " ")
 	}
 	return nil
 }
