@@ -62,7 +62,7 @@ func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage,
 	// Marked before reading, so that a change in between is announced.
 	s.markListed(listKinds[m.Method])
 	if m.Method == "tools/list" && s.b.searchSurface() {
-		return searchListResult, nil // search.go
+		return searchListResult(), nil // search.go
 	}
 	return s.b.Registry.Result(m.Method), nil
 }

@@ -35,50 +35,54 @@ const (
 	searchDescription = 200
 )
 
-// searchTools are the tools an agent with tool search is listed.
-var searchTools = []map[string]any{
-	{
-		"name":  SearchToolFind,
-		"title": "Find tools",
-		"description": "Searches the tools of every MCP server enabled in the Software Catalog by words, " +
-			"and returns the best matches, best first: each tool's name, what it does and its arguments. " +
-			"Search for the task at hand (\"create a jira ticket\", \"recent deploys of the api\"); " +
-			"then call a tool with call_tool, after describe_tool when you need its full input schema.",
-		"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
-			"query": map[string]any{"type": "string", "description": "What you want to do, in a few words."},
-			"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxSearchResults,
-				"description": fmt.Sprintf("How many tools to return (default %d).", defaultSearchResults)},
-		}, "required": []string{"query"}},
-		"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
-	},
-	{
-		"name":        SearchToolDescribe,
-		"title":       "Describe a tool",
-		"description": "Returns the full definition of one tool found with find_tools: its description, input schema (the arguments call_tool takes for it), output schema and annotations.",
-		"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
-			"name": map[string]any{"type": "string", "description": "The tool's name, as find_tools gave it."},
-		}, "required": []string{"name"}},
-		"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
-	},
-	{
-		"name":        SearchToolCall,
-		"title":       "Call a tool",
-		"description": "Calls one tool found with find_tools, by its name, with its arguments, and returns the tool's own result.",
-		"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
-			"name":      map[string]any{"type": "string", "description": "The tool's name, as find_tools gave it."},
-			"arguments": map[string]any{"type": "object", "description": "The tool's arguments, as its input schema says."},
-		}, "required": []string{"name"}},
-	},
+// searchTools are the tools an agent with tool search is listed; made
+// when first asked for, as a start without tool search has no need of
+// them.
+func searchTools() []map[string]any {
+	return []map[string]any{
+		{
+			"name":  SearchToolFind,
+			"title": "Find tools",
+			"description": "Searches the tools of every MCP server enabled in the Software Catalog by words, " +
+				"and returns the best matches, best first: each tool's name, what it does and its arguments. " +
+				"Search for the task at hand (\"create a jira ticket\", \"recent deploys of the api\"); " +
+				"then call a tool with call_tool, after describe_tool when you need its full input schema.",
+			"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
+				"query": map[string]any{"type": "string", "description": "What you want to do, in a few words."},
+				"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxSearchResults,
+					"description": fmt.Sprintf("How many tools to return (default %d).", defaultSearchResults)},
+			}, "required": []string{"query"}},
+			"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
+		},
+		{
+			"name":        SearchToolDescribe,
+			"title":       "Describe a tool",
+			"description": "Returns the full definition of one tool found with find_tools: its description, input schema (the arguments call_tool takes for it), output schema and annotations.",
+			"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
+				"name": map[string]any{"type": "string", "description": "The tool's name, as find_tools gave it."},
+			}, "required": []string{"name"}},
+			"annotations": map[string]any{"readOnlyHint": true, "openWorldHint": false},
+		},
+		{
+			"name":        SearchToolCall,
+			"title":       "Call a tool",
+			"description": "Calls one tool found with find_tools, by its name, with its arguments, and returns the tool's own result.",
+			"inputSchema": map[string]any{"type": "object", "properties": map[string]any{
+				"name":      map[string]any{"type": "string", "description": "The tool's name, as find_tools gave it."},
+				"arguments": map[string]any{"type": "object", "description": "The tool's arguments, as its input schema says."},
+			}, "required": []string{"name"}},
+		},
+	}
 }
 
 // searchListResult is the tools/list result of an agent with tool search.
-var searchListResult = func() json.RawMessage {
-	out, err := json.Marshal(map[string]any{"tools": searchTools})
+var searchListResult = sync.OnceValue(func() json.RawMessage {
+	out, err := json.Marshal(map[string]any{"tools": searchTools()})
 	if err != nil {
 		panic(err)
 	}
 	return out
-}()
+})
 
 // searchRoutes answer the search tools' calls.
 var searchRoutes = map[string]func(ctx context.Context, s *stdioServer, params, args json.RawMessage) (json.RawMessage, error){

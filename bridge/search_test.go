@@ -138,10 +138,10 @@ func BenchmarkToolSearch(b *testing.B) {
 	b.Run("list=search", func(b *testing.B) {
 		var n int
 		for b.Loop() {
-			n = len(searchListResult)
+			n = len(searchListResult())
 		}
 		b.ReportMetric(float64(n), "bytes-sent")
-		b.ReportMetric(float64(len(searchTools)), "tools-listed")
+		b.ReportMetric(float64(len(searchTools())), "tools-listed")
 	})
 	b.Run("index", func(b *testing.B) {
 		for b.Loop() {

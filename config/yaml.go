@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +10,6 @@ import (
 )
 
 // YAML helpers shared by the config file and the catalog's documents.
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // parserProblems are the messages of yaml's parser (not its scanner). For
 // these, yaml reports a zero-based line; the scanner's lines are one-based.
@@ -35,12 +32,10 @@ func YAMLMessage(err error) string { return YAMLMessageFrom(err, 1) }
 // of a larger file: N is the file's line.
 func YAMLMessageFrom(err error, first int) string {
 	msg := err.Error()
-	m := yamlLine.FindStringSubmatch(msg)
-	if m == nil {
+	n, problem, ok := yamlLineOf(msg)
+	if !ok {
 		return strings.TrimPrefix(msg, "yaml: ")
 	}
-	n, _ := strconv.Atoi(m[1])
-	problem := msg[len(m[0]):]
 	if slices.Contains(parserProblems, problem) {
 		n++
 	}
@@ -59,4 +54,19 @@ func Field(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// yamlLineOf splits yaml's "yaml: line N: problem" into N and the problem;
+// ok is false for a message without a line.
+func yamlLineOf(msg string) (n int, problem string, ok bool) {
+	rest, found := strings.CutPrefix(msg, "yaml: line ")
+	if !found {
+		return 0, "", false
+	}
+	digits, problem, found := strings.Cut(rest, ": ")
+	if !found || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, problem, err == nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -40,13 +39,22 @@ func tomlValues(l Launch) []string {
 	}
 }
 
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 func tomlKey(s string) string {
-	if bareKey.MatchString(s) {
+	if isBareKey(s) {
 		return s
 	}
 	return tomlString(s)
+}
+
+// isBareKey is whether TOML takes s as a key without quotes: letters,
+// digits, "_" and "-", at least one.
+func isBareKey(s string) bool {
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // tomlString writes s as a TOML basic string.

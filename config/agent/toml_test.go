@@ -121,3 +121,18 @@ func FuzzTOML(f *testing.F) {
 		}
 	})
 }
+
+func TestTOMLKeysAreQuotedWhenTheyMustBe(t *testing.T) {
+	for key, want := range map[string]string{
+		"bridge":      "bridge",
+		"my-bridge_2": "my-bridge_2",
+		"":            `""`,
+		"a.b":         `"a.b"`,
+		"my bridge":   `"my bridge"`,
+		"brücke":      `"brücke"`,
+	} {
+		if got := tomlKey(key); got != want {
+			t.Errorf("tomlKey(%q) = %s, want %s", key, got, want)
+		}
+	}
+}
