@@ -150,6 +150,24 @@ func (b *Bridge) anyCached() bool {
 // were answered connect now.
 func (b *Bridge) Asked() { b.askedOnce.Do(func() { close(b.asked) }) }
 
+// askedSoon is Asked, listedGrace from now: what was held back for the
+// agent's first list waits for the agent to have read it.
+func (b *Bridge) askedSoon() {
+	select {
+	case <-b.asked:
+	default:
+		time.AfterFunc(listedGrace, b.Asked) // read now: the tests change it
+	}
+}
+
+// listedGrace is how long after answering a list the bridge waits before
+// it lets go what start-up held back (the held servers' connections, the
+// state folder's writes), unless the agent asks for more first: an agent
+// reads a list of a thousand tools, half a megabyte, on the same CPUs,
+// and fifty connections starting at once held that read up by a fifth of
+// the start-up. A call lets them go at once. (A variable for the tests.)
+var listedGrace = 30 * time.Millisecond
+
 // StartedUp is closed when the start-up is over, as the state folder's
 // writes are let go (writehold.go): once the agent has had its first
 // answer, or a little after the start-up wait without one.

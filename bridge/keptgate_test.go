@@ -58,3 +58,39 @@ func TestServersServedFromTheCacheConnectOnceTheAgentIsAnswered(t *testing.T) {
 		})
 	}
 }
+
+// TestAListAnswerLetsTheAgentReadItFirst: the connections held back for
+// the agent's first list wait listedGrace after it is answered, so that
+// they do not take the CPUs the agent reads it with; a call lets them go
+// at once.
+func TestAListAnswerLetsTheAgentReadItFirst(t *testing.T) {
+	was := listedGrace
+	listedGrace = time.Hour
+	defer func() { listedGrace = was }()
+	up := upstreamtest.Start(t, upstreamtest.Options{Name: "one", Transport: upstreamtest.StreamableHTTP})
+	dir := t.TempDir()
+	s := testServer("one", catalog.RemoteStreamableHTTP, up.StreamableURL)
+	keepLists(t, dir, s)
+	before := up.Stats().Initializes
+	b := New([]*catalog.Server{s}, Options{Lists: NewListCache(dir, 0, nil), KeptHold: time.Hour, StartupWait: time.Hour})
+	roundTrip, stop := serveInProcess(t, b)
+	defer stop()
+	roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	roundTrip(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	roundTrip(`{"jsonrpc":"2.0","id":2,"method":"prompts/list"}`)
+	u, _ := b.Upstream("one")
+	select {
+	case <-u.Ready():
+		t.Fatal("the server connected while the agent was reading its lists")
+	default:
+	}
+	if n := up.Stats().Initializes - before; n != 0 {
+		t.Fatalf("the server was sent %d initialize while the agent was reading its lists", n)
+	}
+	roundTrip(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"one__echo","arguments":{"text":"hi"}}}`)
+	select {
+	case <-u.Ready():
+	case <-time.After(time.Minute):
+		t.Fatal("the server never connected after the call")
+	}
+}

@@ -336,7 +336,11 @@ func (s *stdioServer) handle(line []byte) {
 		default:
 			s.writeResult(m.ID, result)
 		}
-		s.b.Asked()
+		if _, list := listKinds[m.Method]; list {
+			s.b.askedSoon()
+		} else {
+			s.b.Asked()
+		}
 	})
 }
 
