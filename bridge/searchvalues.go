@@ -84,7 +84,7 @@ func valueKind(w string) []string {
 		return []string{"time"}
 	case isDuration(w):
 		return []string{"time", stem("duration")}
-	case len(w) > 1 && strings.ContainsRune("$€£", []rune(w)[0]) && isAmount(w[utf8.RuneLen([]rune(w)[0]):]):
+	case isMoney(w):
 		return []string{"amount"}
 	case isTag(w):
 		return []string{"tag"}
@@ -182,6 +182,12 @@ func isDuration(w string) bool {
 		return true
 	}
 	return false
+}
+
+// isMoney is whether a word is an amount after its currency's sign.
+func isMoney(w string) bool {
+	r, size := utf8.DecodeRuneInString(w)
+	return len(w) > size && strings.ContainsRune("$€£", r) && isAmount(w[size:])
 }
 
 // isAmount is whether a text is an amount of money after its currency's
