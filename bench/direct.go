@@ -94,7 +94,7 @@ func (d *direct) call(ctx context.Context, method string, params json.RawMessage
 	case "application/json":
 		data, err := readAnswer(resp)
 		if err == nil {
-			err = json.Unmarshal(data, &rep)
+			rep, err = decodeReply(data)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading the answer: %w", method, err)
@@ -178,14 +178,14 @@ func answerFromStream(body io.Reader, id int64) (reply, error) {
 			if len(data) == 0 {
 				continue
 			}
-			var rep reply
-			if err := json.Unmarshal(data, &rep); err != nil {
+			rep, err := decodeReply(data)
+			if err != nil {
 				return reply{}, fmt.Errorf("an event that is not JSON-RPC: %w", err)
 			}
-			data = data[:0]
 			if rep.Method == "" && rep.ID != nil && *rep.ID == id {
-				return rep, nil
+				return rep, nil // its result is a span of data, used no more
 			}
+			data = data[:0]
 		case bytes.HasPrefix(line, []byte("data:")):
 			if len(data) > 0 {
 				data = append(data, '\n')
