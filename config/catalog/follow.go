@@ -36,18 +36,7 @@ func Follow(ctx context.Context, cfg *config.Config, opts Options, update func(*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	reads := make([]sourceRead, len(sources))
-	portal := -1
-	var wg sync.WaitGroup
-	for i, s := range sources {
-		if p, ok := s.(*portalSource); ok {
-			portal = i
-			reads[i].res, reads[i].err = p.cached()
-			continue
-		}
-		wg.Go(func() { reads[i].res, reads[i].err = s.read(ctx) })
-	}
-	wg.Wait()
+	reads, portal := readAtHand(ctx, sources)
 	first := assemble(cfg, opts, sources, reads)
 	update(first)
 
@@ -79,6 +68,69 @@ func Follow(ctx context.Context, cfg *config.Config, opts Options, update func(*
 		}
 	}()
 	return ch, nil
+}
+
+// Configured reports whether cfg (or the options' files) names a catalog
+// to read: Follow's only error.
+func Configured(cfg *config.Config, opts Options) error {
+	_, err := sources(cfg, opts)
+	return err
+}
+
+// AtHand is the catalog Follow hands over first: the files, and the
+// portal's cached read; the portal itself is not read.
+func AtHand(ctx context.Context, cfg *config.Config, opts Options) (*Catalog, error) {
+	sources, err := sources(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	reads, _ := readAtHand(ctx, sources)
+	return assemble(cfg, opts, sources, reads), nil
+}
+
+// Inputs are the files the catalog at hand is read from, in the order
+// AtHand reads them: each file source's files, and the portal's cache
+// file, which need not exist. A file source that names no file is an
+// error, as it is for AtHand's read.
+func Inputs(cfg *config.Config, opts Options) ([]string, error) {
+	sources, err := sources(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range sources {
+		switch s := s.(type) {
+		case fileSource:
+			files, err := s.files()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, files...)
+		case *portalSource:
+			if s.cache.dir != "" {
+				out = append(out, s.cache.path(s.url))
+			}
+		}
+	}
+	return out, nil
+}
+
+// readAtHand reads the files of every file source in parallel, and the
+// portal's cache; portal is the portal's index in sources, or -1.
+func readAtHand(ctx context.Context, sources []source) (reads []sourceRead, portal int) {
+	reads = make([]sourceRead, len(sources))
+	portal = -1
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		if p, ok := s.(*portalSource); ok {
+			portal = i
+			reads[i].res, reads[i].err = p.cached()
+			continue
+		}
+		wg.Go(func() { reads[i].res, reads[i].err = s.read(ctx) })
+	}
+	wg.Wait()
+	return reads, portal
 }
 
 // cached is the portal's cached read, for a start that must not wait on
