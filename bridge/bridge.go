@@ -78,12 +78,35 @@ type Bridge struct {
 	// writes holds the state folder's writes during start-up
 	// (writehold.go); b.mu guards it.
 	writes *writeHold
+	// serversKnown is closed by the first SetServers, or by New unless
+	// the servers come later (Options.ServersLater); launched says the
+	// upstreams known then have been started (launch). b.mu guards
+	// launched.
+	serversKnown     chan struct{}
+	serversKnownOnce sync.Once
+	launched         bool
+	// load is closed when serve may read its catalog and the servers'
+	// files: at once, unless the agent's first lists may be answered
+	// ahead (firstlists.go), then once they have been, or the agent asks
+	// for more.
+	load     chan struct{}
+	loadOnce sync.Once
+	// onKept is told once every upstream known at start has served its
+	// kept lists, or found it has none, before any connects.
+	onKept func()
 }
 
 // New makes a bridge over these servers; Start connects them.
 func New(servers []*catalog.Server, opts Options) *Bridge {
 	opts = opts.withDefaults()
-	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}, asked: make(chan struct{}), startedUp: make(chan struct{})}
+	b := &Bridge{opts: opts, log: opts.Logger, upstreams: map[string]*Upstream{}, asked: make(chan struct{}), startedUp: make(chan struct{}),
+		serversKnown: make(chan struct{}), load: make(chan struct{})}
+	if !opts.ServersLater {
+		b.knowServers()
+	}
+	if opts.First == nil || !opts.First.had {
+		b.Load()
+	}
 	for _, s := range servers {
 		b.upstreams[s.ID] = newUpstream(s, opts, b, opts.Logger)
 		b.order = append(b.order, s.ID)
@@ -106,6 +129,38 @@ func (b *Bridge) Start() {
 		return
 	}
 	b.running, b.started = true, time.Now()
+	if b.known() {
+		b.launch()
+	}
+	b.writesAfterStartup()
+}
+
+// knowServers notes that the bridge has its servers.
+func (b *Bridge) knowServers() { b.serversKnownOnce.Do(func() { close(b.serversKnown) }) }
+
+func (b *Bridge) known() bool {
+	select {
+	case <-b.serversKnown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Load lets serve read its catalog and the servers' files (see
+// Options.First); once, and at once when nothing is answered ahead.
+func (b *Bridge) Load() { b.loadOnce.Do(func() { close(b.load) }) }
+
+// Loading is closed once serve may read its catalog (Load).
+func (b *Bridge) Loading() <-chan struct{} { return b.load }
+
+// launch starts the upstreams known at start, once; b.mu is held, and
+// b.running.
+func (b *Bridge) launch() {
+	if b.launched {
+		return
+	}
+	b.launched = true
 	// Every server's kept lists are in before any server connects, and
 	// when some were kept the servers connect once the agent has had its
 	// first answer from them (or asks for anything else, or KeptHold has
@@ -120,6 +175,9 @@ func (b *Bridge) Start() {
 	}
 	go func() {
 		kept.Wait()
+		if b.onKept != nil {
+			b.onKept()
+		}
 		if b.anyCached() {
 			hold := time.NewTimer(b.opts.KeptHold)
 			defer hold.Stop()
@@ -130,7 +188,6 @@ func (b *Bridge) Start() {
 		}
 		close(served)
 	}()
-	b.writesAfterStartup()
 }
 
 // anyCached reports whether some upstream is serving kept lists.
@@ -148,7 +205,10 @@ func (b *Bridge) anyCached() bool {
 // Asked tells the bridge that the agent has had an answer from its lists,
 // or wants more than its lists: servers held back while the kept lists
 // were answered connect now.
-func (b *Bridge) Asked() { b.askedOnce.Do(func() { close(b.asked) }) }
+func (b *Bridge) Asked() {
+	b.askedOnce.Do(func() { close(b.asked) })
+	b.Load()
+}
 
 // askedSoon is Asked, listedGrace from now: what was held back for the
 // agent's first list waits for the agent to have read it.
@@ -213,6 +273,7 @@ func (b *Bridge) SetServers(servers []*catalog.Server) {
 			b.retired.Go(u.Close)
 		}
 	}
+	first := !b.known()
 	for _, s := range servers {
 		if _, ok := b.upstreams[s.ID]; ok {
 			continue
@@ -220,12 +281,19 @@ func (b *Bridge) SetServers(servers []*catalog.Server) {
 		b.Registry.addServer(s.ID)
 		u := newUpstream(s, b.opts, b, b.log)
 		b.upstreams[s.ID] = u
-		if b.running {
+		if b.running && !first {
 			b.log.Info("server added from the catalog", "server", s.ID)
 			b.run(u)
 		}
 	}
 	b.order = slices.Sorted(maps.Keys(b.upstreams))
+	if first {
+		// The servers a start has: they start as those given to New do.
+		b.knowServers()
+		if b.running {
+			b.launch()
+		}
+	}
 	b.mu.Unlock()
 	b.changed(changed)
 }
@@ -276,6 +344,13 @@ func (b *Bridge) waitStartup(ctx context.Context, done func(*Upstream) <-chan st
 	b.mu.RUnlock()
 	deadline := time.NewTimer(time.Until(started.Add(b.opts.StartupWait)))
 	defer deadline.Stop()
+	select {
+	case <-b.serversKnown:
+	case <-deadline.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 	for _, u := range b.Upstreams() {
 		select {
 		case <-done(u):
@@ -445,6 +520,9 @@ func (b *Bridge) Close(ctx context.Context) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		// The state folder is as this run leaves it: what the next start
+		// answers first is worked out from it (firstlists.go).
+		b.keepFirstLists(ctx)
 	case <-ctx.Done():
 		b.log.Warn("shutdown: some sessions were not closed in time")
 	}

@@ -132,6 +132,13 @@ func NewListCache(stateDir string, maxAge time.Duration, log *slog.Logger) *List
 	return c
 }
 
+// reader is a list cache over the same folder that reads each file afresh
+// and writes nothing: for working out what a start would serve
+// (firstlists.go).
+func (c *ListCache) reader() *ListCache {
+	return &ListCache{dir: c.dir, maxAge: c.maxAge, now: c.now, log: slog.New(slog.DiscardHandler), slots: map[string]*listSlot{}}
+}
+
 // ListCacheFor is the list cache the config asks serve for: nil when
 // serve.cached_lists is false.
 func ListCacheFor(cfg *config.Config, stateDir string, log *slog.Logger) *ListCache {

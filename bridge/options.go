@@ -74,6 +74,15 @@ type Options struct {
 	Unattended func(serverID string) bool
 	// Logger receives the bridge's logs; never stdout.
 	Logger *slog.Logger
+	// ServersLater says that the bridge's servers come with its first
+	// SetServers, not with New: until then nothing waits on an empty set
+	// (serve, which reads its catalog once the agent's first lists are
+	// answered ahead, see First).
+	ServersLater bool
+	// First answers the agent's first lists as the last run left the
+	// state folder, ahead of the catalog and the servers (firstlists.go);
+	// nil answers none so.
+	First *FirstLists
 }
 
 // Authorizer decides which token goes with a server's requests. The bridge

@@ -115,6 +115,18 @@ func NewPins(stateDir string) *Pins {
 	return p
 }
 
+// reader is pins over the same folder that read each file afresh: for
+// working out what a start would serve (firstlists.go), which only
+// checks. Nil for nil.
+func (p *Pins) reader() *Pins {
+	if p == nil {
+		return nil
+	}
+	r := NewPins("")
+	r.dir, r.now = p.dir, p.now
+	return r
+}
+
 // Path is the file holding a server's pins.
 func (p *Pins) Path(serverID string) string {
 	sum := sha256.Sum256([]byte(serverID))

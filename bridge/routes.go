@@ -58,13 +58,13 @@ func (e *routeError) Error() string { return e.msg }
 // start-up) for upstreams that are still connecting. Later arrivals send
 // list_changed.
 func listRoute(ctx context.Context, s *stdioServer, m message) (json.RawMessage, error) {
+	if res, ok := s.answerAhead(ctx, m.Method); ok {
+		return res, nil // firstlists.go
+	}
 	s.b.WaitStartup(ctx)
 	// Marked before reading, so that a change in between is announced.
 	s.markListed(listKinds[m.Method])
-	if m.Method == "tools/list" && s.b.searchSurface() {
-		return searchListResult(), nil // search.go
-	}
-	return s.b.Registry.Result(m.Method), nil
+	return s.b.listResult(m.Method), nil
 }
 
 // namedRoute forwards tools/call or prompts/get to the tool's or prompt's
@@ -96,6 +96,11 @@ func (s *stdioServer) callNamed(ctx context.Context, kind, method, name string, 
 		lookup, what = s.b.Registry.Prompt, "prompt"
 	}
 	e, ok := lookup(name)
+	if !ok && s.b.WaitStartup(ctx) {
+		// A start that answered the lists ahead has the kept ones in
+		// place only now.
+		e, ok = lookup(name)
+	}
 	if !ok {
 		// An agent that calls before listing gets the one wait too,
 		// for the servers themselves: a name the kept lists lack may

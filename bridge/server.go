@@ -41,6 +41,7 @@ func Serve(ctx context.Context, b *Bridge, in io.Reader, out io.Writer) error {
 	s := newStdioServer(b, out)
 	b.OnChange(s.listsChanged, s.notify)
 	b.onRequest = s.serverRequest
+	b.onKept = s.keptInPlace
 	// The upstreams start with the agent's first message (see handle).
 	err := s.readLoop(ctx, in)
 	s.log.Debug("shutting down", "err", err)
@@ -100,6 +101,9 @@ type stdioServer struct {
 	timer         *time.Timer
 
 	search indexCache // tool search's index (search.go)
+	// ahead are the answers to the agent's first lists found at start
+	// (firstlists.go), nil when none were looked for.
+	ahead atomic.Pointer[aheadAnswers]
 }
 
 func newStdioServer(b *Bridge, out io.Writer) *stdioServer {
@@ -287,6 +291,7 @@ func (s *stdioServer) handle(line []byte) {
 	s.startOnce.Do(func() {
 		s.b.clientCaps, s.b.preferModern = caps, stateless
 		s.b.Registry.agentTasks = s.agentCan().tasks
+		s.lookAhead(m)
 		s.b.Start()
 	})
 	if m.Method == "server/discover" && isRequest {

@@ -51,10 +51,15 @@ func serveVerb() *verb {
 				return err
 			}
 			// Each server's lists as last verified answer the agent at once,
-			// while the servers connect.
+			// while the servers connect; and what a start answers from them
+			// first is kept at the end of each run, for the next start.
+			catOpts := cmd.catalogOptions(true)
+			if err := catalog.Configured(cfg, catOpts); err != nil {
+				return err
+			}
 			opts.Lists = bridge.ListCacheFor(cfg, stateDir, cmd.log)
-			// Their files are read while the catalog is.
-			bridge.ReadAhead(opts.Lists, opts.Pins, cfg.Enabled)
+			opts.ServersLater = true
+			opts.First = bridge.FirstListsFor(cfg, catOpts, stateDir, opts.Lists, cmd.log)
 			if opts.Audit, err = bridge.OpenAudit(cfg.Audit); err != nil {
 				return err
 			}
@@ -65,18 +70,38 @@ func serveVerb() *verb {
 				opts.CallTimeout = callTimeout
 			}
 			b := bridge.New(nil, opts)
-			// The catalog at hand now (files, the portal's cache), then the
-			// portal's, read in the background: start-up never waits on it.
+			// The catalog at hand (files, the portal's cache), then the
+			// portal's, read in the background: start-up never waits on
+			// it. It is read once the bridge lets it be (at once, unless
+			// the agent's first lists can be answered ahead), and the
+			// servers' files with it.
 			following, stopFollowing := context.WithCancel(ctx)
-			done, err := catalog.Follow(following, cfg, cmd.catalogOptions(true), func(cat *catalog.Catalog) {
-				b.SetServers(cmd.enabled(cfg, cat))
-			})
-			if err != nil {
-				stopFollowing()
-				opts.Audit.Close()
-				return err
-			}
-			defer func() { stopFollowing(); <-done }()
+			followed := make(chan struct{})
+			go func() {
+				defer close(followed)
+				select {
+				case <-b.Loading():
+				case <-following.Done():
+					return
+				}
+				bridge.ReadAhead(opts.Lists, opts.Pins, cfg.Enabled)
+				first := true
+				done, err := catalog.Follow(following, cfg, catOpts, func(cat *catalog.Catalog) {
+					servers := cmd.enabled(cfg, cat)
+					if first {
+						cmd.log.Info("serving", "servers", len(servers))
+						first = false
+					}
+					b.SetServers(servers)
+				})
+				if err != nil {
+					cmd.log.Error("catalog", "err", err)
+					b.SetServers(nil)
+					return
+				}
+				<-done
+			}()
+			defer func() { stopFollowing(); <-followed }()
 			served := make(chan struct{})
 			defer close(served)
 			go func() {
@@ -86,7 +111,6 @@ func serveVerb() *verb {
 				}
 				restoreGC()
 			}()
-			cmd.log.Info("serving", "servers", len(b.Upstreams()))
 			ignoreBrokenPipe()
 			return bridge.Serve(ctx, b, agentInput(), cmd.stdout)
 		},
